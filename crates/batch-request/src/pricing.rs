@@ -1,0 +1,165 @@
+//! Model prices (USD per 1M tokens, standard and batch) and cost arithmetic.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Prices of one model, USD per 1M tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModelPrice {
+    /// Standard (synchronous) input price.
+    pub input: f64,
+    /// Standard cached-input price, when the model has one.
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+    /// Standard output price.
+    pub output: f64,
+    /// Batch input price (half of standard for OpenAI).
+    pub batch_input: f64,
+    /// Batch cached-input price; `None` means no cache discount in Batch.
+    #[serde(default)]
+    pub batch_cached_input: Option<f64>,
+    /// Batch output price.
+    pub batch_output: f64,
+}
+
+impl ModelPrice {
+    /// Cost in USD at batch prices. `cached` is the part of `input` served from cache.
+    pub fn batch_cost(&self, input: u64, cached: u64, output: u64) -> f64 {
+        let cached = cached.min(input);
+        let cached_price = self.batch_cached_input.unwrap_or(self.batch_input);
+        per_million(input - cached, self.batch_input)
+            + per_million(cached, cached_price)
+            + per_million(output, self.batch_output)
+    }
+
+    /// Cost in USD of the same tokens at standard (synchronous) prices.
+    pub fn standard_cost(&self, input: u64, cached: u64, output: u64) -> f64 {
+        let cached = cached.min(input);
+        let cached_price = self.cached_input.unwrap_or(self.input);
+        per_million(input - cached, self.input)
+            + per_million(cached, cached_price)
+            + per_million(output, self.output)
+    }
+}
+
+fn per_million(tokens: u64, usd_per_million: f64) -> f64 {
+    tokens as f64 * usd_per_million / 1_000_000.0
+}
+
+/// Prices by model name; overridable from settings because prices change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceTable {
+    /// Model name to prices.
+    pub models: BTreeMap<String, ModelPrice>,
+}
+
+impl Default for PriceTable {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl PriceTable {
+    /// The built-in table: the OpenAI pricing page's Standard and Batch rows (2026 copy,
+    /// see `shared/reference/openai-batch-api.md` section 6), plus a few older models
+    /// whose batch price is half the standard price.
+    pub fn builtin() -> Self {
+        let rows: &[(&str, f64, Option<f64>, f64, Option<f64>)] = &[
+            // model, std input, std cached, std output, batch cached
+            ("gpt-4o-mini", 0.15, Some(0.075), 0.60, None),
+            ("gpt-4.1-mini", 0.40, Some(0.10), 1.60, None),
+            ("gpt-4.1-nano", 0.10, Some(0.025), 0.40, None),
+            ("gpt-4.1", 2.00, Some(0.50), 8.00, None),
+            ("gpt-4o", 2.50, Some(1.25), 10.00, None),
+            ("gpt-5-mini", 0.25, Some(0.025), 2.00, Some(0.0125)),
+            ("gpt-5-nano", 0.05, Some(0.005), 0.40, Some(0.0025)),
+            ("gpt-5", 1.25, Some(0.125), 10.00, Some(0.0625)),
+        ];
+        let models = rows
+            .iter()
+            .map(|&(name, input, cached_input, output, batch_cached_input)| {
+                let price = ModelPrice {
+                    input,
+                    cached_input,
+                    output,
+                    batch_input: input / 2.0,
+                    batch_cached_input,
+                    batch_output: output / 2.0,
+                };
+                (name.to_owned(), price)
+            })
+            .collect();
+        PriceTable { models }
+    }
+
+    /// Prices for a model. A dated snapshot (`gpt-4o-mini-2024-07-18`) falls back to its
+    /// base name; the longest matching name wins, so `gpt-4o-mini` never picks `gpt-4o`.
+    pub fn get(&self, model: &str) -> Option<&ModelPrice> {
+        if let Some(price) = self.models.get(model) {
+            return Some(price);
+        }
+        self.models
+            .iter()
+            .filter(|(name, _)| {
+                model
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with('-') && is_snapshot_suffix(&rest[1..]))
+            })
+            .max_by_key(|(name, _)| name.len())
+            .map(|(_, price)| price)
+    }
+}
+
+/// `2024-07-18` or `0125`: the date part of a snapshot name.
+fn is_snapshot_suffix(rest: &str) -> bool {
+    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_prices_match_the_contract() {
+        let table = PriceTable::builtin();
+        let mini = table.get("gpt-4o-mini").unwrap();
+        assert_eq!((mini.batch_input, mini.batch_output), (0.075, 0.30));
+        let five = table.get("gpt-5-mini").unwrap();
+        assert_eq!((five.batch_input, five.batch_output), (0.125, 1.00));
+        assert_eq!(five.batch_cached_input, Some(0.0125));
+        let nano = table.get("gpt-5-nano").unwrap();
+        assert_eq!((nano.batch_input, nano.batch_output), (0.025, 0.20));
+        let mini41 = table.get("gpt-4.1-mini").unwrap();
+        assert_eq!((mini41.batch_input, mini41.batch_output), (0.20, 0.80));
+    }
+
+    #[test]
+    fn snapshots_fall_back_to_the_longest_base_name() {
+        let table = PriceTable::builtin();
+        let snapshot = table.get("gpt-4o-mini-2024-07-18").unwrap();
+        assert_eq!(snapshot, table.get("gpt-4o-mini").unwrap());
+        assert_eq!(
+            table.get("gpt-5-2025-08-07").unwrap(),
+            table.get("gpt-5").unwrap()
+        );
+        assert!(table.get("gpt-4o-minimal").is_none());
+        assert!(table.get("llama3").is_none());
+    }
+
+    #[test]
+    fn cost_arithmetic() {
+        let table = PriceTable::builtin();
+        let mini = table.get("gpt-4o-mini").unwrap();
+        // 1M input at 0.075 + 1M output at 0.30.
+        let cost = mini.batch_cost(1_000_000, 0, 1_000_000);
+        assert!((cost - 0.375).abs() < 1e-12);
+        // No batch cache discount for gpt-4o-mini: cached tokens cost the same.
+        assert!((mini.batch_cost(1_000_000, 500_000, 0) - 0.075).abs() < 1e-12);
+        let std = mini.standard_cost(1_000_000, 0, 1_000_000);
+        assert!((std - 0.75).abs() < 1e-12);
+        let five = table.get("gpt-5-mini").unwrap();
+        let cached = five.batch_cost(1_000_000, 1_000_000, 0);
+        assert!((cached - 0.0125).abs() < 1e-12);
+    }
+}
