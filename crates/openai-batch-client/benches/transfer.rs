@@ -1,0 +1,2 @@
+//! Transfer benchmark.
+fn main() {}

@@ -1,0 +1,350 @@
+//! The job ledger: what was uploaded, created, seen and downloaded per shard, as versioned JSON.
+//!
+//! The ledger is written atomically (temporary file in the same directory, then rename) after
+//! every step, with the intent of a step recorded before it starts, so a crash at any point
+//! leaves a state the job runner can resume from without repeating paid work.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::batches::unix_now;
+use crate::error::Error;
+use crate::types::{BatchError, BatchId, BatchStatus, FileId, RequestCounts};
+
+/// The schema version this crate reads and writes. Bump it when the shape changes.
+pub const LEDGER_VERSION: u32 = 1;
+
+/// The state of one job: a run id and its shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Schema version, [`LEDGER_VERSION`].
+    pub version: u32,
+    /// Random id of this job (16 hex chars), stored in every batch's metadata.
+    pub run_id: String,
+    /// When the ledger was created (Unix seconds).
+    pub created_at: i64,
+    /// The shards, in the order they were added; a shard's index is its position.
+    pub shards: Vec<ShardRecord>,
+}
+
+/// Everything known about one shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// Position in [`Ledger::shards`].
+    pub index: usize,
+    /// The input JSONL file.
+    pub input_path: PathBuf,
+    /// SHA-256 of the input file (lowercase hex).
+    pub sha256: String,
+    /// Size of the input file.
+    pub bytes: u64,
+    /// Batch attempt, starting at 1; [`JobRunner::retry_shard`](crate::JobRunner::retry_shard)
+    /// increments it.
+    pub attempt: u32,
+    /// Intent: an upload was started (Unix seconds).
+    #[serde(default)]
+    pub upload_requested_at: Option<i64>,
+    /// Result: the uploaded file.
+    #[serde(default)]
+    pub input_file_id: Option<FileId>,
+    /// Intent: a create was started (Unix seconds).
+    #[serde(default)]
+    pub create_requested_at: Option<i64>,
+    /// Result: the created batch.
+    #[serde(default)]
+    pub batch_id: Option<BatchId>,
+    /// Last status seen.
+    #[serde(default)]
+    pub status: Option<BatchStatus>,
+    /// Last counts seen.
+    #[serde(default)]
+    pub counts: Option<RequestCounts>,
+    /// Output file of the terminal batch.
+    #[serde(default)]
+    pub output_file_id: Option<FileId>,
+    /// Error file of the terminal batch.
+    #[serde(default)]
+    pub error_file_id: Option<FileId>,
+    /// `errors.data` of a failed batch.
+    #[serde(default)]
+    pub errors: Vec<BatchError>,
+    /// Where the output file was downloaded.
+    #[serde(default)]
+    pub output_path: Option<PathBuf>,
+    /// Where the error file was downloaded.
+    #[serde(default)]
+    pub error_path: Option<PathBuf>,
+    /// Set once every file of the terminal batch is downloaded (or there was none).
+    #[serde(default)]
+    pub downloaded_at: Option<i64>,
+    /// The caller took the results over.
+    #[serde(default)]
+    pub handed_on: bool,
+    /// Last change of this record (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// Where a shard stands, derived from its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShardStage {
+    /// Registered, nothing sent.
+    New,
+    /// An upload started but its file id was not recorded.
+    Uploading,
+    /// Uploaded; no batch asked for.
+    Uploaded,
+    /// A create started but its batch id was not recorded.
+    Creating,
+    /// A batch exists and is not terminal.
+    Submitted,
+    /// The batch is terminal; downloads are pending.
+    Terminal,
+    /// Everything is downloaded; the caller has not taken the results over.
+    Downloaded,
+    /// The caller took the results over.
+    HandedOn,
+}
+
+impl ShardRecord {
+    /// A new record for an input file.
+    pub fn new(index: usize, input_path: PathBuf, sha256: String, bytes: u64) -> Self {
+        ShardRecord {
+            index,
+            input_path,
+            sha256,
+            bytes,
+            attempt: 1,
+            upload_requested_at: None,
+            input_file_id: None,
+            create_requested_at: None,
+            batch_id: None,
+            status: None,
+            counts: None,
+            output_file_id: None,
+            error_file_id: None,
+            errors: Vec::new(),
+            output_path: None,
+            error_path: None,
+            downloaded_at: None,
+            handed_on: false,
+            updated_at: unix_now(),
+        }
+    }
+
+    /// Where this shard stands.
+    pub fn stage(&self) -> ShardStage {
+        if self.handed_on {
+            ShardStage::HandedOn
+        } else if self.downloaded_at.is_some() {
+            ShardStage::Downloaded
+        } else if self.status.is_some_and(BatchStatus::is_terminal) {
+            ShardStage::Terminal
+        } else if self.batch_id.is_some() {
+            ShardStage::Submitted
+        } else if self.create_requested_at.is_some() {
+            ShardStage::Creating
+        } else if self.input_file_id.is_some() {
+            ShardStage::Uploaded
+        } else if self.upload_requested_at.is_some() {
+            ShardStage::Uploading
+        } else {
+            ShardStage::New
+        }
+    }
+
+    /// Whether work remains before the results are on disk.
+    pub fn is_unfinished(&self) -> bool {
+        self.downloaded_at.is_none()
+    }
+
+    /// Whether the batch failed because the organization's enqueued-token limit was reached:
+    /// nothing ran, and the same input can be submitted again later
+    /// ([`JobRunner::retry_shard`](crate::JobRunner::retry_shard)).
+    pub fn token_limit_exceeded(&self) -> bool {
+        self.status == Some(BatchStatus::Failed)
+            && self
+                .errors
+                .iter()
+                .any(|error| error.code.as_deref() == Some("token_limit_exceeded"))
+    }
+
+    /// The input file's name, used in batch metadata and download names.
+    pub fn name(&self) -> String {
+        self.input_path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("shard-{}", self.index))
+    }
+}
+
+impl Ledger {
+    /// An empty ledger with a fresh random run id.
+    pub fn new() -> Self {
+        Ledger {
+            version: LEDGER_VERSION,
+            run_id: format!("{:016x}", rand::random::<u64>()),
+            created_at: unix_now(),
+            shards: Vec::new(),
+        }
+    }
+
+    /// Reads a ledger.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when it cannot be read, [`Error::LedgerVersion`] for another schema
+    /// version, [`Error::LedgerParse`] when it is not a ledger.
+    pub fn load(path: &Path) -> Result<Ledger, Error> {
+        let text = std::fs::read(path).map_err(|source| Error::io("read", path, source))?;
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        let versioned: Versioned =
+            serde_json::from_slice(&text).map_err(|source| Error::LedgerParse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if versioned.version != LEDGER_VERSION {
+            return Err(Error::LedgerVersion {
+                path: path.to_path_buf(),
+                found: versioned.version,
+                supported: LEDGER_VERSION,
+            });
+        }
+        serde_json::from_slice(&text).map_err(|source| Error::LedgerParse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads the ledger at `path`, or creates (and writes) an empty one, with its directory,
+    /// when there is none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::load`] and [`Ledger::save`].
+    pub fn load_or_create(path: &Path) -> Result<Ledger, Error> {
+        if path.exists() {
+            return Ledger::load(path);
+        }
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::io("create", dir, source))?;
+        }
+        let ledger = Ledger::new();
+        ledger.save(path)?;
+        Ok(ledger)
+    }
+
+    /// Writes the ledger atomically: a temporary file in the same directory, synced, then renamed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut temp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|source| Error::io("create a temporary file in", dir, source))?;
+        let json = serde_json::to_vec_pretty(self).expect("a ledger always serializes");
+        temp.write_all(&json)
+            .and_then(|()| temp.write_all(b"\n"))
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|source| Error::io("write", temp.path().to_path_buf(), source))?;
+        temp.persist(path)
+            .map_err(|err| Error::io("rename a ledger to", path, err.error))?;
+        Ok(())
+    }
+
+    /// The shard at `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownShard`] when there is none.
+    pub fn shard(&self, index: usize) -> Result<&ShardRecord, Error> {
+        self.shards.get(index).ok_or(Error::UnknownShard { index })
+    }
+
+    /// The shard at `index`, mutable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownShard`] when there is none.
+    pub fn shard_mut(&mut self, index: usize) -> Result<&mut ShardRecord, Error> {
+        self.shards
+            .get_mut(index)
+            .ok_or(Error::UnknownShard { index })
+    }
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_other_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs/demo.json");
+        let mut ledger = Ledger::load_or_create(&path).unwrap();
+        assert_eq!(ledger.run_id.len(), 16);
+        assert!(ledger.run_id.chars().all(|c| c.is_ascii_hexdigit()));
+        ledger
+            .shards
+            .push(ShardRecord::new(0, "a.jsonl".into(), "00".repeat(32), 10));
+        ledger.save(&path).unwrap();
+        assert_eq!(Ledger::load_or_create(&path).unwrap(), ledger);
+        let only_ledger: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(only_ledger.len(), 1, "no temporary file is left");
+
+        std::fs::write(&path, r#"{"version": 99, "whatever": true}"#).unwrap();
+        assert!(matches!(
+            Ledger::load(&path),
+            Err(Error::LedgerVersion {
+                found: 99,
+                supported: 1,
+                ..
+            })
+        ));
+        std::fs::write(&path, "not json").unwrap();
+        assert!(matches!(
+            Ledger::load(&path),
+            Err(Error::LedgerParse { .. })
+        ));
+    }
+
+    #[test]
+    fn stages_follow_the_record() {
+        let mut shard = ShardRecord::new(0, "a.jsonl".into(), String::new(), 0);
+        assert_eq!(shard.stage(), ShardStage::New);
+        shard.upload_requested_at = Some(1);
+        assert_eq!(shard.stage(), ShardStage::Uploading);
+        shard.input_file_id = Some(FileId::from("file-1"));
+        assert_eq!(shard.stage(), ShardStage::Uploaded);
+        shard.create_requested_at = Some(2);
+        assert_eq!(shard.stage(), ShardStage::Creating);
+        shard.batch_id = Some(BatchId::from("batch_1"));
+        shard.status = Some(BatchStatus::InProgress);
+        assert_eq!(shard.stage(), ShardStage::Submitted);
+        shard.status = Some(BatchStatus::Failed);
+        shard.errors.push(BatchError {
+            code: Some("token_limit_exceeded".into()),
+            ..BatchError::default()
+        });
+        assert_eq!(shard.stage(), ShardStage::Terminal);
+        assert!(shard.token_limit_exceeded());
+        shard.downloaded_at = Some(3);
+        assert_eq!(shard.stage(), ShardStage::Downloaded);
+        shard.handed_on = true;
+        assert_eq!(shard.stage(), ShardStage::HandedOn);
+    }
+}

@@ -1,0 +1,113 @@
+//! How the library tells its caller about progress: a transfer trait and the job runner's events.
+//!
+//! The library prints nothing; the binaries implement these traits with progress bars.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::types::{Batch, FileId};
+
+/// Told about the bytes of one upload or download. Every method defaults to doing nothing.
+///
+/// `()` implements it, for callers that do not care.
+pub trait Progress: Send + Sync {
+    /// An attempt starts; `total` is the size when known. A retried transfer starts again
+    /// from zero, so this is called once per attempt.
+    fn on_start(&self, _total: Option<u64>) {}
+    /// `n` more bytes were sent or received.
+    fn on_bytes(&self, _n: u64) {}
+}
+
+impl Progress for () {}
+
+/// What the job runner just did, for one shard (its index in the ledger).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JobEvent<'a> {
+    /// An upload attempt of a shard starts.
+    UploadStarted {
+        /// Shard index.
+        shard: usize,
+        /// The shard file.
+        path: &'a Path,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Bytes of a shard were sent.
+    UploadBytes {
+        /// Shard index.
+        shard: usize,
+        /// Bytes sent since the last event.
+        n: u64,
+    },
+    /// A shard is uploaded.
+    Uploaded {
+        /// Shard index.
+        shard: usize,
+        /// The new file id.
+        file_id: &'a FileId,
+    },
+    /// A batch was created for a shard.
+    Created {
+        /// Shard index.
+        shard: usize,
+        /// The new batch.
+        batch: &'a Batch,
+    },
+    /// A batch whose create answer was lost was found again by its metadata.
+    Recovered {
+        /// Shard index.
+        shard: usize,
+        /// The batch found.
+        batch: &'a Batch,
+    },
+    /// A batch's status or request counts changed (also sent for the first observation).
+    Changed {
+        /// Shard index.
+        shard: usize,
+        /// The batch as just retrieved.
+        batch: &'a Batch,
+    },
+    /// A download starts (once per attempt).
+    DownloadStarted {
+        /// Shard index.
+        shard: usize,
+        /// The file being fetched.
+        file_id: &'a FileId,
+        /// Where it goes.
+        path: &'a Path,
+        /// Its size, when the server says.
+        total: Option<u64>,
+    },
+    /// Bytes of a download arrived.
+    DownloadBytes {
+        /// Shard index.
+        shard: usize,
+        /// Bytes received since the last event.
+        n: u64,
+    },
+    /// A file was downloaded completely.
+    Downloaded {
+        /// Shard index.
+        shard: usize,
+        /// Where it is.
+        path: &'a Path,
+        /// Its size.
+        bytes: u64,
+    },
+    /// A step of a shard failed; the runner goes on with the other shards.
+    ShardFailed {
+        /// Shard index.
+        shard: usize,
+        /// What went wrong.
+        error: &'a Error,
+    },
+}
+
+/// Told about every [`JobEvent`]. Defaults to doing nothing; `()` implements it.
+pub trait JobProgress: Send + Sync {
+    /// Something happened.
+    fn on_event(&self, _event: &JobEvent<'_>) {}
+}
+
+impl JobProgress for () {}
