@@ -1,4 +1,49 @@
 //! Turns Batch API output and error files into cleaned lesson files, written atomically,
 //! with a summary of what was written, skipped and failed.
+//!
+//! ```
+//! use lesson_writer::{Input, ProcessConfig, process_inputs};
+//!
+//! let output = r#"{"id": "batch_req_1", "custom_id": "lesson_M0-L001", "response": {"status_code": 200, "body": {"model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Sure!\n\n# Lesson M0-L001: Intro\n\nText.", "refusal": null}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 800, "completion_tokens": 1600, "total_tokens": 2400}}}, "error": null}
+//! "#;
+//! let errors = r#"{"id": "batch_req_2", "custom_id": "lesson_M0-L002", "response": null, "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}}
+//! "#;
+//! let dir = tempfile::tempdir()?;
+//! let config = ProcessConfig::new(dir.path());
+//! let inputs = vec![
+//!     Input::new("output.jsonl", output.as_bytes()),
+//!     Input::new("errors.jsonl", errors.as_bytes()),
+//! ];
+//! let summary = process_inputs(inputs, &config)?;
+//! assert_eq!(summary.written, 1);
+//! assert_eq!(std::fs::read_to_string(dir.path().join("M0-L001.md"))?, "# Lesson M0-L001: Intro\n\nText.\n");
+//! assert_eq!(summary.failures[0].code, "batch_expired");
+//! assert!(summary.failures[0].retryable);
+//! assert!(summary.cost_usd.unwrap() > 0.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
+
+mod clean;
+mod custom_id;
+mod error;
+mod markdown;
+mod outcome;
+mod output;
+mod process;
+mod reader;
+mod summary;
+
+pub use clean::{Cleaned, Rule, clean};
+pub use custom_id::{MAX_CUSTOM_ID_LEN, lesson_code};
+pub use error::Error;
+pub use outcome::FailureKind;
+pub use output::{FileNamePattern, Overwrite, slug};
+pub use process::{
+    DEFAULT_MAX_LINE_BYTES, Input, ProcessConfig, REJECTED_DIR, process, process_inputs,
+};
+pub use summary::{
+    Duplicate, Failure, Location, MAX_MALFORMED_LISTED, Malformed, MalformedReason, ModelUsage,
+    Skipped, Summary, UsageTotals, write_failures_jsonl,
+};
