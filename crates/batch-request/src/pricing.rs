@@ -65,8 +65,9 @@ impl PriceTable {
     /// see `shared/reference/openai-batch-api.md` section 6), plus a few older models
     /// whose batch price is half the standard price.
     pub fn builtin() -> Self {
-        let rows: &[(&str, f64, Option<f64>, f64, Option<f64>)] = &[
-            // model, std input, std cached, std output, batch cached
+        // model, std input, std cached, std output, batch cached
+        type Row = (&'static str, f64, Option<f64>, f64, Option<f64>);
+        let rows: &[Row] = &[
             ("gpt-4o-mini", 0.15, Some(0.075), 0.60, None),
             ("gpt-4.1-mini", 0.40, Some(0.10), 1.60, None),
             ("gpt-4.1-nano", 0.10, Some(0.025), 0.40, None),

@@ -1,0 +1,194 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading templates and settings, building requests,
+/// writing shard files and reading JSONL lines.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A template file could not be read.
+    #[error("cannot read template {path}")]
+    ReadTemplate {
+        /// The template file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A `{{name}}` placeholder that is not one of the known names.
+    #[error("{path}:{line}: unknown placeholder `{{{{{name}}}}}` (known: {known})")]
+    UnknownPlaceholder {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line of the placeholder.
+        line: usize,
+        /// The name between the braces.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// A `{{` with no `}}` after it on the same line.
+    #[error(
+        "{path}:{line}: `{{{{` has no closing `}}}}` on its line (write `{{{{{{{{` for a literal `{{{{`)"
+    )]
+    UnclosedPlaceholder {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line of the `{{`.
+        line: usize,
+    },
+    /// A `{...}` expression in a legacy (Python f-string) template that has no known meaning.
+    #[error("{path}:{line}: unknown expression `{{{expression}}}` in legacy template")]
+    UnknownLegacyExpression {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line where the expression starts.
+        line: usize,
+        /// The expression between the braces.
+        expression: String,
+    },
+    /// A `{` in a legacy template with no matching `}`.
+    #[error(
+        "{path}:{line}: `{{` has no matching `}}` in legacy template (write `{{{{` for a literal brace)"
+    )]
+    UnclosedLegacyExpression {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line of the `{`.
+        line: usize,
+    },
+    /// A legacy template whose `prompt = f"""` is never closed by `"""`.
+    #[error("{path}: legacy template opens `prompt = f\"\"\"` but never closes it with `\"\"\"`")]
+    UnterminatedLegacyTemplate {
+        /// The template file.
+        path: PathBuf,
+    },
+    /// A settings file could not be read.
+    #[error("cannot read settings {path}")]
+    ReadSettings {
+        /// The settings file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A settings file is not valid TOML or a value has the wrong type.
+    #[error("{path}:{line}: invalid settings")]
+    ParseSettings {
+        /// The settings file.
+        path: PathBuf,
+        /// 1-based line of the problem (1 when the parser gives no position).
+        line: usize,
+        /// The cause.
+        source: toml::de::Error,
+    },
+    /// A settings key this crate does not know (often a typo).
+    #[error("{path}:{line}: unknown setting `{key}` (known: {known})")]
+    UnknownSetting {
+        /// The settings file.
+        path: PathBuf,
+        /// 1-based line of the key.
+        line: usize,
+        /// The key as written, with its table (`prices.gpt-x.inptu`).
+        key: String,
+        /// The keys allowed at that place, comma-separated.
+        known: String,
+    },
+    /// A setting has a value outside its allowed range.
+    #[error("invalid setting `{key}`: {reason}")]
+    InvalidSetting {
+        /// The setting's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A lesson given to the builder is not part of the curriculum given with it.
+    #[error("lesson {code} (`{title}`, outline line {line}) is not in the curriculum")]
+    LessonNotInCurriculum {
+        /// The lesson's code.
+        code: String,
+        /// The lesson's title.
+        title: String,
+        /// The lesson's outline line.
+        line: usize,
+    },
+    /// Two requests of one job have the same `custom_id`.
+    #[error(
+        "custom_id `{custom_id}` is used twice: by lesson `{first_title}` (outline line {first_line}) and by lesson `{second_title}` (outline line {second_line})"
+    )]
+    DuplicateCustomId {
+        /// The repeated id.
+        custom_id: String,
+        /// Title of the lesson that used it first.
+        first_title: String,
+        /// Outline line of the lesson that used it first.
+        first_line: usize,
+        /// Title of the lesson that used it again.
+        second_title: String,
+        /// Outline line of the lesson that used it again.
+        second_line: usize,
+    },
+    /// One request line is larger than a whole shard may be.
+    #[error(
+        "the request for lesson {custom_id} is {bytes} bytes, more than the {max_bytes}-byte limit of one input file"
+    )]
+    RequestTooLarge {
+        /// The request's id.
+        custom_id: String,
+        /// Size of the line, newline included.
+        bytes: u64,
+        /// The byte limit of one shard.
+        max_bytes: u64,
+    },
+    /// Limits that no request can fit.
+    #[error("invalid shard limits: {reason}")]
+    InvalidLimits {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A job name that cannot be part of a file name.
+    #[error("invalid job name `{name}`: use letters, digits, `-`, `_` and `.` only")]
+    InvalidJobName {
+        /// The name as given.
+        name: String,
+    },
+    /// A shard file could not be written.
+    #[error("cannot write shard {path}")]
+    WriteShard {
+        /// The shard file (or its directory, when the temp file could not be created).
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A JSONL line could not be written.
+    #[error("cannot write JSONL line for `{custom_id}`")]
+    WriteLine {
+        /// The line's id.
+        custom_id: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A request could not be serialized (not expected for well-formed values).
+    #[error("cannot serialize the request `{custom_id}`")]
+    Serialize {
+        /// The request's id.
+        custom_id: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// A JSONL stream could not be read.
+    #[error("cannot read JSONL line {line}")]
+    ReadLine {
+        /// 1-based line number.
+        line: usize,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A JSONL line is not the expected JSON.
+    #[error("line {line} is not a valid batch line")]
+    ParseLine {
+        /// 1-based line number.
+        line: usize,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
