@@ -1,3 +1,50 @@
 //! A local OpenAI Files + Batches API server, for offline runs, end-to-end tests and local models.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use batch_emulator::{Emulator, EmulatorConfig};
+//!
+//! let emulator = Emulator::start(EmulatorConfig::fast()).await?;
+//! assert!(emulator.base_url().starts_with("http://127.0.0.1:"));
+//! let batches: serde_json::Value = reqwest::Client::new()
+//!     .get(format!("{}/batches", emulator.base_url()))
+//!     .bearer_auth("any-non-empty-key")
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(batches["object"], "list");
+//! emulator.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Emulator::start`] binds `127.0.0.1:0` and serves, under `/v1`, the Files API
+//! (`POST /files`, `GET /files`, `GET /files/{id}`, `GET /files/{id}/content`,
+//! `DELETE /files/{id}`) and the Batches API (`POST /batches`, `GET /batches`,
+//! `GET /batches/{id}`, `POST /batches/{id}/cancel`) with the shapes of the real API.
+//! Batches go through the real lifecycle (`validating`, `in_progress`,
+//! `finalizing`, `completed`, or `failed`, `expired`, `cancelling`/`cancelled`);
+//! their requests are answered by a [`Responder`]: offline and deterministic by
+//! default, or forwarded to an OpenAI-compatible server such as Ollama or vLLM.
+//! [`Faults`] inject failures for tests.
 
 #![warn(missing_docs)]
+
+mod api_error;
+mod batches;
+mod config;
+mod error;
+mod files;
+mod ids;
+mod offline;
+mod responder;
+mod runner;
+mod server;
+mod store;
+mod validate;
+
+pub use config::{EmulatorConfig, Endpoint, Faults, HttpFault, HttpFaultKind, Responder, Timing};
+pub use error::Error;
+pub use server::Emulator;

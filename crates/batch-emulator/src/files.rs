@@ -1,0 +1,286 @@
+//! The Files API: upload (multipart, streamed to disk), retrieve, content, delete, list.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Multipart, Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use openai_batch_client::{DeletedFile, FileId, FileObject, ListPage};
+use tokio::io::AsyncWriteExt;
+
+use crate::api_error::ApiFailure;
+use crate::ids;
+use crate::server::{CutDownload, Shared, cut_body};
+use crate::store::Order;
+
+/// Purposes the real API accepts for upload.
+const PURPOSES: [&str; 6] = [
+    "assistants",
+    "batch",
+    "fine-tune",
+    "vision",
+    "user_data",
+    "evals",
+];
+/// The real API's limit for one file of any purpose: 512 MB.
+pub(crate) const MAX_ANY_FILE_BYTES: u64 = 512 * 1024 * 1024;
+/// `purpose=batch` files expire after 30 days unless `expires_after` says otherwise.
+const BATCH_FILE_LIFETIME: i64 = 30 * 24 * 60 * 60;
+
+/// `POST /files`.
+pub(crate) async fn upload(
+    State(shared): State<Arc<Shared>>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<FileObject>, ApiFailure> {
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiFailure::bad_request(
+            format!("Invalid multipart body: {}.", rejection.body_text()),
+            None,
+            None,
+        )
+    })?;
+    let limit = shared.config.max_file_bytes.max(MAX_ANY_FILE_BYTES);
+    let mut purpose: Option<String> = None;
+    let mut expires_after: Option<i64> = None;
+    let mut upload: Option<(String, tempfile::TempPath, u64)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name().unwrap_or("") {
+            "purpose" => purpose = Some(field.text().await.map_err(multipart_error)?),
+            "expires_after[seconds]" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                let seconds = text
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|seconds| (3600..=2_592_000).contains(seconds))
+                    .ok_or_else(|| {
+                        ApiFailure::bad_request(
+                            format!(
+                                "Invalid 'expires_after.seconds': {text}. Expected an integer from 3600 to 2592000."
+                            ),
+                            Some("expires_after.seconds"),
+                            Some("invalid_value"),
+                        )
+                    })?;
+                expires_after = Some(seconds);
+            }
+            "file" => {
+                let filename = field.file_name().unwrap_or("upload").to_owned();
+                let temp = shared
+                    .store
+                    .temp_file()
+                    .map_err(|_| ApiFailure::internal("cannot create a temp file"))?;
+                let (file, path) = temp.into_parts();
+                let mut file = tokio::io::BufWriter::with_capacity(
+                    256 * 1024,
+                    tokio::fs::File::from_std(file),
+                );
+                let mut bytes: u64 = 0;
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    bytes += chunk.len() as u64;
+                    if bytes > limit {
+                        return Err(too_large(limit));
+                    }
+                    file.write_all(&chunk)
+                        .await
+                        .map_err(|_| ApiFailure::internal("cannot write the upload"))?;
+                }
+                file.flush()
+                    .await
+                    .map_err(|_| ApiFailure::internal("cannot write the upload"))?;
+                upload = Some((filename, path, bytes));
+            }
+            // Other fields (`expires_after[anchor]`, unknown ones) are read and ignored.
+            _ => while field.chunk().await.map_err(multipart_error)?.is_some() {},
+        }
+    }
+    let purpose = purpose.ok_or_else(|| ApiFailure::missing("purpose"))?;
+    let (filename, path, bytes) = upload.ok_or_else(|| ApiFailure::missing("file"))?;
+    if !PURPOSES.contains(&purpose.as_str()) {
+        return Err(ApiFailure::bad_request(
+            format!(
+                "Invalid value: '{purpose}'. Supported values are: 'assistants', 'batch', \
+                 'fine-tune', 'vision', 'user_data', and 'evals'."
+            ),
+            Some("purpose"),
+            Some("invalid_value"),
+        ));
+    }
+    if purpose == "batch" {
+        if !filename.ends_with(".jsonl") {
+            return Err(ApiFailure::bad_request(
+                "Invalid file format for Batch API. Must be .jsonl",
+                Some("file"),
+                Some("invalid_file_format"),
+            ));
+        }
+        if bytes > shared.config.max_file_bytes {
+            return Err(too_large(shared.config.max_file_bytes));
+        }
+    }
+    let created_at = ids::now();
+    let expires_at = match (expires_after, purpose.as_str()) {
+        (Some(seconds), _) => Some(created_at + seconds),
+        (None, "batch") => Some(created_at + BATCH_FILE_LIFETIME),
+        (None, _) => None,
+    };
+    let object = FileObject {
+        id: FileId(ids::file_id()),
+        object: "file".to_owned(),
+        bytes,
+        created_at,
+        filename,
+        purpose,
+        status: Some("processed".to_owned()),
+        expires_at,
+    };
+    shared
+        .store
+        .add_file(object.clone(), path)
+        .await
+        .map_err(|_| ApiFailure::internal("cannot store the upload"))?;
+    tracing::debug!(id = %object.id, bytes, "file uploaded");
+    Ok(Json(object))
+}
+
+fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiFailure {
+    ApiFailure::bad_request(
+        format!("Invalid multipart body: {}.", error.body_text()),
+        None,
+        None,
+    )
+}
+
+fn too_large(limit: u64) -> ApiFailure {
+    ApiFailure::bad_request(
+        format!("File is too large: the maximum size is {limit} bytes."),
+        Some("file"),
+        Some("file_too_large"),
+    )
+}
+
+fn no_such_file(id: &str) -> ApiFailure {
+    ApiFailure::not_found(format!("No such File object: {id}"), Some("id"))
+}
+
+/// `GET /files/{id}`.
+pub(crate) async fn retrieve(
+    State(shared): State<Arc<Shared>>,
+    Path(file_id): Path<String>,
+) -> Result<Json<FileObject>, ApiFailure> {
+    shared
+        .store
+        .file(&FileId(file_id.clone()))
+        .map(Json)
+        .ok_or_else(|| no_such_file(&file_id))
+}
+
+/// `GET /files/{id}/content`: the raw bytes, streamed from disk, whatever `Accept` says.
+pub(crate) async fn content(
+    State(shared): State<Arc<Shared>>,
+    Path(file_id): Path<String>,
+    cut: Option<Extension<CutDownload>>,
+) -> Result<Response, ApiFailure> {
+    let id = FileId(file_id.clone());
+    let object = shared
+        .store
+        .file(&id)
+        .ok_or_else(|| no_such_file(&file_id))?;
+    let file = tokio::fs::File::open(shared.store.content_path(&id))
+        .await
+        .map_err(|_| no_such_file(&file_id))?;
+    let mut body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024));
+    if cut.is_some() {
+        tracing::debug!(%id, "fault: cutting the download midway");
+        body = cut_body(body, object.bytes / 2);
+    }
+    let disposition = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        object.filename.replace(['"', '\\', '\r', '\n'], "_")
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `DELETE /files/{id}`.
+pub(crate) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    Path(file_id): Path<String>,
+) -> Result<Json<DeletedFile>, ApiFailure> {
+    let id = FileId(file_id.clone());
+    match shared.store.delete_file(&id).await {
+        Ok(true) => Ok(Json(DeletedFile {
+            id,
+            object: "file".to_owned(),
+            deleted: true,
+        })),
+        Ok(false) => Err(no_such_file(&file_id)),
+        Err(_) => Err(ApiFailure::internal("cannot delete the file")),
+    }
+}
+
+/// `GET /files?purpose=&limit=&order=&after=`.
+pub(crate) async fn list(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<ListPage<FileObject>>, ApiFailure> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiFailure::bad_request(
+            format!("Invalid query: {}.", rejection.body_text()),
+            None,
+            None,
+        )
+    })?;
+    let limit = parse_limit(query.get("limit"), 10_000, 10_000)?;
+    let order = match query.get("order").map(String::as_str) {
+        None | Some("desc") => Order::Desc,
+        Some("asc") => Order::Asc,
+        Some(other) => {
+            return Err(ApiFailure::bad_request(
+                format!("Invalid value: '{other}'. Supported values are: 'asc' and 'desc'."),
+                Some("order"),
+                Some("invalid_value"),
+            ));
+        }
+    };
+    Ok(Json(shared.store.list_files(
+        query.get("purpose").map(String::as_str),
+        order,
+        query.get("after").map(String::as_str),
+        limit,
+    )))
+}
+
+/// Parses a `limit` query parameter: 1 to `max`, `default` when absent.
+pub(crate) fn parse_limit(
+    value: Option<&String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiFailure> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.parse::<usize>() {
+        Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
+        _ => Err(ApiFailure::bad_request(
+            format!("Invalid 'limit': '{value}'. Expected an integer from 1 to {max}."),
+            Some("limit"),
+            Some("invalid_value"),
+        )),
+    }
+}

@@ -1,0 +1,427 @@
+//! The emulator's state: file metadata and contents, batches, and their optional
+//! persistence under a data directory (JSON records written atomically).
+//!
+//! Layout: `files/<id>.content` holds a file's bytes (in memory mode too, in a
+//! private temp dir), `files/<id>.json` its metadata and `batches/<id>.json` a
+//! batch, the last two only with a data directory.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use openai_batch_client::{Batch, BatchId, FileId, FileObject, ListPage};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tempfile::{NamedTempFile, TempDir, TempPath};
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// Files and batches, shared by the HTTP handlers and the batch runners.
+pub(crate) struct Store {
+    files_dir: PathBuf,
+    /// Where batch records go; `None` in memory mode.
+    batches_dir: Option<PathBuf>,
+    state: Mutex<State>,
+    /// Serialises record writes, so the last write always holds the latest state.
+    persist_lock: tokio::sync::Mutex<()>,
+    next_seq: AtomicU64,
+    /// Owns the contents in memory mode; removed on drop.
+    _temp_dir: Option<TempDir>,
+}
+
+#[derive(Default)]
+struct State {
+    files: HashMap<FileId, FileEntry>,
+    batches: HashMap<BatchId, BatchEntry>,
+}
+
+struct FileEntry {
+    seq: u64,
+    object: FileObject,
+}
+
+struct BatchEntry {
+    seq: u64,
+    batch: Batch,
+    cancel: CancellationToken,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileRecord {
+    seq: u64,
+    file: FileObject,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BatchRecord {
+    seq: u64,
+    batch: Batch,
+}
+
+/// Sort order of a file list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    Asc,
+    Desc,
+}
+
+impl Store {
+    /// Opens the store: in a fresh temp dir, or under `data_dir` with its saved records.
+    ///
+    /// Returns the store and the ids of batches that were still running when the
+    /// previous emulator stopped.
+    pub(crate) fn open(data_dir: Option<&Path>) -> Result<(Store, Vec<BatchId>), Error> {
+        let Some(data_dir) = data_dir else {
+            let temp_dir = tempfile::Builder::new()
+                .prefix("batch-emulator-")
+                .tempdir()
+                .map_err(|source| Error::Storage {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
+            let files_dir = temp_dir.path().join("files");
+            create_dir(&files_dir)?;
+            let store = Store {
+                files_dir,
+                batches_dir: None,
+                state: Mutex::new(State::default()),
+                persist_lock: tokio::sync::Mutex::new(()),
+                next_seq: AtomicU64::new(1),
+                _temp_dir: Some(temp_dir),
+            };
+            return Ok((store, Vec::new()));
+        };
+        let files_dir = data_dir.join("files");
+        let batches_dir = data_dir.join("batches");
+        create_dir(&files_dir)?;
+        create_dir(&batches_dir)?;
+        let mut state = State::default();
+        let mut max_seq = 0;
+        for path in json_records(&files_dir)? {
+            let record: FileRecord = read_record(&path)?;
+            let content = files_dir.join(format!("{}.content", record.file.id));
+            if !content.exists() {
+                tracing::warn!(path = %path.display(), "file record without content, skipped");
+                continue;
+            }
+            max_seq = max_seq.max(record.seq);
+            state.files.insert(
+                record.file.id.clone(),
+                FileEntry {
+                    seq: record.seq,
+                    object: record.file,
+                },
+            );
+        }
+        let mut resume = Vec::new();
+        for path in json_records(&batches_dir)? {
+            let record: BatchRecord = read_record(&path)?;
+            max_seq = max_seq.max(record.seq);
+            if !record.batch.status.is_terminal() {
+                resume.push(record.batch.id.clone());
+            }
+            state.batches.insert(
+                record.batch.id.clone(),
+                BatchEntry {
+                    seq: record.seq,
+                    batch: record.batch,
+                    cancel: CancellationToken::new(),
+                },
+            );
+        }
+        let store = Store {
+            files_dir,
+            batches_dir: Some(batches_dir),
+            state: Mutex::new(state),
+            persist_lock: tokio::sync::Mutex::new(()),
+            next_seq: AtomicU64::new(max_seq + 1),
+            _temp_dir: None,
+        };
+        Ok((store, resume))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Where a file's bytes live.
+    pub(crate) fn content_path(&self, id: &FileId) -> PathBuf {
+        self.files_dir.join(format!("{id}.content"))
+    }
+
+    /// A temp file next to the contents, to be renamed into place by [`Store::add_file`].
+    pub(crate) fn temp_file(&self) -> io::Result<NamedTempFile> {
+        NamedTempFile::new_in(&self.files_dir)
+    }
+
+    /// Registers a file whose bytes are in `temp`.
+    pub(crate) async fn add_file(&self, object: FileObject, temp: TempPath) -> io::Result<()> {
+        let content = self.content_path(&object.id);
+        let seq = self.next_seq();
+        let record_path = self
+            .batches_dir
+            .is_some()
+            .then(|| self.files_dir.join(format!("{}.json", object.id)));
+        let record = FileRecord {
+            seq,
+            file: object.clone(),
+        };
+        let files_dir = self.files_dir.clone();
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            temp.persist(&content).map_err(|error| error.error)?;
+            if let Some(record_path) = record_path {
+                write_record(&files_dir, &record_path, &record)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.lock()
+            .files
+            .insert(object.id.clone(), FileEntry { seq, object });
+        Ok(())
+    }
+
+    /// A file's metadata.
+    pub(crate) fn file(&self, id: &FileId) -> Option<FileObject> {
+        self.lock().files.get(id).map(|entry| entry.object.clone())
+    }
+
+    /// Deletes a file; `false` when it did not exist.
+    pub(crate) async fn delete_file(&self, id: &FileId) -> io::Result<bool> {
+        if self.lock().files.remove(id).is_none() {
+            return Ok(false);
+        }
+        let content = self.content_path(id);
+        let record = self.files_dir.join(format!("{id}.json"));
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            remove_if_present(&record)?;
+            remove_if_present(&content)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(true)
+    }
+
+    /// One page of files, optionally of one purpose.
+    pub(crate) fn list_files(
+        &self,
+        purpose: Option<&str>,
+        order: Order,
+        after: Option<&str>,
+        limit: usize,
+    ) -> ListPage<FileObject> {
+        let mut files: Vec<(u64, FileObject)> = self
+            .lock()
+            .files
+            .values()
+            .filter(|entry| purpose.is_none_or(|purpose| entry.object.purpose == purpose))
+            .map(|entry| (entry.seq, entry.object.clone()))
+            .collect();
+        files.sort_by_key(|(seq, _)| *seq);
+        if order == Order::Desc {
+            files.reverse();
+        }
+        page(
+            files.into_iter().map(|(_, file)| file).collect(),
+            |file| file.id.as_str(),
+            after,
+            limit,
+        )
+    }
+
+    /// Registers a new batch; returns the token that cancels its run.
+    pub(crate) fn insert_batch(&self, batch: Batch) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        let seq = self.next_seq();
+        self.lock().batches.insert(
+            batch.id.clone(),
+            BatchEntry {
+                seq,
+                batch,
+                cancel: cancel.clone(),
+            },
+        );
+        cancel
+    }
+
+    /// A batch.
+    pub(crate) fn batch(&self, id: &BatchId) -> Option<Batch> {
+        self.lock().batches.get(id).map(|entry| entry.batch.clone())
+    }
+
+    /// The token that cancels a batch's run.
+    pub(crate) fn cancel_token(&self, id: &BatchId) -> Option<CancellationToken> {
+        self.lock()
+            .batches
+            .get(id)
+            .map(|entry| entry.cancel.clone())
+    }
+
+    /// Changes a batch in memory and returns the new state; see [`Store::save_batch`].
+    pub(crate) fn update_batch<T>(
+        &self,
+        id: &BatchId,
+        change: impl FnOnce(&mut Batch) -> T,
+    ) -> Option<T> {
+        self.lock()
+            .batches
+            .get_mut(id)
+            .map(|entry| change(&mut entry.batch))
+    }
+
+    /// Writes a batch's current state to its record (data directory mode only).
+    pub(crate) async fn save_batch(&self, id: &BatchId) -> io::Result<()> {
+        let Some(batches_dir) = self.batches_dir.clone() else {
+            return Ok(());
+        };
+        let _guard = self.persist_lock.lock().await;
+        let Some(record) = self.lock().batches.get(id).map(|entry| BatchRecord {
+            seq: entry.seq,
+            batch: entry.batch.clone(),
+        }) else {
+            return Ok(());
+        };
+        let path = batches_dir.join(format!("{id}.json"));
+        tokio::task::spawn_blocking(move || write_record(&batches_dir, &path, &record))
+            .await
+            .map_err(io::Error::other)?
+    }
+
+    /// One page of batches, newest first.
+    pub(crate) fn list_batches(&self, after: Option<&str>, limit: usize) -> ListPage<Batch> {
+        let mut batches: Vec<(u64, Batch)> = self
+            .lock()
+            .batches
+            .values()
+            .map(|entry| (entry.seq, entry.batch.clone()))
+            .collect();
+        batches.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        page(
+            batches.into_iter().map(|(_, batch)| batch).collect(),
+            |batch| batch.id.as_str(),
+            after,
+            limit,
+        )
+    }
+}
+
+/// Cuts one page out of `items` (already in list order): the items after `after`, at most `limit`.
+///
+/// An `after` that names no item gives an empty page.
+fn page<T>(
+    items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    after: Option<&str>,
+    limit: usize,
+) -> ListPage<T> {
+    let start = match after {
+        None => 0,
+        Some(after) => items
+            .iter()
+            .position(|item| id(item) == after)
+            .map_or(items.len(), |at| at + 1),
+    };
+    let has_more = items.len() > start + limit;
+    let data: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+    ListPage {
+        object: Some("list".to_owned()),
+        first_id: data.first().map(|item| id(item).to_owned()),
+        last_id: data.last().map(|item| id(item).to_owned()),
+        has_more,
+        data,
+    }
+}
+
+fn create_dir(path: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(path).map_err(|source| Error::Storage {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The `*.json` records of a directory; leftover temp files of an interrupted write are removed.
+fn json_records(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let storage = |source| Error::Storage {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut records = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(storage)? {
+        let path = entry.map_err(storage)?.path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        if name.starts_with(".tmp") {
+            // A write that never reached its rename; best effort, it is garbage either way.
+            let _ = std::fs::remove_file(&path);
+        } else if name.ends_with(".json") {
+            records.push(path);
+        }
+    }
+    records.sort();
+    Ok(records)
+}
+
+fn read_record<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    let text = std::fs::read(path).map_err(|source| Error::ReadState {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|source| Error::ParseState {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes JSON to a temp file in `dir`, then renames it over `path`.
+fn write_record(dir: &Path, path: &Path, record: &impl Serialize) -> io::Result<()> {
+    let mut temp = NamedTempFile::new_in(dir)?;
+    serde_json::to_writer_pretty(&mut temp, record)?;
+    temp.write_all(b"\n")?;
+    temp.as_file().sync_data()?;
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(page: &ListPage<String>) -> Vec<&str> {
+        page.data.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn pages_follow_after_and_limit() {
+        let items: Vec<String> = ["e", "d", "c", "b", "a"].map(String::from).to_vec();
+        let first = page(items.clone(), |s| s.as_str(), None, 2);
+        assert_eq!(ids(&first), ["e", "d"]);
+        assert!(first.has_more);
+        assert_eq!(first.first_id.as_deref(), Some("e"));
+        assert_eq!(first.last_id.as_deref(), Some("d"));
+        let last = page(items.clone(), |s| s.as_str(), Some("c"), 2);
+        assert_eq!(ids(&last), ["b", "a"]);
+        assert!(!last.has_more);
+        let unknown = page(items, |s| s.as_str(), Some("zz"), 2);
+        assert!(unknown.data.is_empty() && unknown.first_id.is_none() && !unknown.has_more);
+    }
+}
