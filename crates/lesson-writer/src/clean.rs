@@ -690,4 +690,41 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_never_skips_a_rule(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("# Lesson M0-L001: Intro\n"),
+                    proptest::strategy::Just("# Lesson ###\n"),
+                    proptest::strategy::Just("```markdown\n"),
+                    proptest::strategy::Just("```\n"),
+                    proptest::strategy::Just("---\n"),
+                    proptest::strategy::Just("\n"),
+                    proptest::strategy::Just("  \n"),
+                    proptest::strategy::Just("Text.\n"),
+                    proptest::strategy::Just("# LLM Prompt: x\n"),
+                    proptest::strategy::Just("## **Context & Parameters**\n"),
+                    proptest::strategy::Just("## Content output schema\n"),
+                    proptest::strategy::Just("QUALITY AND GOVERNANCE NOTES\n"),
+                    proptest::strategy::Just("## Section 1: A\n"),
+                    proptest::strategy::Just("Lesson\n=====\n"),
+                    proptest::strategy::Just("    code\n"),
+                    proptest::strategy::Just("x\r"),
+                ],
+                0..10,
+            ),
+            titled in proptest::bool::ANY,
+        ) {
+            let text = pieces.concat();
+            let title = titled.then_some("Intro");
+            let full = clean_with_every_rule(&text, code(), title);
+            if is_clean(&text, code(), title) {
+                proptest::prop_assert_eq!(&full.text, &text);
+                proptest::prop_assert!(full.rules_applied.is_empty());
+            }
+            proptest::prop_assert_eq!(clean(&text, code(), title), full);
+        }
+    }
 }

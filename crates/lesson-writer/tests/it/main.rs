@@ -1,1 +1,8 @@
-//! Integration tests of lesson-writer.
+//! Integration tests of lesson-writer: fixtures in, lesson files and a summary out.
+
+mod cleanup;
+mod outcomes;
+mod props;
+mod safety;
+mod support;
+mod writing;

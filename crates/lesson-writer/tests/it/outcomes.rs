@@ -1,0 +1,259 @@
+//! One outcome per fixture: written, truncated, filtered, refused, empty, HTTP and
+//! non-HTTP error lines, and the joined summary.
+
+use std::collections::BTreeSet;
+
+use lesson_writer::{Failure, FailureKind, write_failures_jsonl};
+
+use crate::support::{files, lesson, run, run_with};
+
+/// The one failure of a run, checked for kind, code and retryability.
+fn only_failure(failures: &[Failure], kind: FailureKind, code: &str, retryable: bool) -> Failure {
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    let failure = failures[0].clone();
+    assert_eq!(
+        (failure.kind, failure.code.as_str(), failure.retryable),
+        (kind, code, retryable),
+        "{failure:#?}"
+    );
+    failure
+}
+
+#[test]
+fn success_is_written_verbatim() {
+    let (dir, summary) = run(Some("success.jsonl"), None);
+    assert_eq!(
+        lesson(&dir, "M0-L001.md"),
+        "# Lesson M0-L001: What is data?\n\n## Section 1: Why it matters\n\nData is recorded facts.\n\n```sql\nSELECT * FROM facts;\n```\n"
+    );
+    assert_eq!((summary.lines_read, summary.written), (1, 1));
+    assert!(summary.is_clean(), "{summary:#?}");
+    assert!(summary.rules_applied.is_empty());
+    assert_eq!(summary.usage.prompt_tokens, 812);
+    assert_eq!(summary.usage.completion_tokens, 1650);
+    assert_eq!(summary.usage.requests, 1);
+    // gpt-4o-mini at batch prices: 0.075 in, 0.30 out per 1M tokens.
+    let expected = (812.0 * 0.075 + 1650.0 * 0.30) / 1e6;
+    assert!((summary.cost_usd.unwrap() - expected).abs() < 1e-12);
+    let model = &summary.models["gpt-4o-mini-2024-07-18"];
+    assert_eq!(model.usage.completion_tokens, 1650);
+    assert!(summary.unpriced_models.is_empty());
+}
+
+#[test]
+fn length_is_a_retryable_failure_kept_in_rejected() {
+    let (dir, summary) = run(Some("length.jsonl"), None);
+    let failure = only_failure(&summary.failures, FailureKind::Truncated, "length", true);
+    assert_eq!(failure.lesson_code, "M0-L001");
+    assert!(
+        failure.reason.contains("max_completion_tokens"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(summary.written, 0);
+    assert_eq!(summary.rejected_files, 1);
+    let written = files(&dir.path().join("out"));
+    assert_eq!(
+        written.keys().collect::<Vec<_>>(),
+        ["rejected/M0-L001.md"],
+        "no finished lesson for a truncated answer"
+    );
+    assert_eq!(
+        written["rejected/M0-L001.md"],
+        "# Lesson M0-L001: What is data?\n\nData is recor"
+    );
+    assert_eq!(
+        failure.rejected_file.unwrap(),
+        dir.path().join("out/rejected/M0-L001.md")
+    );
+}
+
+#[test]
+fn accept_truncated_writes_the_lesson() {
+    let (dir, summary) = run_with(Some("length.jsonl"), None, |config| {
+        config.accept_truncated = true;
+    });
+    assert!(summary.failures.is_empty());
+    assert_eq!((summary.written, summary.written_truncated), (1, 1));
+    assert_eq!(
+        lesson(&dir, "M0-L001.md"),
+        "# Lesson M0-L001: What is data?\n\nData is recor\n"
+    );
+}
+
+#[test]
+fn content_filter_refusal_and_empty_are_not_retryable() {
+    let (dir, summary) = run(Some("content-filter.jsonl"), None);
+    only_failure(
+        &summary.failures,
+        FailureKind::ContentFilter,
+        "content_filter",
+        false,
+    );
+    assert!(files(dir.path()).is_empty());
+
+    let (_, summary) = run(Some("refusal.jsonl"), None);
+    let failure = only_failure(&summary.failures, FailureKind::Refusal, "refusal", false);
+    assert_eq!(
+        failure.reason,
+        "model refused: I'm sorry, I can't help with that."
+    );
+
+    let (_, summary) = run(Some("empty.jsonl"), None);
+    only_failure(
+        &summary.failures,
+        FailureKind::EmptyContent,
+        "empty_content",
+        false,
+    );
+}
+
+#[test]
+fn http_400_is_an_invalid_request() {
+    let (_, summary) = run(None, Some("http-400.jsonl"));
+    let failure = only_failure(
+        &summary.failures,
+        FailureKind::InvalidRequest,
+        "unsupported_value",
+        false,
+    );
+    assert_eq!(failure.status, Some(400));
+    assert_eq!(failure.custom_id, "lesson_M0-L002");
+    assert_eq!(
+        failure.reason,
+        "HTTP 400: Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported. (param `temperature`)"
+    );
+}
+
+#[test]
+fn http_500_is_a_retryable_server_error() {
+    let (_, summary) = run(None, Some("http-500.jsonl"));
+    let failure = only_failure(
+        &summary.failures,
+        FailureKind::ServerError,
+        "server_error",
+        true,
+    );
+    assert_eq!(failure.status, Some(500));
+    assert!(
+        failure
+            .reason
+            .starts_with("HTTP 500: The server had an error")
+    );
+}
+
+#[test]
+fn batch_expired_is_retryable() {
+    let (_, summary) = run(None, Some("batch-expired.jsonl"));
+    let failure = only_failure(
+        &summary.failures,
+        FailureKind::Expired,
+        "batch_expired",
+        true,
+    );
+    assert_eq!(failure.status, None);
+    assert_eq!(failure.location.line, 1);
+    assert!(
+        failure
+            .location
+            .file
+            .ends_with("batch-errors/batch-expired.jsonl")
+    );
+}
+
+#[test]
+fn output_and_error_files_are_joined_by_custom_id() {
+    let expected: BTreeSet<String> = (1..=8).map(|n| format!("lesson_M0-L{n:03}")).collect();
+    let (dir, summary) = run_with(Some("success.jsonl"), Some("mixed.jsonl"), |config| {
+        config.expected = Some(expected);
+    });
+    assert_eq!(summary.lines_read, 7);
+    assert_eq!(summary.written, 1);
+    assert!(dir.path().join("out/M0-L001.md").is_file());
+    // The error file's line for M0-L001 comes after the output file's success.
+    assert_eq!(summary.duplicates.len(), 1);
+    assert_eq!(summary.duplicates[0].location.line, 6);
+    assert_eq!(summary.duplicates[0].kept.line, 1);
+    let kinds: Vec<(&str, FailureKind, bool)> = summary
+        .failures
+        .iter()
+        .map(|failure| {
+            (
+                failure.lesson_code.as_str(),
+                failure.kind,
+                failure.retryable,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("M0-L002", FailureKind::InvalidRequest, false),
+            ("M0-L003", FailureKind::ServerError, true),
+            ("M0-L004", FailureKind::RateLimited, true),
+            ("M0-L005", FailureKind::Expired, true),
+            ("M0-L006", FailureKind::Cancelled, true),
+        ]
+    );
+    assert_eq!(summary.retryable().count(), 4);
+    assert_eq!(summary.missing, ["lesson_M0-L007", "lesson_M0-L008"]);
+    assert!(summary.unexpected.is_empty());
+
+    let mut jsonl = Vec::new();
+    write_failures_jsonl(&summary, &mut jsonl).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(jsonl)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(
+        lines[3],
+        serde_json::json!({
+            "custom_id": "lesson_M0-L005",
+            "lesson_code": "M0-L005",
+            "kind": "expired",
+            "code": "batch_expired",
+            "reason": "request did not run (batch_expired): This request could not be executed before the completion window expired.; resubmit it in a new batch",
+            "retryable": true,
+        })
+    );
+}
+
+#[test]
+fn a_success_in_the_error_file_order_replaces_an_earlier_failure() {
+    // Error file first: its expired line is superseded by the later success.
+    let dir = tempfile::tempdir().unwrap();
+    let curriculum = crate::support::curriculum();
+    let mut config = lesson_writer::ProcessConfig::new(dir.path().join("out"));
+    config.curriculum = Some(&curriculum);
+    let errors =
+        std::fs::read_to_string(crate::support::fixture("batch-errors/mixed.jsonl")).unwrap();
+    let output =
+        std::fs::read_to_string(crate::support::fixture("batch-output/success.jsonl")).unwrap();
+    let inputs = vec![
+        lesson_writer::Input::new("errors.jsonl", errors.as_bytes()),
+        lesson_writer::Input::new("output.jsonl", output.as_bytes()),
+    ];
+    let summary = lesson_writer::process_inputs(inputs, &config).unwrap();
+    assert_eq!(summary.written, 1);
+    assert!(
+        summary
+            .failures
+            .iter()
+            .all(|failure| failure.lesson_code != "M0-L001")
+    );
+    assert_eq!(summary.duplicates.len(), 1);
+    assert_eq!(summary.duplicates[0].location.to_string(), "errors.jsonl:6");
+    assert_eq!(summary.duplicates[0].kept.to_string(), "output.jsonl:1");
+}
+
+#[test]
+fn summary_serializes_to_json() {
+    let (_, summary) = run(Some("success.jsonl"), Some("batch-expired.jsonl"));
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["written"], 1);
+    assert_eq!(json["failures"][0]["kind"], "expired");
+    assert_eq!(json["failures"][0]["retryable"], true);
+    assert_eq!(json["usage"]["prompt_tokens"], 812);
+}
