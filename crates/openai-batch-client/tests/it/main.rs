@@ -1,1 +1,8 @@
-//! Integration tests.
+//! Integration tests of the client against wiremock and raw TCP servers on loopback.
+
+mod batches;
+mod files;
+mod job;
+mod poll;
+mod retry;
+mod support;
