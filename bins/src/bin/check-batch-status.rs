@@ -1,12 +1,14 @@
-//! `check-batch-status`: placeholder until its issue lands.
+//! `check-batch-status`: a batch's status, results, waiting, cancel and list.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// check-batch-status
-#[derive(Parser)]
-#[command(version)]
-struct Args {}
-
-fn main() {
-    let _args = Args::parse();
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = cli::check::Args::parse();
+    match cli::check::run(&args).await {
+        Ok(status) => status.into(),
+        Err(err) => cli::report(&err),
+    }
 }

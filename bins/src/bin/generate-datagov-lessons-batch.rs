@@ -1,12 +1,14 @@
-//! `generate-datagov-lessons-batch`: placeholder until its issue lands.
+//! `generate-datagov-lessons-batch`: outline to lesson files through the OpenAI Batch API.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// generate-datagov-lessons-batch
-#[derive(Parser)]
-#[command(version)]
-struct Args {}
-
-fn main() {
-    let _args = Args::parse();
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = cli::generate::Args::parse();
+    match cli::generate::run(&args).await {
+        Ok(status) => status.into(),
+        Err(err) => cli::report(&err),
+    }
 }

@@ -1,12 +1,13 @@
-//! `process-batch-results`: placeholder until its issue lands.
+//! `process-batch-results`: a Batch API results file to lesson files.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// process-batch-results
-#[derive(Parser)]
-#[command(version)]
-struct Args {}
-
-fn main() {
-    let _args = Args::parse();
+fn main() -> ExitCode {
+    let args = cli::process::Args::parse();
+    match cli::process::run(&args) {
+        Ok(status) => status.into(),
+        Err(err) => cli::report(&err),
+    }
 }

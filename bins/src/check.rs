@@ -1,0 +1,484 @@
+//! `check-batch-status`: one batch's status, results download, processing, waiting, cancel, list.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{Local, TimeZone};
+use clap::Parser;
+use futures::StreamExt;
+use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig};
+use openai_batch_client::{Batch, BatchId, BatchStatus, Client, Ledger, PollConfig};
+use serde::Serialize;
+
+use crate::generate::{RunReport, add_summary, failed_lessons, write_failures};
+use crate::key;
+use crate::progress::{Reporter, Verbosity, usd};
+use crate::{ExitStatus, usage_error};
+
+/// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download
+/// its results (also the partial results of expired and cancelled batches), write the lessons,
+/// wait for it, cancel it, or list recent batches.
+#[derive(Debug, Parser)]
+#[command(name = "check-batch-status", version, after_help = crate::EXIT_CODES_HELP)]
+pub struct Args {
+    /// The batch id [default: the latest batch recorded in the work dir's ledgers].
+    pub batch_id: Option<String>,
+    /// Download the output and error files into the work dir.
+    #[arg(long)]
+    pub download: bool,
+    /// Download, then write the lessons (as process-batch-results).
+    #[arg(long)]
+    pub process: bool,
+    /// Poll until the batch is finished, with a progress bar.
+    #[arg(long)]
+    pub wait: bool,
+    /// Ask the API to cancel the batch (finished requests keep their results).
+    #[arg(long)]
+    pub cancel: bool,
+    /// List recent batches instead.
+    #[arg(long)]
+    pub list: bool,
+    /// How many batches --list shows.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Where downloads go and ledgers are looked for.
+    #[arg(long, value_name = "DIR", default_value = "scripts/batch_api")]
+    pub work_dir: PathBuf,
+    /// Download again even when the file is already there.
+    #[arg(long)]
+    pub force: bool,
+    /// With --process: where lesson files are written.
+    #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
+    pub out: PathBuf,
+    /// With --process: the outline, for titles and expected lessons.
+    #[arg(long, value_name = "PATH")]
+    pub content: Option<PathBuf>,
+    /// With --process: write truncated answers as lessons.
+    #[arg(long)]
+    pub accept_truncated: bool,
+    /// With --process: lesson file names, `{code}.md` or `{code}-{slug}.md`.
+    #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
+    pub file_name: String,
+    /// API base URL [env: OPENAI_BASE_URL; default: https://api.openai.com/v1].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Read the API key from this file when OPENAI_API_KEY is not set [default: ./openaiapikey.txt].
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// With --wait: first polling interval in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub poll_interval: f64,
+    /// Print exactly one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print errors only.
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print details.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckReport {
+    batch: Batch,
+    output_path: Option<PathBuf>,
+    error_path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<RunReport>,
+}
+
+/// Runs the command.
+///
+/// # Errors
+///
+/// Any failure, for [`crate::report`].
+pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let reporter = Reporter::new(verbosity);
+    let (api_key, source) = key::load_api_key(args.api_key_file.as_deref())?;
+    let base_url = key::base_url(args.base_url.as_deref());
+    reporter.detail(format!("Using the API key from {source} with {base_url}"));
+    let client = Client::new(key::client_config(base_url, api_key))?;
+
+    if args.list {
+        return list(&client, args, &reporter).await;
+    }
+    let batch_id = match &args.batch_id {
+        Some(id) => BatchId::from(id.as_str()),
+        None => latest_from_ledgers(&args.work_dir)?,
+    };
+    if args.cancel {
+        let batch = client
+            .cancel_batch(&batch_id)
+            .await
+            .with_context(|| format!("cannot cancel batch {batch_id}"))?;
+        reporter.say(format!(
+            "Cancel requested for {batch_id}: now {} (finished requests keep their results)",
+            batch.status
+        ));
+    }
+    let mut batch = client
+        .retrieve_batch(&batch_id)
+        .await
+        .with_context(|| format!("cannot check batch {batch_id}"))?;
+    if args.wait && !batch.status.is_terminal() {
+        let bars = reporter.job_progress();
+        let config = PollConfig {
+            initial_interval: Duration::from_secs_f64(args.poll_interval.max(0.01)),
+            ..PollConfig::default()
+        };
+        batch = client
+            .wait_for_batch(&batch_id, &config, |batch| {
+                openai_batch_client::JobProgress::on_event(
+                    &bars,
+                    &openai_batch_client::JobEvent::Changed { shard: 0, batch },
+                );
+            })
+            .await
+            .with_context(|| format!("cannot follow batch {batch_id}"))?;
+        bars.finish();
+    }
+    if !args.json {
+        print!("{}", describe(&batch, chrono::Utc::now().timestamp()));
+    }
+
+    let mut output_path = None;
+    let mut error_path = None;
+    if args.download || args.process {
+        if batch.status.is_terminal() {
+            output_path = download(
+                &client,
+                &batch,
+                batch.output_file_id.as_ref(),
+                "output",
+                args,
+                &reporter,
+            )
+            .await?;
+            error_path = download(
+                &client,
+                &batch,
+                batch.error_file_id.as_ref(),
+                "errors",
+                args,
+                &reporter,
+            )
+            .await?;
+            if output_path.is_none() && error_path.is_none() {
+                reporter.say("Nothing to download: the batch has no output or error file.");
+            }
+        } else {
+            reporter.say(format!(
+                "The batch is {}; results can be downloaded once it is finished (add --wait).",
+                batch.status
+            ));
+        }
+    }
+    let mut status = match batch.status {
+        BatchStatus::Failed => ExitStatus::Failure,
+        _ => ExitStatus::Success,
+    };
+    let mut process_report = None;
+    if args.process && (output_path.is_some() || error_path.is_some()) {
+        let report = process(
+            args,
+            output_path.as_deref(),
+            error_path.as_deref(),
+            &reporter,
+        )?;
+        if !report.failed.is_empty() || !report.malformed.is_empty() {
+            status = ExitStatus::Partial;
+        }
+        process_report = Some(report);
+    }
+    if args.json {
+        crate::print_json(&CheckReport {
+            batch,
+            output_path,
+            error_path,
+            process: process_report,
+        })?;
+    }
+    Ok(status)
+}
+
+async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus> {
+    let stream = client.list_batches(Some(args.limit.clamp(1, 100) as u32));
+    futures::pin_mut!(stream);
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        batches.push(batch.context("cannot list batches")?);
+        if batches.len() >= args.limit {
+            break;
+        }
+    }
+    if args.json {
+        crate::print_json(&batches)?;
+        return Ok(ExitStatus::Success);
+    }
+    if batches.is_empty() {
+        reporter.say("No batches.");
+    }
+    for batch in &batches {
+        let counts = batch.counts();
+        let metadata = batch
+            .metadata
+            .as_ref()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        println!(
+            "{}  {:<11} {:>6}/{:<6} failed {:<5} {}  {}",
+            batch.id,
+            batch.status,
+            counts.completed,
+            counts.total,
+            counts.failed,
+            local_time(batch.created_at),
+            metadata
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The batch of the ledger entry updated last, across the work dir's `*.ledger.json`.
+fn latest_from_ledgers(work_dir: &Path) -> anyhow::Result<BatchId> {
+    let no_batch = || {
+        usage_error(
+            format!(
+                "no batch id given, and no batch recorded in {}",
+                work_dir.display()
+            ),
+            Some("pass a batch id (check-batch-status --list shows recent ones), or --work-dir"),
+        )
+    };
+    let entries = std::fs::read_dir(work_dir).map_err(|_| no_batch())?;
+    let mut latest: Option<(i64, BatchId)> = None;
+    for entry in entries {
+        let path = entry?.path();
+        let is_ledger = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".ledger.json"));
+        if !is_ledger {
+            continue;
+        }
+        let ledger = Ledger::load(&path)
+            .with_context(|| format!("cannot read the ledger {}", path.display()))?;
+        for shard in ledger.shards {
+            if let Some(id) = shard.batch_id {
+                if latest
+                    .as_ref()
+                    .is_none_or(|(at, _)| shard.updated_at >= *at)
+                {
+                    latest = Some((shard.updated_at, id));
+                }
+            }
+        }
+    }
+    latest.map(|(_, id)| id).ok_or_else(no_batch)
+}
+
+async fn download(
+    client: &Client,
+    batch: &Batch,
+    file_id: Option<&openai_batch_client::FileId>,
+    kind: &str,
+    args: &Args,
+    reporter: &Reporter,
+) -> anyhow::Result<Option<PathBuf>> {
+    let Some(file_id) = file_id else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
+    let path = args
+        .work_dir
+        .join(format!("batch_{}_{kind}.jsonl", batch.id));
+    if path.exists() && !args.force {
+        reporter.say(format!(
+            "{} is already downloaded (--force downloads it again)",
+            path.display()
+        ));
+        return Ok(Some(path));
+    }
+    let bytes = client
+        .download_file_to(file_id, &path, Arc::new(()))
+        .await
+        .with_context(|| format!("cannot download {file_id} to {}", path.display()))?;
+    reporter.say(format!("Downloaded {} ({bytes} bytes)", path.display()));
+    Ok(Some(path))
+}
+
+fn process(
+    args: &Args,
+    output: Option<&Path>,
+    errors: Option<&Path>,
+    reporter: &Reporter,
+) -> anyhow::Result<RunReport> {
+    let file_name = FileNamePattern::new(&args.file_name)
+        .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
+    let curriculum = match &args.content {
+        Some(path) => Some(
+            curriculum_parser::parse_file(path)
+                .with_context(|| format!("cannot parse the outline {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut config = ProcessConfig::new(&args.out);
+    config.file_name = file_name;
+    config.overwrite = if args.force {
+        Overwrite::Allow
+    } else {
+        Overwrite::Forbid
+    };
+    config.accept_truncated = args.accept_truncated;
+    config.curriculum = curriculum.as_ref();
+    let summary = lesson_writer::process(output, errors, &config)
+        .with_context(|| format!("cannot write the lessons to {}", args.out.display()))?;
+    let mut report = RunReport::default();
+    add_summary(&mut report, &summary);
+    report.failed = failed_lessons(&summary);
+    if !report.failed.is_empty() {
+        let base = output.or(errors).expect("called with at least one file");
+        let mut name = base.file_name().unwrap_or_default().to_os_string();
+        name.push(".failures.jsonl");
+        let path = base.with_file_name(name);
+        write_failures(&path, &report.failed)?;
+        report.failures_file = Some(path);
+    }
+    reporter.say(format!(
+        "Lessons: {} written to {}, {} skipped (file exists), {} failed; cost at batch prices {}",
+        report.written,
+        args.out.display(),
+        report.skipped_existing,
+        report.failed.len(),
+        usd(report.cost_usd.actual)
+    ));
+    for failure in &report.failed {
+        reporter.say(format!(
+            "  failed {}: {} ({}){}",
+            failure.lesson_code,
+            failure.reason,
+            failure.code,
+            if failure.retryable { ", retryable" } else { "" }
+        ));
+    }
+    Ok(report)
+}
+
+/// The human description of a batch, relative to `now` (Unix seconds).
+pub fn describe(batch: &Batch, now: i64) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "Batch {}", batch.id);
+    let _ = writeln!(out, "  status:      {}", batch.status);
+    if let Some(model) = &batch.model {
+        let _ = writeln!(out, "  model:       {model}");
+    }
+    let stamps = [
+        ("created", Some(batch.created_at)),
+        ("in progress", batch.in_progress_at),
+        ("finalizing", batch.finalizing_at),
+        ("completed", batch.completed_at),
+        ("failed", batch.failed_at),
+        ("expired", batch.expired_at),
+        ("cancelling", batch.cancelling_at),
+        ("cancelled", batch.cancelled_at),
+        ("expires", batch.expires_at),
+    ];
+    for (name, at) in stamps {
+        if let Some(at) = at {
+            let _ = writeln!(out, "  {:<12} {}", format!("{name}:"), local_time(at));
+        }
+    }
+    let counts = batch.counts();
+    let percent = |n: u64| {
+        if counts.total == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / counts.total as f64
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  requests:    {} total, {} completed ({:.1}%), {} failed ({:.1}%)",
+        counts.total,
+        counts.completed,
+        percent(counts.completed),
+        counts.failed,
+        percent(counts.failed)
+    );
+    if !batch.status.is_terminal() {
+        let elapsed = now - batch.created_at;
+        let _ = write!(out, "  elapsed:     {}", duration(elapsed));
+        if let Some(expires) = batch.expires_at {
+            let _ = write!(out, ", {} left in the 24 h window", duration(expires - now));
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "  input file:  {}", batch.input_file_id);
+    if let Some(id) = &batch.output_file_id {
+        let _ = writeln!(out, "  output file: {id}");
+    }
+    if let Some(id) = &batch.error_file_id {
+        let _ = writeln!(out, "  error file:  {id}");
+    }
+    if let Some(usage) = &batch.usage {
+        let _ = writeln!(
+            out,
+            "  usage:       {} input tokens, {} output tokens",
+            usage.input_tokens, usage.output_tokens
+        );
+    }
+    if let Some(errors) = &batch.errors {
+        for error in &errors.data {
+            let _ = writeln!(
+                out,
+                "  error:       {}{}: {}{}",
+                error.code.as_deref().unwrap_or("error"),
+                error
+                    .line
+                    .map(|l| format!(" (line {l})"))
+                    .unwrap_or_default(),
+                error.message.as_deref().unwrap_or(""),
+                error
+                    .param
+                    .as_deref()
+                    .map(|p| format!(" [param {p}]"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+fn local_time(unix: i64) -> String {
+    Local.timestamp_opt(unix, 0).single().map_or_else(
+        || unix.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string(),
+    )
+}
+
+fn duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    format!(
+        "{}h {:02}m {:02}s",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}

@@ -1,0 +1,95 @@
+//! `--list-lessons`: the parsed curriculum as a table or as one JSON document.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use curriculum_parser::Curriculum;
+use serde_json::json;
+
+/// Prints the curriculum on stdout: a table per module and `Found N lessons across M modules`,
+/// or with `json` exactly one JSON document.
+///
+/// # Errors
+///
+/// When stdout cannot be written.
+pub fn print_curriculum(curriculum: &Curriculum, path: &Path, json: bool) -> anyhow::Result<()> {
+    if json {
+        return crate::print_json(&curriculum_json(curriculum));
+    }
+    print!("{}", curriculum_table(curriculum, path));
+    Ok(())
+}
+
+/// The human table.
+pub fn curriculum_table(curriculum: &Curriculum, path: &Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Curriculum: {}", path.display());
+    if let Some(title) = &curriculum.title {
+        let _ = writeln!(out, "Title: {title}");
+    }
+    let _ = writeln!(out, "Format: {}\n", curriculum.format);
+    let _ = writeln!(out, "{:<6} {:>7}  Title", "Module", "Lessons");
+    for module in &curriculum.modules {
+        let _ = writeln!(
+            out,
+            "{:<6} {:>7}  {}",
+            module.code(),
+            module.lessons.len(),
+            module.title
+        );
+    }
+    for module in &curriculum.modules {
+        let _ = writeln!(out, "\n{}: {}", module.code(), module.title);
+        for lesson in &module.lessons {
+            let tag = lesson
+                .complexity
+                .map(|tag| format!("[{tag}]"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {:<10} {:<6} {}", lesson.code, tag, lesson.title);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nFound {} lessons across {} modules",
+        curriculum.lesson_count(),
+        curriculum.modules.len()
+    );
+    out
+}
+
+/// The `--list-lessons --json` document.
+pub fn curriculum_json(curriculum: &Curriculum) -> serde_json::Value {
+    let modules: Vec<_> = curriculum
+        .modules
+        .iter()
+        .map(|module| {
+            let lessons: Vec<_> = module
+                .lessons
+                .iter()
+                .map(|lesson| {
+                    json!({
+                        "code": lesson.code.to_string(),
+                        "number": lesson.code.lesson(),
+                        "title": lesson.title,
+                        "complexity": lesson.complexity.map(|tag| tag.to_string()),
+                        "section": lesson.section,
+                        "line": lesson.line,
+                    })
+                })
+                .collect();
+            json!({
+                "code": module.code(),
+                "number": module.number,
+                "title": module.title,
+                "lessons": lessons,
+            })
+        })
+        .collect();
+    json!({
+        "title": curriculum.title,
+        "format": curriculum.format.as_str(),
+        "modules": modules,
+        "modules_total": curriculum.modules.len(),
+        "lessons_total": curriculum.lesson_count(),
+    })
+}

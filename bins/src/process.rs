@@ -1,0 +1,194 @@
+//! `process-batch-results`: a results file (and its error file) to lesson files.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Parser;
+use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig};
+
+use crate::generate::{RunReport, add_summary, failed_lessons, write_failures};
+use crate::progress::{Reporter, Verbosity, usd};
+use crate::{ExitStatus, usage_error};
+
+/// Write lesson files from a Batch API results file (and its error file).
+///
+/// Each answer is checked (finished, not truncated, not refused), cleaned and written
+/// atomically as `<out>/<code>.md`; existing lessons are kept unless --force. Failures are
+/// listed with a reason and written to `<results>.failures.jsonl` for retrying.
+#[derive(Debug, Parser)]
+#[command(name = "process-batch-results", version, after_help = crate::EXIT_CODES_HELP)]
+pub struct Args {
+    /// The batch output file (JSONL).
+    pub results: PathBuf,
+    /// The old scripts' lessons map (JSON); accepted for compatibility and ignored: titles come
+    /// from --content.
+    pub lessons_map: Option<PathBuf>,
+    /// The batch error file (JSONL).
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
+    /// Where lesson files are written.
+    #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
+    pub out: PathBuf,
+    /// The curriculum outline: gives titles (headings, slugged names) and the expected lessons,
+    /// so lessons missing from both files are reported.
+    #[arg(long, value_name = "PATH")]
+    pub content: Option<PathBuf>,
+    /// Overwrite lessons that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Write answers cut off at max_completion_tokens as lessons (they are rejected otherwise).
+    #[arg(long)]
+    pub accept_truncated: bool,
+    /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
+    #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
+    pub file_name: String,
+    /// Print exactly one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print errors only.
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print details.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// Runs the command.
+///
+/// # Errors
+///
+/// Any failure, for [`crate::report`].
+pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let reporter = Reporter::new(verbosity);
+    if let Some(map) = &args.lessons_map {
+        reporter.say(format!(
+            "note: the lessons map {} is ignored; titles and the expected lessons come from --content",
+            map.display()
+        ));
+    }
+    for path in std::iter::once(&args.results).chain(&args.errors) {
+        if !path.is_file() {
+            return Err(usage_error(
+                format!("no such results file: {}", path.display()),
+                Some(
+                    "pass the downloaded batch output file (check-batch-status --download fetches it)",
+                ),
+            ));
+        }
+    }
+    let file_name = FileNamePattern::new(&args.file_name)
+        .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
+    let curriculum = match &args.content {
+        Some(path) => Some(
+            curriculum_parser::parse_file(path)
+                .with_context(|| format!("cannot parse the outline {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut report = RunReport::default();
+    let mut config = ProcessConfig::new(&args.out);
+    config.file_name = file_name;
+    config.overwrite = if args.force {
+        Overwrite::Allow
+    } else {
+        Overwrite::Forbid
+    };
+    config.accept_truncated = args.accept_truncated;
+    if let Some(curriculum) = &curriculum {
+        // Expected: every lesson of the outline that has no file yet.
+        let existing = curriculum_parser::existing_lessons(&args.out)
+            .with_context(|| format!("cannot scan {}", args.out.display()))?;
+        report.lessons_total = curriculum.lesson_count();
+        report.already_generated = existing.len();
+        let expected: BTreeSet<String> = curriculum
+            .lessons()
+            .filter(|lesson| !existing.contains(&lesson.code))
+            .map(|lesson| lesson.code.custom_id())
+            .collect();
+        config.expected = Some(expected);
+        config.curriculum = Some(curriculum);
+    }
+    reporter.say(format!(
+        "Processing {}{}...",
+        args.results.display(),
+        args.errors
+            .as_ref()
+            .map(|e| format!(" and {}", e.display()))
+            .unwrap_or_default()
+    ));
+    let summary = lesson_writer::process(Some(&args.results), args.errors.as_deref(), &config)
+        .with_context(|| format!("cannot process {}", args.results.display()))?;
+    report.requested = summary.lines_read as usize;
+    add_summary(&mut report, &summary);
+    report.failed = failed_lessons(&summary);
+    if !report.failed.is_empty() {
+        let path = failures_path(&args.results);
+        write_failures(&path, &report.failed)?;
+        report.failures_file = Some(path);
+    }
+    if args.json {
+        crate::print_json(&report)?;
+    }
+    reporter.say(format!(
+        "{} written to {}, {} skipped (file exists{}), {} failed",
+        report.written,
+        args.out.display(),
+        report.skipped_existing,
+        if args.force {
+            ""
+        } else {
+            "; --force overwrites"
+        },
+        report.failed.len()
+    ));
+    for failure in &report.failed {
+        reporter.say(format!(
+            "  failed {}: {} ({}){}",
+            failure.lesson_code,
+            failure.reason,
+            failure.code,
+            if failure.retryable { ", retryable" } else { "" }
+        ));
+    }
+    for malformed in &report.malformed {
+        reporter.warn(format!("malformed line {malformed}"));
+    }
+    for duplicate in &summary.duplicates {
+        reporter.warn(format!(
+            "{} appears again at {}:{} (kept the first)",
+            duplicate.custom_id,
+            duplicate.location.file.display(),
+            duplicate.location.line
+        ));
+    }
+    reporter.say(format!(
+        "Usage: {} input tokens ({} cached), {} output tokens; cost at batch prices: {}",
+        report.usage.prompt_tokens,
+        report.usage.cached_tokens,
+        report.usage.completion_tokens,
+        usd(report.cost_usd.actual)
+    ));
+    if let Some(path) = &report.failures_file {
+        reporter.say(format!("Failures listed in {}", path.display()));
+    }
+    Ok(if report.failed.is_empty() && report.malformed.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Partial
+    })
+}
+
+/// `<results>.failures.jsonl` beside the results file.
+fn failures_path(results: &Path) -> PathBuf {
+    let mut name = results.file_name().unwrap_or_default().to_os_string();
+    name.push(".failures.jsonl");
+    results.with_file_name(name)
+}

@@ -1,0 +1,232 @@
+//! What the user sees while work goes on: step lines, and live progress bars for batches and
+//! transfers (only when stderr is a terminal and not `--quiet`).
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use openai_batch_client::{Batch, JobEvent, JobProgress};
+
+/// How chatty the commands are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// `-q`: errors only.
+    Quiet,
+    /// Steps and results.
+    Normal,
+    /// `-v`: also causes, request ids and details.
+    Verbose,
+}
+
+/// Writes step lines and owns the progress bars.
+#[derive(Debug)]
+pub struct Reporter {
+    verbosity: Verbosity,
+    bars: Option<MultiProgress>,
+}
+
+impl Reporter {
+    /// A reporter; bars only when stderr is a terminal and not quiet.
+    pub fn new(verbosity: Verbosity) -> Self {
+        let bars = (verbosity != Verbosity::Quiet && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter { verbosity, bars }
+    }
+
+    /// How chatty to be.
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    /// A line on stderr, unless quiet (printed above any live bars).
+    pub fn say(&self, line: impl AsRef<str>) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(line.as_ref());
+            }
+            None => eprintln!("{}", line.as_ref()),
+        }
+    }
+
+    /// A line on stderr only with `-v`.
+    pub fn detail(&self, line: impl AsRef<str>) {
+        if self.verbosity == Verbosity::Verbose {
+            self.say(line);
+        }
+    }
+
+    /// A warning on stderr, shown even when quiet.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(format!("warning: {}", line.as_ref()));
+            }
+            None => eprintln!("warning: {}", line.as_ref()),
+        }
+    }
+
+    /// The job-runner listener that draws one bar per batch (or prints status changes as lines
+    /// when there are no bars).
+    pub fn job_progress(&self) -> BatchBars {
+        BatchBars {
+            bars: self.bars.clone(),
+            verbosity: self.verbosity,
+            by_shard: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Renders [`JobEvent`]s: one bar per shard with status, completed/failed/total and elapsed time.
+#[derive(Debug)]
+pub struct BatchBars {
+    bars: Option<MultiProgress>,
+    verbosity: Verbosity,
+    by_shard: Mutex<HashMap<usize, ProgressBar>>,
+}
+
+impl BatchBars {
+    fn bar(&self, shard: usize) -> Option<ProgressBar> {
+        let bars = self.bars.as_ref()?;
+        let mut by_shard = self
+            .by_shard
+            .lock()
+            .expect("progress lock is never poisoned");
+        let bar = by_shard.entry(shard).or_insert_with(|| {
+            let bar = bars.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {prefix} {msg:>12} [{bar:30}] {pos}/{len} {wide_msg} {elapsed_precise}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Some(bar.clone())
+    }
+
+    fn line(&self, text: String) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn show(&self, shard: usize, batch: &Batch) {
+        let counts = batch.counts();
+        match self.bar(shard) {
+            Some(bar) => {
+                bar.set_prefix(batch.id.to_string());
+                bar.set_message(batch.status.to_string());
+                bar.set_length(counts.total);
+                bar.set_position(counts.completed + counts.failed);
+                if batch.status.is_terminal() {
+                    bar.finish();
+                }
+            }
+            None => self.line(format!(
+                "  {} {}: {}/{} done, {} failed",
+                batch.id,
+                batch.status,
+                counts.completed + counts.failed,
+                counts.total,
+                counts.failed
+            )),
+        }
+    }
+
+    /// Clears the bars (e.g. before the summary is printed).
+    pub fn finish(&self) {
+        let by_shard = self
+            .by_shard
+            .lock()
+            .expect("progress lock is never poisoned");
+        for bar in by_shard.values() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl JobProgress for BatchBars {
+    fn on_event(&self, event: &JobEvent<'_>) {
+        match event {
+            JobEvent::UploadStarted { path, bytes, .. } => self.line(format!(
+                "  uploading {} ({})",
+                path.display(),
+                human_bytes(*bytes)
+            )),
+            JobEvent::Uploaded { file_id, .. } => self.line(format!("  uploaded as {file_id}")),
+            JobEvent::Created { shard, batch } => {
+                self.line(format!("  created batch {}", batch.id));
+                self.show(*shard, batch);
+            }
+            JobEvent::Recovered { shard, batch } => {
+                self.line(format!(
+                    "  found batch {} created earlier (not creating it again)",
+                    batch.id
+                ));
+                self.show(*shard, batch);
+            }
+            JobEvent::Changed { shard, batch } => self.show(*shard, batch),
+            JobEvent::Downloaded { path, bytes, .. } => self.line(format!(
+                "  downloaded {} ({})",
+                path.display(),
+                human_bytes(*bytes)
+            )),
+            JobEvent::ShardFailed { shard, error } => {
+                self.line(format!("  shard {} failed: {error}", shard + 1));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `1.2 MB`, `512 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `$0.1234`, or `unknown` when a model has no price.
+pub fn usd(value: Option<f64>) -> String {
+    match value {
+        Some(value) if value < 0.01 => format!("${value:.4}"),
+        Some(value) => format!("${value:.2}"),
+        None => "unknown (no price for this model)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_bytes_and_dollars() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(2_100_000), "2.1 MB");
+        assert_eq!(usd(Some(0.001234)), "$0.0012");
+        assert_eq!(usd(Some(1.5)), "$1.50");
+        assert!(usd(None).starts_with("unknown"));
+    }
+}

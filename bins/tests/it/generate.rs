@@ -1,0 +1,361 @@
+//! `generate-datagov-lessons-batch`: the whole workflow against the emulator.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use batch_emulator::{EmulatorConfig, Timing};
+use openai_batch_client::{BatchStatus, Ledger};
+
+use crate::{batches, code, command, datagov, emulator, lesson_files, run, stderr, stdout};
+
+/// A generate command on the Data Governance fixture, writing into `dir`.
+fn generate(dir: &Path) -> Command {
+    let mut cmd = command("generate", dir);
+    cmd.arg("--content")
+        .arg(datagov())
+        .args([
+            "--out",
+            "out",
+            "--work-dir",
+            "work",
+            "--poll-interval",
+            "0.05",
+        ])
+        .args(["--max-poll-interval", "0.2"]);
+    cmd
+}
+
+/// The same, against an emulator reached by URL with a key, as a real run would be.
+fn generate_at(dir: &Path, base_url: &str) -> Command {
+    let mut cmd = generate(dir);
+    cmd.args(["--base-url", base_url])
+        .env("OPENAI_API_KEY", "sk-test-key");
+    cmd
+}
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not one JSON document ({err}): {}",
+            stdout(output)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_run_writes_336_lessons_and_a_rerun_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate(dir.path());
+    cmd.args(["--emulator", "--json"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["lessons_total"], 336);
+    assert_eq!(report["requested"], 336);
+    assert_eq!(report["written"], 336);
+    assert_eq!(report["failed"].as_array().unwrap().len(), 0);
+    assert_eq!(report["batches"][0]["status"], "completed");
+    assert!(report["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    let files = lesson_files(&dir.path().join("out"));
+    assert_eq!(files.len(), 336);
+    assert_eq!(files[0], "M0-L001.md");
+    let lesson = std::fs::read_to_string(dir.path().join("out/M0-L001.md")).unwrap();
+    assert!(lesson.starts_with("# Lesson M0-L001: "), "{lesson}");
+    let err = stderr(&output);
+    for step in [
+        "Step 1: Parsing Content Structure.md",
+        "Found 336 lessons across 15 modules",
+        "Estimate:",
+        "Step 7",
+    ] {
+        assert!(err.contains(step), "missing {step:?} in {err}");
+    }
+
+    let before = std::fs::metadata(dir.path().join("out/M0-L001.md"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let mut again = generate(dir.path());
+    again.args(["--emulator", "--json"]);
+    let output = run(again).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["requested"], 0);
+    assert_eq!(report["written"], 0);
+    assert_eq!(report["already_generated"], 336);
+    assert!(stderr(&output).contains("Nothing to do"));
+    let after = std::fs::metadata(dir.path().join("out/M0-L001.md"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "the rerun rewrote a lesson");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_generates_only_the_first_lessons() {
+    let emulator = emulator(EmulatorConfig::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_at(dir.path(), emulator.base_url());
+    cmd.args(["--limit", "3"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(
+        lesson_files(&dir.path().join("out")),
+        ["M0-L001.md", "M0-L002.md", "M0-L003.md"]
+    );
+    let all = batches(&emulator).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].counts().total, 3);
+    assert!(stderr(&output).contains("Using the API key from OPENAI_API_KEY"));
+    assert!(!stderr(&output).contains("sk-test-key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_sends_nothing_and_writes_the_shards() {
+    // A listener that would see any connection; the key is absent on purpose.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate(dir.path());
+    cmd.args(["--dry-run", "--json", "--base-url", &url]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(
+        listener.accept().is_err(),
+        "the dry run connected to the API"
+    );
+    let report = json(&output);
+    assert_eq!(report["estimate"]["requests"], 336);
+    assert!(report["estimate"]["input_tokens"].as_u64().unwrap() > 100_000);
+    assert!(
+        report["estimate"]["max_usd"].as_f64().unwrap()
+            > report["estimate"]["expected_usd"].as_f64().unwrap()
+    );
+    let shards = report["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 1);
+    let shard = dir.path().join(shards[0]["path"].as_str().unwrap());
+    let text = std::fs::read_to_string(&shard).unwrap();
+    assert_eq!(text.lines().count(), 336);
+    assert!(text.starts_with(
+        r#"{"custom_id":"lesson_M0-L001","method":"POST","url":"/v1/chat/completions""#
+    ));
+    assert!(!dir.path().join("work/datagov.ledger.json").exists());
+    assert!(lesson_files(&dir.path().join("out")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_wait_then_a_rerun_attaches_to_the_same_batch() {
+    let mut config = EmulatorConfig::fast();
+    config.timing.validation = Duration::from_millis(300);
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = generate_at(dir.path(), emulator.base_url());
+    first.args(["--limit", "5", "--no-wait", "--json"]);
+    let output = run(first).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = json(&output);
+    let batch_id = report["batches"][0]["id"].as_str().unwrap().to_owned();
+    assert!(stderr(&output).contains(&batch_id));
+    assert!(lesson_files(&dir.path().join("out")).is_empty());
+
+    let mut second = generate_at(dir.path(), emulator.base_url());
+    second.args(["--limit", "5", "--json"]);
+    let output = run(second).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stderr(&output).contains("Attaching"), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["batches"][0]["id"], batch_id.as_str());
+    assert_eq!(report["written"], 5);
+    assert_eq!(
+        batches(&emulator).await.len(),
+        1,
+        "the rerun submitted again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_while_waiting_resumes_without_submitting_again() {
+    let mut config = EmulatorConfig::fast();
+    config.concurrency = 1;
+    config.timing = Timing {
+        validation: Duration::from_millis(50),
+        per_request: Duration::from_millis(150),
+        finalizing: Duration::from_millis(50),
+    };
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = generate_at(dir.path(), emulator.base_url());
+    first
+        .args(["--limit", "12"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = first.spawn().unwrap();
+    let ledger = dir.path().join("work/datagov.ledger.json");
+    let started = Instant::now();
+    loop {
+        let submitted = Ledger::load(&ledger)
+            .ok()
+            .is_some_and(|l| l.shards.iter().any(|s| s.batch_id.is_some()));
+        if submitted {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no batch was submitted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let running = batches(&emulator).await;
+    assert_eq!(running.len(), 1);
+    assert!(
+        !running[0].status.is_terminal(),
+        "the batch finished before the kill"
+    );
+
+    let mut rerun = generate_at(dir.path(), emulator.base_url());
+    rerun.args(["--limit", "12", "--json"]);
+    let output = run(rerun).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(json(&output)["written"], 12);
+    assert_eq!(lesson_files(&dir.path().join("out")).len(), 12);
+    let all = batches(&emulator).await;
+    assert_eq!(all.len(), 1, "the rerun submitted a second batch");
+    assert_eq!(all[0].status, BatchStatus::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_batch_keeps_its_partial_results_and_a_rerun_completes_the_rest() {
+    let mut config = EmulatorConfig::fast();
+    config.concurrency = 1;
+    config.completion_window = Duration::from_millis(1500);
+    config.timing = Timing {
+        validation: Duration::from_millis(10),
+        per_request: Duration::from_millis(150),
+        finalizing: Duration::from_millis(10),
+    };
+    let expiring = emulator(config).await;
+    crate::warm_up(&expiring).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = generate_at(dir.path(), expiring.base_url());
+    first.args(["--modules", "M0", "--retry-failed", "0", "--json"]);
+    let output = run(first).await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let report = json(&output);
+    let total = report["requested"].as_u64().unwrap();
+    assert!(total > 20, "M0 has {total} lessons");
+    assert_eq!(report["batches"][0]["status"], "expired");
+    let written = report["written"].as_u64().unwrap();
+    assert!(
+        written > 0 && written < total,
+        "written {written} of {total}"
+    );
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len() as u64, total - written);
+    assert!(
+        failed
+            .iter()
+            .all(|f| f["code"] == "batch_expired" && f["retryable"] == true)
+    );
+    let failures = std::fs::read_to_string(dir.path().join("work/datagov.failures.jsonl")).unwrap();
+    assert_eq!(failures.lines().count() as u64, total - written);
+
+    let healthy = emulator(EmulatorConfig::fast()).await;
+    let mut rerun = generate_at(dir.path(), healthy.base_url());
+    rerun.args(["--modules", "M0", "--json"]);
+    let output = run(rerun).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["already_generated"].as_u64().unwrap(), written);
+    assert_eq!(
+        report["requested"].as_u64().unwrap(),
+        total - written,
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(lesson_files(&dir.path().join("out")).len() as u64, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_requests_exit_3_and_only_retryable_ones_are_resubmitted() {
+    let mut config = EmulatorConfig::fast();
+    config.faults.seed = 7;
+    config.faults.server_error_share = 0.2;
+    config.faults.length_share = 0.1;
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_at(dir.path(), emulator.base_url());
+    cmd.args(["--limit", "30", "--retry-failed", "1", "--json"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let report = json(&output);
+    let failed = report["failed"].as_array().unwrap();
+    assert!(!failed.is_empty());
+    // The emulator's faults are keyed by custom_id, so the retry fails the same lessons again.
+    assert!(failed.iter().all(|f| f["retryable"] == true));
+    let written = report["written"].as_u64().unwrap();
+    assert_eq!(written + failed.len() as u64, 30);
+    let all = batches(&emulator).await;
+    assert_eq!(all.len(), 2, "one retry round");
+    // Newest first: the retry batch holds exactly the failed lessons.
+    assert_eq!(all[0].counts().total, failed.len() as u64);
+    assert_eq!(all[1].counts().total, 30);
+    let failures = std::fs::read_to_string(dir.path().join("work/datagov.failures.jsonl")).unwrap();
+    assert_eq!(failures.lines().count(), failed.len());
+    assert!(failures.contains("\"retryable\":true"));
+    // Truncated lessons are kept for inspection, not written as finished lessons.
+    let truncated: Vec<_> = failed.iter().filter(|f| f["code"] == "length").collect();
+    for failure in truncated {
+        let code = failure["lesson_code"].as_str().unwrap();
+        assert!(!dir.path().join(format!("out/{code}.md")).exists());
+    }
+}
+
+#[tokio::test]
+async fn a_budget_below_the_upper_bound_refuses_to_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate(dir.path());
+    cmd.args(["--emulator", "--budget", "0.01"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("exceeds the budget $0.01 by"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!dir.path().join("work/datagov.ledger.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_exits_1_without_showing_the_key() {
+    let mut config = EmulatorConfig::fast();
+    config.api_key = Some("sk-the-right-key".to_owned());
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate(dir.path());
+    cmd.args(["--limit", "1", "--base-url", emulator.base_url(), "-v"])
+        .env("OPENAI_API_KEY", "sk-wrong-SECRET-4242");
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(all.contains("OPENAI_API_KEY"), "{all}");
+    assert!(!all.contains("SECRET-4242"), "the key leaked: {all}");
+    assert!(
+        crate::batches_with_key(&emulator, "sk-the-right-key")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_missing_key_fails_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(generate(dir.path())).await;
+    assert_eq!(code(&output), 2);
+    let err = stderr(&output);
+    assert!(err.contains("OPENAI_API_KEY"), "{err}");
+    assert!(err.contains("--emulator"), "{err}");
+    assert!(!err.contains("Step 1"), "work started: {err}");
+}

@@ -1,0 +1,129 @@
+//! End-to-end tests: the real binaries against the in-process batch emulator on loopback.
+
+mod check;
+mod generate;
+mod list_lessons;
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use batch_emulator::{Emulator, EmulatorConfig};
+use openai_batch_client::{Batch, Client, ClientConfig};
+
+/// The Data Governance outline (15 modules, 336 lessons).
+pub(crate) fn datagov() -> PathBuf {
+    repo().join("fixtures/datagov/Content Structure.md")
+}
+
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One of the commands, run in `cwd` with none of the OpenAI variables of the caller's
+/// environment, so tests never pick up a real key or endpoint.
+pub(crate) fn command(bin: &str, cwd: &Path) -> Command {
+    let path = match bin {
+        "generate" => env!("CARGO_BIN_EXE_generate-datagov-lessons-batch"),
+        "check" => env!("CARGO_BIN_EXE_check-batch-status"),
+        "process" => env!("CARGO_BIN_EXE_process-batch-results"),
+        other => panic!("unknown binary {other}"),
+    };
+    let mut command = Command::new(path);
+    command.current_dir(cwd);
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// Runs a command off the async runtime, so the in-process emulator keeps serving.
+pub(crate) async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("the binary starts"))
+        .await
+        .expect("the blocking task finishes")
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub(crate) fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+pub(crate) async fn emulator(config: EmulatorConfig) -> Emulator {
+    Emulator::start(config).await.expect("the emulator starts")
+}
+
+/// Every batch the emulator knows, newest first.
+pub(crate) async fn batches(emulator: &Emulator) -> Vec<Batch> {
+    batches_with_key(emulator, "sk-test-key").await
+}
+
+/// Every batch the emulator knows, asked with `key`.
+pub(crate) async fn batches_with_key(emulator: &Emulator, key: &str) -> Vec<Batch> {
+    let client = Client::new(ClientConfig::new(
+        emulator.base_url(),
+        secrecy::SecretString::from(key.to_owned()),
+    ))
+    .unwrap();
+    let page = client.list_batches_page(None, Some(100)).await.unwrap();
+    page.data
+}
+
+/// Runs one one-request batch to its end, so one-time costs of the emulator (its tokenizer)
+/// are paid before a test measures time against a completion window.
+pub(crate) async fn warm_up(emulator: &Emulator) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warm-up.jsonl");
+    let line = r#"{"custom_id":"warm-up","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}}"#;
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    let client = Client::new(ClientConfig::new(
+        emulator.base_url(),
+        secrecy::SecretString::from("sk-test-key".to_owned()),
+    ))
+    .unwrap();
+    let file = client
+        .upload_file(&path, std::sync::Arc::new(()))
+        .await
+        .unwrap();
+    let batch = client
+        .create_batch(&openai_batch_client::CreateBatchRequest::new(
+            file.id,
+            "/v1/chat/completions",
+        ))
+        .await
+        .unwrap();
+    let config = openai_batch_client::PollConfig {
+        initial_interval: std::time::Duration::from_millis(20),
+        max_interval: std::time::Duration::from_millis(50),
+        ..openai_batch_client::PollConfig::default()
+    };
+    client
+        .wait_for_batch(&batch.id, &config, |_| {})
+        .await
+        .unwrap();
+}
+
+/// The lesson files in `dir`, sorted.
+pub(crate) fn lesson_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".md"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
