@@ -1,10 +1,58 @@
 //! Turns a course outline written in Markdown into modules and lessons.
+//!
+//! ```
+//! use std::path::Path;
+//!
+//! let outline = concat!(
+//!     "# M0: Data Governance Fundamentals & Principles — Lesson Map\n",
+//!     "## Core Concepts & Landscape\n",
+//!     "## L001: What Is Data Governance? Scope, Value & Myths [F]\n",
+//!     "## L002: Governance vs Management vs Stewardship [I]\n",
+//! );
+//! let curriculum = curriculum_parser::parse(outline, Path::new("outline.md"))?;
+//! let lesson = &curriculum.modules[0].lessons[1];
+//! assert_eq!(lesson.code.to_string(), "M0-L002");
+//! assert_eq!(lesson.title, "Governance vs Management vs Stewardship");
+//! assert_eq!(lesson.section.as_deref(), Some("Core Concepts & Landscape"));
+//! assert_eq!(curriculum.lesson_count(), 2);
+//! # Ok::<(), curriculum_parser::Error>(())
+//! ```
+//!
+//! Two outline formats are read, and [`parse`] detects which one a file uses:
+//!
+//! - [`Format::LessonMap`]: `# M0: Title — Lesson Map` module headings,
+//!   `## L001: Title [F]` lesson headings (the code is `M0-L001`, numbers restart in every module),
+//!   and other level-2 headings as sections.
+//! - [`Format::Nested`]: `## Module 1: Title` headings or `- **Module 1: Title**` list items,
+//!   with group headings and nested bullets below; `*Lab: ...*` bullets are [`Lab`]s,
+//!   bullets with child bullets (other than labs) are sections,
+//!   and the remaining bullets are lessons, numbered in document order within their module.
+//!
+//! The text is read through a CommonMark parser (comrak), so emphasis, code spans, links,
+//! HTML comments, closing `#`s, CRLF line ends, a byte order mark and non-breaking spaces
+//! do not change what a title is.
+//! A trailing `[F]`, `[I-A]` or `[Advanced]` is the lesson's [`Complexity`];
+//! a tag-shaped group that is no level, such as `[X]`, is an error, and other brackets, such as `[GDPR]`, stay in the title.
+//! Duplicate modules and lessons, lessons outside a module and outlines without lessons are [`Error`]s;
+//! a module without lessons is kept, with a [`Warning`].
+//!
+//! [`existing_lessons`] lists the lessons that already have a file in an output directory.
 
 #![warn(missing_docs)]
 
+mod builder;
+mod error;
+mod existing;
+mod lesson_map;
 mod model;
+mod nested;
+mod parse;
+mod text;
 
+pub use error::Error;
+pub use existing::existing_lessons;
 pub use model::{
     Complexity, Curriculum, Format, Lab, Lesson, LessonCode, Level, Module, ParseComplexityError,
     ParseLessonCodeError, Warning,
 };
+pub use parse::{ParseOptions, parse, parse_file, parse_with};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A whole curriculum as read from one outline file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Curriculum {
-    /// The outline's title, when it has one (the first heading that is not a module).
+    /// The outline's title, when it has one: the first level-1 heading before the first module.
     pub title: Option<String>,
     /// Which outline format the lessons were read from.
     pub format: Format,
@@ -233,6 +233,16 @@ impl Level {
             Level::Intermediate => 'I',
             Level::Advanced => 'A',
             Level::Expert => 'E',
+        }
+    }
+
+    /// The legend name: `Foundational`, `Intermediate`, `Advanced` or `Expert`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Foundational => "Foundational",
+            Level::Intermediate => "Intermediate",
+            Level::Advanced => "Advanced",
+            Level::Expert => "Expert",
         }
     }
 
