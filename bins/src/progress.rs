@@ -28,8 +28,19 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// A reporter; bars only when stderr is a terminal and not quiet.
+    /// A reporter; bars only when stderr is a terminal and not quiet. Also installs the log
+    /// subscriber: `RUST_LOG` when set, else debug logs of the libraries with `-v`.
     pub fn new(verbosity: Verbosity) -> Self {
+        let default = match verbosity {
+            Verbosity::Verbose => "warn,openai_batch_client=debug,lesson_writer=debug,batch_request=debug",
+            _ => "error",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
         let bars = (verbosity != Verbosity::Quiet && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Reporter { verbosity, bars }
