@@ -62,8 +62,11 @@ async fn content_gives_titles_and_reports_missing_lessons() {
         "# M0: Basics\n## L001: What Is Data Governance? [F]\n## L002: Missing One [I]\n",
     )
     .unwrap();
+    // Copy the results so the failures file lands in the tempdir, beside them.
+    let results = dir.path().join("results.jsonl");
+    std::fs::copy(fixture("batch-output/success.jsonl"), &results).unwrap();
     let mut cmd = command("process", dir.path());
-    cmd.arg(fixture("batch-output/success.jsonl"))
+    cmd.arg(&results)
         .arg("lessons-map.json")
         .arg("--content")
         .arg(&outline)
