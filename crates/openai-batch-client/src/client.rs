@@ -100,17 +100,9 @@ impl Client {
     ///
     /// [`Error::InvalidBaseUrl`] when `base_url` does not parse, [`Error::InvalidHeader`] when
     /// the key, organization or project cannot be sent as a header value, and
-    /// [`Error::Request`] when the HTTP stack cannot start.
+    /// [`Error::Init`] when the HTTP stack cannot start.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
         let base_url = config.base_url.trim_end_matches('/').to_owned();
-        // Building a request is the one way to validate a URL with reqwest's own error type.
-        reqwest::Client::new()
-            .get(&base_url)
-            .build()
-            .map_err(|source| Error::InvalidBaseUrl {
-                url: config.base_url.clone(),
-                source,
-            })?;
         let mut headers = HeaderMap::new();
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose_secret()))
             .map_err(|_| Error::InvalidHeader {
@@ -133,9 +125,12 @@ impl Client {
             .read_timeout(config.timeouts.read)
             .user_agent(concat!("openai-batch-client/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| Error::Request {
-                method: String::new(),
-                path: String::new(),
+            .map_err(|source| Error::Init { source })?;
+        // Building a request is the one way to validate a URL with reqwest's own error type.
+        http.get(&base_url)
+            .build()
+            .map_err(|source| Error::InvalidBaseUrl {
+                url: config.base_url.clone(),
                 source,
             })?;
         Ok(Client {

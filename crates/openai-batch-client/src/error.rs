@@ -48,6 +48,12 @@ pub enum Error {
         /// The cause.
         source: reqwest::Error,
     },
+    /// The HTTP client could not start (e.g. no TLS backend).
+    #[error("cannot start the http client")]
+    Init {
+        /// The cause.
+        source: reqwest::Error,
+    },
     /// The configured base URL is not a valid URL.
     #[error("invalid base url `{url}`")]
     InvalidBaseUrl {

@@ -19,6 +19,9 @@ pub struct PollConfig {
     pub max_interval: Duration,
     /// The growth factor while nothing changes (default 1.5).
     pub backoff: f64,
+    /// Polls in a row that may fail with a retryable error (each after its own retries)
+    /// before waiting gives up (default 10), so a network blip does not end a long wait.
+    pub max_failures: u32,
 }
 
 impl Default for PollConfig {
@@ -27,6 +30,7 @@ impl Default for PollConfig {
             initial_interval: Duration::from_secs(5),
             max_interval: Duration::from_secs(60),
             backoff: 1.5,
+            max_failures: 10,
         }
     }
 }
@@ -57,7 +61,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::retrieve_batch`], once a poll has exhausted its retries.
+    /// As [`Client::retrieve_batch`]: at once for a final error (such as 404), and for
+    /// retryable ones after `max_failures` polls in a row failed.
     pub async fn wait_for_batch(
         &self,
         batch_id: &BatchId,
@@ -66,8 +71,20 @@ impl Client {
     ) -> Result<Batch, Error> {
         let mut seen: Option<(BatchStatus, RequestCounts)> = None;
         let mut interval = config.initial_interval.min(config.max_interval);
+        let mut failures = 0;
         loop {
-            let batch = self.retrieve_batch(batch_id).await?;
+            let batch = match self.retrieve_batch(batch_id).await {
+                Ok(batch) => batch,
+                Err(err) if err.is_retryable() && failures < config.max_failures => {
+                    failures += 1;
+                    tracing::warn!(%batch_id, %err, failures, "poll failed, polling on");
+                    interval = config.max_interval;
+                    tokio::time::sleep(interval).await;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            failures = 0;
             let now = (batch.status, batch.counts());
             let changed = seen != Some(now);
             if changed {

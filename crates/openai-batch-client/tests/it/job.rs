@@ -46,6 +46,7 @@ impl Job {
                 initial_interval: Duration::from_millis(5),
                 max_interval: Duration::from_millis(20),
                 backoff: 2.0,
+                ..PollConfig::default()
             },
             ..JobConfig::default()
         };
@@ -772,6 +773,7 @@ async fn many_shards_run_side_by_side_and_fail_separately() {
             initial_interval: Duration::from_millis(5),
             max_interval: Duration::from_millis(5),
             backoff: 1.5,
+            ..PollConfig::default()
         },
         ..JobConfig::default()
     };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use openai_batch_client::{BatchId, BatchStatus, PollConfig};
+use openai_batch_client::{ApiErrorKind, BatchId, BatchStatus, Client, PollConfig};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -14,6 +14,7 @@ fn fast_poll() -> PollConfig {
         initial_interval: Duration::from_millis(5),
         max_interval: Duration::from_millis(20),
         backoff: 2.0,
+        ..PollConfig::default()
     }
 }
 
@@ -129,4 +130,60 @@ async fn dropping_the_wait_stops_polling_and_leaves_the_batch_alone() {
     assert!((3..=25).contains(&polls), "{polls} polls in 100 ms");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(server.received_requests().await.unwrap().len(), polls);
+}
+
+#[tokio::test]
+async fn polls_through_server_errors_up_to_a_limit() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/batches/batch_1"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    mount_sequence(&server, vec![(support::batch("batch_1", "completed"), 1)]).await;
+    let mut config = support::config(&server.uri());
+    config.retry.max_retries_get = 0;
+    let client = Client::new(config).unwrap();
+
+    let batch = client
+        .wait_for_batch(&BatchId::from("batch_1"), &fast_poll(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed);
+
+    let strict = PollConfig {
+        max_failures: 0,
+        ..fast_poll()
+    };
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut config = support::config(&server.uri());
+    config.retry.max_retries_get = 0;
+    let err = Client::new(config)
+        .unwrap()
+        .wait_for_batch(&BatchId::from("batch_1"), &strict, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_kind(), Some(ApiErrorKind::Server));
+}
+
+#[tokio::test]
+async fn a_vanished_batch_ends_the_wait_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = support::client(&server.uri())
+        .wait_for_batch(&BatchId::from("batch_1"), &fast_poll(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_kind(), Some(ApiErrorKind::NotFound));
 }
