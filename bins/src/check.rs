@@ -12,9 +12,9 @@ use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig};
 use openai_batch_client::{Batch, BatchId, BatchStatus, Client, Ledger, PollConfig};
 use serde::Serialize;
 
-use crate::generate::{RunReport, add_summary, failed_lessons, write_failures};
 use crate::key;
 use crate::progress::{Reporter, Verbosity, usd};
+use crate::report::{RunReport, add_summary, failed_lessons, write_failures};
 use crate::{ExitStatus, usage_error};
 
 /// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download

@@ -11,6 +11,7 @@ pub mod key;
 pub mod list;
 pub mod process;
 pub mod progress;
+pub mod report;
 pub mod select;
 
 /// Every exit code the commands use (documented in each command's `--help` and in README).

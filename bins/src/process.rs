@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig};
 
-use crate::generate::{RunReport, add_summary, failed_lessons, write_failures};
 use crate::progress::{Reporter, Verbosity, usd};
+use crate::report::{RunReport, add_summary, failed_lessons, write_failures};
 use crate::{ExitStatus, usage_error};
 
 /// Write lesson files from a Batch API results file (and its error file).

@@ -32,7 +32,9 @@ impl Reporter {
     /// subscriber: `RUST_LOG` when set, else debug logs of the libraries with `-v`.
     pub fn new(verbosity: Verbosity) -> Self {
         let default = match verbosity {
-            Verbosity::Verbose => "warn,openai_batch_client=debug,lesson_writer=debug,batch_request=debug",
+            Verbosity::Verbose => {
+                "warn,openai_batch_client=debug,lesson_writer=debug,batch_request=debug"
+            }
             _ => "error",
         };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
