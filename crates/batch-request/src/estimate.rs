@@ -2,10 +2,11 @@
 //! and upper-bound output tokens, and costs at batch and standard prices.
 //!
 //! Counting is fast because every prompt of a job repeats the same text (template and outline)
-//! and differs only in a few lines. A prompt is cut into line chunks at places where the
-//! tokenizer's pre-splitting regex always breaks (after a newline followed by a character that
-//! is neither whitespace nor `/`), so the sum of the chunks' counts equals the count of the
-//! whole text; each distinct chunk is tokenized once and then found by its hash.
+//! and differs only in a few lines. A prompt is cut into chunks at places where the tokenizer's
+//! pre-splitting regex always breaks, so the sum of the chunks' counts equals the count of the
+//! whole text (tested against one-pass counts): first into paragraphs, and a paragraph not seen
+//! before into words. Each distinct chunk is tokenized once and then found by its hash, so the
+//! shared text costs a hash per paragraph and the lesson's own lines a hash per word.
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -363,6 +364,7 @@ pub fn estimate<'a>(
 #[derive(Debug)]
 struct ChunkCounter {
     encoding: Encoding,
+    /// Hash of a chunk (paragraph or word) -> its token count.
     cache: FxHashMap<u64, u64>,
 }
 
@@ -375,47 +377,92 @@ impl ChunkCounter {
     }
 
     fn count(&mut self, text: &str) -> u64 {
-        chunks(text)
-            .map(|chunk| {
-                let mut hasher = FxHasher::default();
-                hasher.write(chunk.as_bytes());
-                hasher.write_usize(chunk.len());
-                let key = hasher.finish();
-                *self
-                    .cache
-                    .entry(key)
-                    .or_insert_with(|| self.encoding.count(chunk))
+        paragraphs(text)
+            .map(|paragraph| match self.cache.get(&key(paragraph)) {
+                Some(&count) => count,
+                None => {
+                    let count = words(paragraph)
+                        .map(|word| {
+                            let encoding = self.encoding;
+                            *self
+                                .cache
+                                .entry(key(word))
+                                .or_insert_with(|| encoding.count(word))
+                        })
+                        .sum();
+                    self.cache.insert(key(paragraph), count);
+                    count
+                }
             })
             .sum()
     }
 }
 
-/// Splits `text` after each newline that is followed by a character that is neither
-/// whitespace nor `/`. The tokenizers' pre-split patterns (cl100k_base and o200k_base) never
-/// put such a newline and the next character into one piece, so counting the chunks one by
-/// one gives the same total as counting the text at once.
-fn chunks(text: &str) -> impl Iterator<Item = &str> {
+fn key(chunk: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(chunk.as_bytes());
+    hasher.write_usize(chunk.len());
+    hasher.finish()
+}
+
+/// Splits `text` after each blank line (`\n\n`) that is followed by a character that is neither
+/// whitespace nor `/`.
+///
+/// The tokenizers' pre-split patterns (cl100k_base and o200k_base) never put a newline and a
+/// following non-whitespace character into one piece, except `/` after punctuation in
+/// o200k_base (` ?[^\s\p{L}\p{N}]+[\r\n/]*`); a piece ending in a newline run ends the same
+/// way whether or not the text goes on.
+fn paragraphs(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
         let mut from = 0;
-        while let Some(offset) = rest[from..].find('\n') {
-            let end = from + offset + 1;
-            match rest[end..].chars().next() {
+        while let Some(offset) = rest[from..].find("\n\n") {
+            let at = from + offset + 2;
+            // Go on from the second newline, so a run of three finds its end too.
+            from = at - 1;
+            match rest[at..].chars().next() {
                 Some(next) if !next.is_whitespace() && next != '/' => {
-                    let (chunk, tail) = rest.split_at(end);
+                    let (chunk, tail) = rest.split_at(at);
                     rest = tail;
                     return Some(chunk);
                 }
-                Some(_) => from = end,
+                Some(_) => {}
                 None => break,
             }
         }
-        let chunk = rest;
-        rest = "";
-        Some(chunk)
+        Some(std::mem::take(&mut rest))
+    })
+}
+
+/// Splits `text` before each space or tab that follows a character that is not whitespace.
+///
+/// No pre-split pattern puts a non-whitespace character and a following space or tab into one
+/// piece (pieces of letters, digits or punctuation never take a space after them), and the
+/// matching after the split starts at the same place with the same text ahead.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut from = 0;
+        while let Some(offset) = rest[from..].find([' ', '\t']) {
+            let at = from + offset;
+            from = at + 1;
+            if rest[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|previous| !previous.is_whitespace())
+            {
+                let (chunk, tail) = rest.split_at(at);
+                rest = tail;
+                return Some(chunk);
+            }
+        }
+        Some(std::mem::take(&mut rest))
     })
 }
 
@@ -424,16 +471,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_split_only_at_safe_newlines() {
+    fn paragraphs_split_only_at_safe_blank_lines() {
         let check = |text: &str, expected: &[&str]| {
-            assert_eq!(chunks(text).collect::<Vec<_>>(), expected, "{text:?}");
+            assert_eq!(paragraphs(text).collect::<Vec<_>>(), expected, "{text:?}");
         };
         check("", &[]);
         check("one", &["one"]);
-        check("a\nb\n", &["a\n", "b\n"]);
-        check("a\n\n  b\n c\n\nd", &["a\n\n  b\n c\n\n", "d"]);
-        check("x.\n/path\ny", &["x.\n/path\n", "y"]);
-        check("a\n\u{3000}b\nc", &["a\n\u{3000}b\n", "c"]);
+        check("a\nb\n", &["a\nb\n"]);
+        check("a\n\nb\n\n", &["a\n\n", "b\n\n"]);
+        check("a\n\n  b\n\n\nc", &["a\n\n  b\n\n\n", "c"]);
+        check("x.\n\n/path\n\ny", &["x.\n\n/path\n\n", "y"]);
+        check("a\n\n\u{3000}b\n\nc", &["a\n\n\u{3000}b\n\n", "c"]);
+    }
+
+    #[test]
+    fn words_split_before_spaces_after_non_spaces() {
+        let check = |text: &str, expected: &[&str]| {
+            assert_eq!(words(text).collect::<Vec<_>>(), expected, "{text:?}");
+        };
+        check("", &[]);
+        check("  lead", &["  lead"]);
+        check("a b  c\td", &["a", " b", "  c", "\td"]);
+        check("x.\n y", &["x.\n y"]);
+        check("é\u{a0} z", &["é\u{a0} z"]);
     }
 
     #[test]
@@ -443,6 +503,8 @@ mod tests {
             "Line with trailing spaces  \nNext line\r\nWindows line\r\n\r\nEnd.",
             "Zahlen 12345678 und Ümläute\n日本語のテキスト\n   indented\n\ttabbed\n/slash\n.\n",
             "Ends with newlines\n\n\n",
+            "Para one.\n\nPara two:  spaced   words\tand\ttabs, it's\n\n\n  indented para\n\n/slash para\n\nx",
+            "Ünïcödé\u{a0} nbsp \u{3000}ideographic 123 4567 ...!!! 'll 's\n\n— dash “quoted” words\n",
         ];
         for encoding in [Encoding::O200kBase, Encoding::Cl100kBase] {
             let mut counter = ChunkCounter::new(encoding);
@@ -450,6 +512,35 @@ mod tests {
                 assert_eq!(
                     counter.count(text),
                     encoding.count(text),
+                    "{encoding:?} {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_counts_equal_whole_counts_on_random_texts() {
+        const PIECES: [&str; 24] = [
+            "a", "Word", " ", "  ", "\n", "\n\n", "\t", ".", "/", "'s", "'LL", "1", "234", "é",
+            "\u{a0}", "\u{3000}", "“", "—", "\r\n", "x.", "!?", "#", "- ", "\u{301}",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for encoding in [Encoding::O200kBase, Encoding::Cl100kBase] {
+            let mut counter = ChunkCounter::new(encoding);
+            for _ in 0..400 {
+                let len = 1 + next() % 60;
+                let text: String = (0..len)
+                    .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                    .collect();
+                assert_eq!(
+                    counter.count(&text),
+                    encoding.count(&text),
                     "{encoding:?} {text:?}"
                 );
             }

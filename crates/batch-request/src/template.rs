@@ -118,19 +118,6 @@ impl Placeholder {
             .find(|placeholder| placeholder.name() == name)
     }
 
-    /// Whether the value is the same for every lesson of a job.
-    pub fn is_shared(self) -> bool {
-        matches!(
-            self,
-            Placeholder::Audience
-                | Placeholder::Organization
-                | Placeholder::Domain
-                | Placeholder::CurriculumTitle
-                | Placeholder::Curriculum
-                | Placeholder::CurriculumName
-        )
-    }
-
     /// The known names, comma-separated, for error messages.
     pub(crate) fn known_names() -> String {
         Placeholder::ALL.map(Placeholder::name).join(", ")
@@ -154,7 +141,7 @@ pub(crate) enum Segment {
 
 impl Template {
     /// Parses a template; `origin` names it in errors. A text that starts with
-    /// `prompt = f"""` is read as a legacy template.
+    /// `prompt = f"""` is read as a legacy template. CRLF line ends are read as LF.
     ///
     /// # Errors
     ///
@@ -162,6 +149,15 @@ impl Template {
     /// [`Error::UnknownLegacyExpression`], [`Error::UnclosedLegacyExpression`] and
     /// [`Error::UnterminatedLegacyTemplate`] for legacy ones.
     pub fn parse(text: &str, origin: &Path) -> Result<Template, Error> {
+        // Read as Python read the old templates: a byte order mark dropped, CRLF as LF.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let normalized;
+        let text = if text.contains("\r\n") {
+            normalized = text.replace("\r\n", "\n");
+            normalized.as_str()
+        } else {
+            text
+        };
         if let Some(body) = legacy::detect(text) {
             let segments = legacy::parse(body, text, origin)?;
             return Ok(Template {
@@ -367,6 +363,23 @@ mod tests {
         for placeholder in Placeholder::ALL {
             assert!(used.contains(&placeholder), "{placeholder} unused");
         }
+    }
+
+    #[test]
+    fn crlf_and_bom_are_normalized() {
+        check(
+            "\u{feff}a\r\n{{lesson_code}}\r\n",
+            &[
+                text("a\n"),
+                Segment::Value(Placeholder::LessonCode),
+                text("\n"),
+            ],
+        );
+        let template = parse("prompt = f\"\"\"\r\nA\r\n{DEFAULT_FIRM_TYPE}\r\n\"\"\"\r\n").unwrap();
+        assert_eq!(
+            template.segments(),
+            &[text("A\n"), Segment::Value(Placeholder::Organization)]
+        );
     }
 
     #[test]
