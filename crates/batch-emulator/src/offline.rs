@@ -163,19 +163,19 @@ fn find_lesson_line(text: &str) -> Option<(String, String)> {
                 .unwrap_or(after.len());
             let code = after[..code_len].trim_end_matches('.');
             let tail = &after[code_len..];
-            if code.chars().any(|c| c.is_ascii_digit()) {
-                if let Some(title) = tail.trim_start().strip_prefix(':') {
-                    // The title ends with the line or where emphasis or a quote closes.
-                    let end = ["**", "__", "`", "\"", "”"]
-                        .iter()
-                        .filter_map(|stop| title.find(stop))
-                        .min()
-                        .unwrap_or(title.len());
-                    let title = title[..end].trim();
-                    let title = title.strip_suffix('.').unwrap_or(title).trim();
-                    if !title.is_empty() {
-                        return Some((code.to_owned(), title.to_owned()));
-                    }
+            if code.chars().any(|c| c.is_ascii_digit())
+                && let Some(title) = tail.trim_start().strip_prefix(':')
+            {
+                // The title ends with the line or where emphasis or a quote closes.
+                let end = ["**", "__", "`", "\"", "”"]
+                    .iter()
+                    .filter_map(|stop| title.find(stop))
+                    .min()
+                    .unwrap_or(title.len());
+                let title = title[..end].trim();
+                let title = title.strip_suffix('.').unwrap_or(title).trim();
+                if !title.is_empty() {
+                    return Some((code.to_owned(), title.to_owned()));
                 }
             }
             rest = after;

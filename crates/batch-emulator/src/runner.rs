@@ -91,11 +91,11 @@ pub(crate) async fn resume(shared: &Arc<Shared>, batch_ids: Vec<BatchId>) {
             }
         });
         save(shared, &batch_id).await;
-        if cancelling == Some(false) {
-            if let Some(cancel) = shared.store.cancel_token(&batch_id) {
-                tracing::info!(%batch_id, "resuming a batch left unfinished");
-                spawn(shared, batch_id, cancel);
-            }
+        if cancelling == Some(false)
+            && let Some(cancel) = shared.store.cancel_token(&batch_id)
+        {
+            tracing::info!(%batch_id, "resuming a batch left unfinished");
+            spawn(shared, batch_id, cancel);
         }
     }
 }

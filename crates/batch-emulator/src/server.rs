@@ -73,6 +73,10 @@ impl Emulator {
             });
         }
         let responder = Responder::new(&config)?;
+        if matches!(config.responder, crate::Responder::Offline) {
+            // Loading the tokenizer takes a moment; pay it before the first batch's clock runs.
+            let _ = tokio::task::spawn_blocking(crate::offline::tokenizer).await;
+        }
         let (store, resume) = Store::open(config.data_dir.as_deref())?;
         let listener = TcpListener::bind(config.addr)
             .await
@@ -281,6 +285,7 @@ async fn handle(
                 return Err(DroppedConnection);
             }
             Some(HttpFaultKind::RateLimited { retry_after }) => {
+                drain(Body::new(request.into_body())).await;
                 let failure = ApiFailure::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "requests",
@@ -299,6 +304,7 @@ async fn handle(
                 return Ok(response);
             }
             Some(HttpFaultKind::ServerError) => {
+                drain(Body::new(request.into_body())).await;
                 let failure = ApiFailure::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
@@ -377,7 +383,23 @@ async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next:
         ),
         _ => return next.run(request).await,
     };
+    drain(request.into_body()).await;
     failure.into_response()
+}
+
+/// Reads and drops a request body (up to the largest upload), so a client still
+/// sending it, e.g. an upload, reads the error answer instead of a broken connection.
+async fn drain(body: Body) {
+    use futures::StreamExt as _;
+
+    let mut stream = body.into_data_stream();
+    let mut read: u64 = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        read += chunk.len() as u64;
+        if read > crate::files::MAX_ANY_FILE_BYTES {
+            break;
+        }
+    }
 }
 
 /// Shows a key like the real API does: its start and its last four characters.
@@ -404,25 +426,31 @@ fn with_request_id(mut response: Response) -> Response {
     response
 }
 
-/// A body that yields `limit` bytes of `inner` and then fails, so the connection
-/// closes before the response is complete.
+/// A body that yields the first `limit` bytes of `inner` and then fails, so the
+/// connection closes before the response is complete.
 pub(crate) fn cut_body(inner: Body, limit: u64) -> Body {
     use futures::StreamExt as _;
 
-    let mut left = limit;
-    let stream = inner.into_data_stream().map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        if left == 0 {
-            return Err(std::io::Error::other("download cut by an injected fault"));
+    let cut = || std::io::Error::other("download cut by an injected fault");
+    let state = (inner.into_data_stream(), limit, false);
+    let stream = futures::stream::unfold(state, move |(mut data, left, done)| async move {
+        if done {
+            return None;
         }
-        let take = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
-        left -= take as u64;
-        Ok(chunk.slice(..take))
+        let next = if left == 0 { None } else { data.next().await };
+        match next {
+            Some(Ok(chunk)) => {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
+                Some((Ok(chunk.slice(..take)), (data, left - take as u64, false)))
+            }
+            Some(Err(error)) => Some((Err(std::io::Error::other(error)), (data, left, true))),
+            None => {
+                // Let the server flush the bytes sent so far before the connection breaks.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Some((Err(cut()), (data, 0, true)))
+            }
+        }
     });
-    // Once `limit` bytes are out, the next chunk (or the end) becomes an error.
-    let stream = stream.chain(futures::stream::once(async {
-        Err(std::io::Error::other("download cut by an injected fault"))
-    }));
     Body::from_stream(stream)
 }
 

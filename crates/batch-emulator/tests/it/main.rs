@@ -1,4 +1,10 @@
 //! Integration tests: real HTTP over loopback, driven by openai-batch-client where it can.
 
+mod api;
+mod cancel_expiry;
+mod faults;
 mod lifecycle;
+mod persistence;
 mod support;
+mod upstream;
+mod validation;

@@ -116,7 +116,7 @@ pub(crate) fn fast_poll() -> PollConfig {
     PollConfig {
         initial_interval: Duration::from_millis(10),
         max_interval: Duration::from_millis(50),
-        backoff: 1.5,
+        ..PollConfig::default()
     }
 }
 

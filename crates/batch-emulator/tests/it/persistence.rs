@@ -1,0 +1,88 @@
+//! A data directory keeps files and batches across restarts.
+
+use std::time::Duration;
+
+use openai_batch_client::BatchStatus;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_restarted_emulator_knows_its_files_and_batches() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = fast_config();
+    config.data_dir = Some(data_dir.path().to_owned());
+
+    let emulator = start(config.clone()).await;
+    let client = client(&emulator);
+    let (text, _) = lesson_requests(5);
+    let done = run_batch(&client, &text).await;
+    assert_terminal(&done, BatchStatus::Completed);
+    let output_lines = download_lines(&client, done.output_file_id.as_ref().unwrap()).await;
+    let files_before = client_files(&emulator).await;
+    emulator.shutdown().await;
+
+    let emulator = start(config).await;
+    let client = crate::support::client(&emulator);
+    let again = client.retrieve_batch(&done.id).await.unwrap();
+    assert_eq!(again, done);
+    assert_eq!(
+        download_lines(&client, done.output_file_id.as_ref().unwrap()).await,
+        output_lines
+    );
+    assert_eq!(client_files(&emulator).await, files_before);
+    // New objects list before the old ones.
+    let newer = run_batch(&client, &text).await;
+    let page = client.list_batches_page(None, None).await.unwrap();
+    let ids: Vec<_> = page.data.iter().map(|batch| batch.id.clone()).collect();
+    assert_eq!(ids, [newer.id, done.id]);
+    // Records are files on disk.
+    assert!(
+        data_dir
+            .path()
+            .join("batches")
+            .join(format!("{}.json", ids[1]))
+            .exists()
+    );
+}
+
+async fn client_files(emulator: &batch_emulator::Emulator) -> serde_json::Value {
+    http()
+        .get(format!("{}/files", emulator.base_url()))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unfinished_batch_runs_again_after_a_restart() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = fast_config();
+    config.data_dir = Some(data_dir.path().to_owned());
+    config.timing.per_request = Duration::from_millis(200);
+    config.concurrency = 1;
+
+    let emulator = start(config.clone()).await;
+    let client = client(&emulator);
+    let (text, _) = lesson_requests(10);
+    let dir = tempfile::tempdir().unwrap();
+    let file_id = upload_text(&client, dir.path(), "in.jsonl", &text).await;
+    let batch = create(&client, file_id).await;
+    wait_until(&client, &batch.id, |batch| {
+        batch.status == BatchStatus::InProgress
+    })
+    .await;
+    emulator.shutdown().await;
+
+    config.timing.per_request = Duration::from_millis(1);
+    let emulator = start(config).await;
+    let client = crate::support::client(&emulator);
+    let (finished, _) = wait(&client, &batch.id).await;
+    assert_terminal(&finished, BatchStatus::Completed);
+    assert_eq!(finished.counts().completed, 10);
+    assert_eq!(finished.created_at, batch.created_at);
+    assert_eq!(finished.expires_at, batch.expires_at);
+}
