@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 
 use crate::batches::{CreateBatchRequest, RUN_ID_KEY, unix_now};
 use crate::client::Client;
 use crate::error::{ApiErrorKind, Error};
-use crate::ledger::{Ledger, ShardRecord};
+use crate::ledger::{Ledger, ShardRecord, sha256_file};
 use crate::poll::PollConfig;
-use crate::progress::{JobEvent, JobProgress, Progress};
+use crate::progress::{DownloadReporter, JobEvent, JobProgress, UploadReporter};
 use crate::types::{Batch, BatchStatus, FileId};
 
 /// Metadata key of the shard's file name.
@@ -63,6 +61,46 @@ impl Default for JobConfig {
 /// Shards are processed concurrently; one shard failing does not stop the others. Each
 /// method returns the first shard failure as [`Error::Shard`] after every shard had its turn,
 /// and reports every failure as [`JobEvent::ShardFailed`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use wiremock::{Mock, MockServer, ResponseTemplate, matchers::{method, path}};
+/// # use serde_json::json;
+/// # let server = MockServer::start().await;
+/// # let batch = |status: &str| json!({"id": "batch_1", "object": "batch",
+/// #     "endpoint": "/v1/chat/completions", "input_file_id": "file-in",
+/// #     "completion_window": "24h", "status": status, "created_at": 1,
+/// #     "output_file_id": (status == "completed").then_some("file-out")});
+/// # let file = json!({"id": "file-in", "object": "file", "bytes": 3, "created_at": 1,
+/// #     "filename": "job_input_001.jsonl", "purpose": "batch"});
+/// # let answers = [("POST", "/files", ResponseTemplate::new(200).set_body_json(file)),
+/// #     ("POST", "/batches", ResponseTemplate::new(200).set_body_json(batch("validating"))),
+/// #     ("GET", "/batches/batch_1", ResponseTemplate::new(200).set_body_json(batch("completed"))),
+/// #     ("GET", "/files/file-out/content", ResponseTemplate::new(200).set_body_string("{}\n"))];
+/// # for (verb, route, answer) in answers {
+/// #     Mock::given(method(verb)).and(path(route)).respond_with(answer).expect(1).mount(&server).await;
+/// # }
+/// # let work = tempfile::tempdir()?;
+/// # let shard = work.path().join("job_input_001.jsonl");
+/// # std::fs::write(&shard, "{}\n")?;
+/// # let config = openai_batch_client::ClientConfig::new(server.uri(), "sk-test".into());
+/// use openai_batch_client::{Client, JobConfig, JobRunner};
+///
+/// let client = Client::new(config)?;
+/// let runner = JobRunner::new(client, work.path().join("job.ledger.json"), JobConfig::default())?;
+/// runner.submit(&[shard]).await?; // Uploads and creates; returns without waiting.
+/// runner.wait().await?; // Another process could attach with `JobRunner::open` instead.
+/// runner.download(&work.path().join("results")).await?;
+/// for shard in runner.ready() {
+///     let output = shard.output_path.as_deref().expect("completed with an output file");
+///     assert_eq!(std::fs::read_to_string(output)?, "{}\n");
+///     runner.mark_handed_on(shard.index)?;
+/// }
+/// assert!(runner.unfinished().is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub struct JobRunner {
     client: Client,
     ledger_path: PathBuf,
@@ -462,7 +500,14 @@ impl JobRunner {
         if let Some(err) = save_error {
             return Err(err);
         }
-        self.record_batch(index, &batch)
+        self.record_batch(index, &batch)?;
+        if batch.token_limit_exceeded() {
+            self.emit(&JobEvent::TokenLimitExceeded {
+                shard: index,
+                batch: &batch,
+            });
+        }
+        Ok(())
     }
 
     /// Downloads the files of one terminal shard that are not downloaded yet.
@@ -620,101 +665,5 @@ impl JobRunner {
 
     fn emit(&self, event: &JobEvent<'_>) {
         self.progress.on_event(event);
-    }
-}
-
-/// Turns upload progress into [`JobEvent`]s.
-struct UploadReporter {
-    shard: usize,
-    path: PathBuf,
-    progress: Arc<dyn JobProgress>,
-}
-
-impl Progress for UploadReporter {
-    fn on_start(&self, total: Option<u64>) {
-        self.progress.on_event(&JobEvent::UploadStarted {
-            shard: self.shard,
-            path: &self.path,
-            bytes: total.unwrap_or(0),
-        });
-    }
-
-    fn on_bytes(&self, n: u64) {
-        self.progress.on_event(&JobEvent::UploadBytes {
-            shard: self.shard,
-            n,
-        });
-    }
-}
-
-/// Turns download progress into [`JobEvent`]s.
-struct DownloadReporter {
-    shard: usize,
-    file_id: FileId,
-    path: PathBuf,
-    progress: Arc<dyn JobProgress>,
-}
-
-impl Progress for DownloadReporter {
-    fn on_start(&self, total: Option<u64>) {
-        self.progress.on_event(&JobEvent::DownloadStarted {
-            shard: self.shard,
-            file_id: &self.file_id,
-            path: &self.path,
-            total,
-        });
-    }
-
-    fn on_bytes(&self, n: u64) {
-        self.progress.on_event(&JobEvent::DownloadBytes {
-            shard: self.shard,
-            n,
-        });
-    }
-}
-
-/// SHA-256 (lowercase hex) and size of a file, read in chunks.
-///
-/// # Errors
-///
-/// [`Error::Io`] when the file cannot be read.
-pub async fn sha256_file(path: &Path) -> Result<(String, u64), Error> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|source| Error::io("open", path, source))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut bytes = 0u64;
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .await
-            .map_err(|source| Error::io("read", path, source))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        bytes += n as u64;
-    }
-    let digest = hasher.finalize();
-    let hex = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    Ok((hex, bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn hashes_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.jsonl");
-        std::fs::write(&path, "abc").unwrap();
-        let (hex, bytes) = sha256_file(&path).await.unwrap();
-        assert_eq!(
-            hex,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(bytes, 3);
     }
 }

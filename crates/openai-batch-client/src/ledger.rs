@@ -8,6 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 
 use crate::batches::unix_now;
 use crate::error::Error;
@@ -287,6 +289,34 @@ impl Default for Ledger {
     }
 }
 
+/// SHA-256 (lowercase hex) and size of a file, read in chunks.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read.
+pub async fn sha256_file(path: &Path) -> Result<(String, u64), Error> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|source| Error::io("open", path, source))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .await
+            .map_err(|source| Error::io("read", path, source))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    let digest = hasher.finalize();
+    let hex = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    Ok((hex, bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +350,19 @@ mod tests {
             Ledger::load(&path),
             Err(Error::LedgerParse { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn hashes_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        std::fs::write(&path, "abc").unwrap();
+        let (hex, bytes) = sha256_file(&path).await.unwrap();
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(bytes, 3);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The library prints nothing; the binaries implement these traits with progress bars.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::types::{Batch, FileId};
@@ -68,6 +69,15 @@ pub enum JobEvent<'a> {
         /// The batch as just retrieved.
         batch: &'a Batch,
     },
+    /// A batch failed because the organization's enqueued-token limit was reached: nothing
+    /// ran or was billed, and the shard can be submitted again later
+    /// ([`JobRunner::retry_shard`](crate::JobRunner::retry_shard)).
+    TokenLimitExceeded {
+        /// Shard index.
+        shard: usize,
+        /// The failed batch.
+        batch: &'a Batch,
+    },
     /// A download starts (once per attempt).
     DownloadStarted {
         /// Shard index.
@@ -111,3 +121,53 @@ pub trait JobProgress: Send + Sync {
 }
 
 impl JobProgress for () {}
+
+/// Turns upload progress into [`JobEvent`]s.
+pub(crate) struct UploadReporter {
+    pub(crate) shard: usize,
+    pub(crate) path: PathBuf,
+    pub(crate) progress: Arc<dyn JobProgress>,
+}
+
+impl Progress for UploadReporter {
+    fn on_start(&self, total: Option<u64>) {
+        self.progress.on_event(&JobEvent::UploadStarted {
+            shard: self.shard,
+            path: &self.path,
+            bytes: total.unwrap_or(0),
+        });
+    }
+
+    fn on_bytes(&self, n: u64) {
+        self.progress.on_event(&JobEvent::UploadBytes {
+            shard: self.shard,
+            n,
+        });
+    }
+}
+
+/// Turns download progress into [`JobEvent`]s.
+pub(crate) struct DownloadReporter {
+    pub(crate) shard: usize,
+    pub(crate) file_id: FileId,
+    pub(crate) path: PathBuf,
+    pub(crate) progress: Arc<dyn JobProgress>,
+}
+
+impl Progress for DownloadReporter {
+    fn on_start(&self, total: Option<u64>) {
+        self.progress.on_event(&JobEvent::DownloadStarted {
+            shard: self.shard,
+            file_id: &self.file_id,
+            path: &self.path,
+            total,
+        });
+    }
+
+    fn on_bytes(&self, n: u64) {
+        self.progress.on_event(&JobEvent::DownloadBytes {
+            shard: self.shard,
+            n,
+        });
+    }
+}

@@ -189,6 +189,18 @@ impl Batch {
         self.metadata.as_ref()?.get(key).map(String::as_str)
     }
 
+    /// Whether the batch failed because the enqueued-token limit of its model was reached
+    /// (`errors.data[].code == "token_limit_exceeded"`): nothing ran, so it can be retried later.
+    pub fn token_limit_exceeded(&self) -> bool {
+        self.status == BatchStatus::Failed
+            && self.errors.as_ref().is_some_and(|errors| {
+                errors
+                    .data
+                    .iter()
+                    .any(|error| error.code.as_deref() == Some("token_limit_exceeded"))
+            })
+    }
+
     /// The counts, all zero when the server sent none.
     pub fn counts(&self) -> RequestCounts {
         self.request_counts.unwrap_or_default()

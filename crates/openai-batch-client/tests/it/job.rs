@@ -539,17 +539,17 @@ async fn resume_after_the_downloads_does_nothing() {
 }
 
 /// Runs a fresh one-shard job to a terminal batch `terminal`.
-async fn run_to(terminal: Value, expect: Expect) -> (Job, JobRunner) {
+async fn run_to(terminal: Value, expect: Expect) -> (Job, JobRunner, Arc<Events>) {
     let job = Job::new();
     let server = MockServer::start().await;
     mount_api(&server, expect, terminal, vec![]).await;
-    let (runner, _events) = job.runner(&server);
+    let (runner, events) = job.runner(&server);
     runner
         .run(std::slice::from_ref(&job.shard), &job.out())
         .await
         .unwrap();
     server.verify().await;
-    (job, runner)
+    (job, runner, events)
 }
 
 #[tokio::test]
@@ -562,7 +562,7 @@ async fn completed_with_no_output_file_downloads_the_error_file() {
         download_errors: 1,
         ..Expect::default()
     };
-    let (job, runner) = run_to(batch, expect).await;
+    let (job, runner, _events) = run_to(batch, expect).await;
     let shard = &runner.shards()[0];
     assert_eq!(shard.output_file_id, None);
     assert_eq!(shard.output_path, None);
@@ -580,7 +580,7 @@ async fn expired_with_partial_output_downloads_both_files() {
         download_errors: 1,
         ..Expect::default()
     };
-    let (job, runner) = run_to(
+    let (job, runner, _events) = run_to(
         terminal("expired", Some("file-out"), Some("file-err")),
         expect,
     )
@@ -600,7 +600,8 @@ async fn cancelled_with_partial_output_downloads_it() {
         download_output: 1,
         ..Expect::default()
     };
-    let (job, _runner) = run_to(terminal("cancelled", Some("file-out"), None), expect).await;
+    let (job, _runner, _events) =
+        run_to(terminal("cancelled", Some("file-out"), None), expect).await;
     assert_eq!(support::dir_names(&job.out()), ["shard_001_output.jsonl"]);
 }
 
@@ -616,7 +617,12 @@ async fn failed_records_the_errors_downloads_nothing_and_can_be_retried() {
         create: 1,
         ..Expect::default()
     };
-    let (job, runner) = run_to(failed, expect).await;
+    let (job, runner, events) = run_to(failed, expect).await;
+    assert!(
+        events
+            .lines()
+            .contains(&"0 token limit exceeded batch_1".to_owned())
+    );
     let shard = runner.shards()[0].clone();
     assert_eq!(shard.status, Some(BatchStatus::Failed));
     assert!(shard.token_limit_exceeded());

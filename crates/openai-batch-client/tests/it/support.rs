@@ -229,6 +229,9 @@ impl JobProgress for Events {
             JobEvent::Uploaded { shard, file_id } => format!("{shard} uploaded {file_id}"),
             JobEvent::Created { shard, batch } => format!("{shard} created {}", batch.id),
             JobEvent::Recovered { shard, batch } => format!("{shard} recovered {}", batch.id),
+            JobEvent::TokenLimitExceeded { shard, batch } => {
+                format!("{shard} token limit exceeded {}", batch.id)
+            }
             JobEvent::Changed { shard, batch } => {
                 let counts = batch.counts();
                 format!(
