@@ -88,7 +88,7 @@ pub enum Error {
         path: PathBuf,
         /// 1-based line of the key.
         line: usize,
-        /// The key as written, with its table (`prices.gpt-x.inptu`).
+        /// The key as written (without its table; `line` locates it).
         key: String,
         /// The keys allowed at that place, comma-separated.
         known: String,

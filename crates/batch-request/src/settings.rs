@@ -11,7 +11,7 @@ use crate::{Error, ModelPrice, PriceTable};
 
 /// How requests are built and estimated. Every field has a default (the Data Governance
 /// curriculum's values), so a `lessons.toml` lists only what differs; binaries override fields
-/// from flags.
+/// from flags. `crates/batch-request/lessons.example.toml` lists every key with its default.
 ///
 /// ```
 /// let settings = batch_request::RequestSettings::from_toml_str(
@@ -339,6 +339,27 @@ mod tests {
         assert_eq!(settings.temperature, None);
         assert_eq!(settings.curriculum_char_limit, 8000);
         assert_eq!(settings.expected_output_tokens(None), 4500);
+    }
+
+    #[test]
+    fn example_file_holds_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons.example.toml");
+        let settings = RequestSettings::from_toml_file(&path).unwrap();
+        assert_eq!(settings, RequestSettings::default());
+        // Every commented-out example parses too.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(bare) if !bare.starts_with(' ') && !bare.is_empty() => bare,
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let settings = RequestSettings::from_toml_str(&uncommented, &path).unwrap();
+        assert_eq!(settings.temperature, Some(0.7));
+        assert_eq!(settings.replacements.len(), 1);
+        assert!(settings.price_table().get("my-model").is_some());
     }
 
     #[test]
