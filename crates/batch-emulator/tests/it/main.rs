@@ -5,6 +5,7 @@ mod cancel_expiry;
 mod faults;
 mod lifecycle;
 mod persistence;
+mod python_sdk;
 mod support;
 mod upstream;
 mod validation;
