@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use openai_batch_client::{Batch, BatchId, BatchStatus, ListPage, RequestCounts};
@@ -32,8 +32,15 @@ const ENDPOINTS: [&str; 8] = [
 /// `POST /batches`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Batch>, ApiFailure> {
+    let body = body.map_err(|rejection| {
+        ApiFailure::bad_request(
+            format!("Cannot read the request body: {}.", rejection.body_text()),
+            None,
+            None,
+        )
+    })?;
     let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(&body) else {
         return Err(ApiFailure::bad_request(
             "We could not parse the JSON body of your request. The OpenAI API expects a JSON object.",

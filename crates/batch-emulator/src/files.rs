@@ -44,10 +44,11 @@ pub(crate) async fn upload(
             None,
         )
     })?;
-    let limit = shared.config.max_file_bytes.max(MAX_ANY_FILE_BYTES);
+    let any_limit = shared.config.max_file_bytes.max(MAX_ANY_FILE_BYTES);
     let mut purpose: Option<String> = None;
     let mut expires_after: Option<i64> = None;
     let mut upload: Option<(String, tempfile::TempPath, u64)> = None;
+    let mut too_big: Option<u64> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name().unwrap_or("") {
             "purpose" => purpose = Some(field.text().await.map_err(multipart_error)?),
@@ -80,15 +81,28 @@ pub(crate) async fn upload(
                     256 * 1024,
                     tokio::fs::File::from_std(file),
                 );
+                // When `purpose` came first, a batch input stops at its own limit.
+                let limit = if purpose.as_deref() == Some("batch") {
+                    shared.config.max_file_bytes
+                } else {
+                    any_limit
+                };
                 let mut bytes: u64 = 0;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     bytes += chunk.len() as u64;
-                    if bytes > limit {
+                    if bytes > any_limit {
                         return Err(too_large(limit));
                     }
-                    file.write_all(&chunk)
-                        .await
-                        .map_err(|_| ApiFailure::internal("cannot write the upload"))?;
+                    // Past the limit the rest is read and dropped, so the client still
+                    // reads the error answer rather than a reset connection.
+                    if bytes <= limit {
+                        file.write_all(&chunk)
+                            .await
+                            .map_err(|_| ApiFailure::internal("cannot write the upload"))?;
+                    }
+                }
+                if bytes > limit {
+                    too_big = Some(limit);
                 }
                 file.flush()
                     .await
@@ -98,6 +112,9 @@ pub(crate) async fn upload(
             // Other fields (`expires_after[anchor]`, unknown ones) are read and ignored.
             _ => while field.chunk().await.map_err(multipart_error)?.is_some() {},
         }
+    }
+    if let Some(limit) = too_big {
+        return Err(too_large(limit));
     }
     let purpose = purpose.ok_or_else(|| ApiFailure::missing("purpose"))?;
     let (filename, path, bytes) = upload.ok_or_else(|| ApiFailure::missing("file"))?;

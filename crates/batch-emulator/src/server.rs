@@ -328,7 +328,14 @@ async fn handle(
 
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/v1/files", post(files::upload).get(files::list))
+        // Uploads stream to disk and are limited by the handler itself; other bodies
+        // keep axum's 2 MB limit.
+        .route(
+            "/v1/files",
+            post(files::upload)
+                .layer(DefaultBodyLimit::disable())
+                .get(files::list),
+        )
         .route(
             "/v1/files/{file_id}",
             get(files::retrieve).delete(files::delete),
@@ -339,8 +346,6 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
         .fallback(unknown_url)
         .method_not_allowed_fallback(unknown_url)
-        // Uploads are streamed to disk and limited by the handler itself.
-        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
             authenticate,

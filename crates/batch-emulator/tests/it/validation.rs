@@ -334,6 +334,20 @@ async fn batch_uploads_need_a_jsonl_name_and_fit_the_size_limit() {
         (status, body["error"]["code"].clone()),
         (400, json!("file_too_large"))
     );
+    // A big upload over the limit still reads the answer (the client sends `purpose` first).
+    let dir = tempfile::tempdir().unwrap();
+    let big = write_file(dir.path(), "big.jsonl", &" ".repeat(8 << 20));
+    let error = client(&emulator)
+        .upload_file(&big, std::sync::Arc::new(()))
+        .await
+        .unwrap_err();
+    let api = error
+        .api()
+        .unwrap_or_else(|| panic!("an API error: {error:?}"));
+    assert_eq!(
+        (api.status, api.code.as_deref()),
+        (400, Some("file_too_large"))
+    );
     let (status, body) = upload("ok.jsonl", "batch", vec![b' '; 100]).await;
     assert_eq!((status, body["bytes"].clone()), (200, json!(100)));
     // Other purposes are not batch inputs: any name, the general size limit.
