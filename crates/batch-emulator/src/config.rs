@@ -172,7 +172,8 @@ pub struct Faults {
     pub server_error_share: f64,
     /// Share (0 to 1) of requests answered with HTTP 429 (error file).
     pub rate_limit_share: f64,
-    /// Share (0 to 1) of requests that finish with `finish_reason: "length"`, their answer cut.
+    /// Share (0 to 1) of requests that finish with `finish_reason: "length"`, their answer
+    /// cut to half its tokens (offline responder only; upstream answers are kept as they are).
     pub length_share: f64,
     /// Faults of the API itself, applied to the first calls of an endpoint.
     pub http: Vec<HttpFault>,

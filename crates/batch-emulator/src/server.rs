@@ -505,6 +505,12 @@ mod tests {
     }
 
     #[test]
+    fn the_handle_can_move_between_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Emulator>();
+    }
+
+    #[test]
     fn masks_keys() {
         assert_eq!(mask("sk-abcdefghijkl"), "sk-********ijkl");
         assert_eq!(mask("short"), "*****");
