@@ -279,13 +279,12 @@ fn latest_from_ledgers(work_dir: &Path) -> anyhow::Result<BatchId> {
         let ledger = Ledger::load(&path)
             .with_context(|| format!("cannot read the ledger {}", path.display()))?;
         for shard in ledger.shards {
-            if let Some(id) = shard.batch_id {
-                if latest
+            if let Some(id) = shard.batch_id
+                && latest
                     .as_ref()
                     .is_none_or(|(at, _)| shard.updated_at >= *at)
-                {
-                    latest = Some((shard.updated_at, id));
-                }
+            {
+                latest = Some((shard.updated_at, id));
             }
         }
     }

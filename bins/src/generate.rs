@@ -676,12 +676,11 @@ fn next_round(work_dir: &Path, job: &str) -> anyhow::Result<u32> {
     };
     for entry in entries {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name.strip_prefix(&prefix) {
-            if let Some((digits, _)) = rest.split_once("_input_") {
-                if let Ok(round) = digits.parse::<u32>() {
-                    last = last.max(round);
-                }
-            }
+        if let Some(rest) = name.strip_prefix(&prefix)
+            && let Some((digits, _)) = rest.split_once("_input_")
+            && let Ok(round) = digits.parse::<u32>()
+        {
+            last = last.max(round);
         }
     }
     Ok(last + 1)
