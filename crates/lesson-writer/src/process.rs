@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex};
 use batch_request::{PriceTable, ResultLine, Usage};
 use curriculum_parser::{Curriculum, LessonCode};
 
-use crate::clean::{Rule, canonical_heading, clean};
+use crate::clean::{Rule, canonical_heading, clean_owned};
 use crate::custom_id::lesson_code;
 use crate::outcome::{Failed, FailureKind, Outcome, classify};
 use crate::output::{DiskWriter, FileWriter, WriteOutcome, path_in, write_atomic};
@@ -144,12 +144,21 @@ pub fn process_inputs(
 
 const READ_BUFFER: usize = 256 * 1024;
 /// Bytes of lines between the reader and the writer; one longer line may pass alone.
-const BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
-const QUEUE: usize = 64;
+const BYTES_IN_FLIGHT: usize = 2 * 1024 * 1024;
+const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_LINES: usize = 64;
+const QUEUE: usize = 4;
 
-/// One line on its way from the reader to a worker.
-struct Work {
+/// Consecutive lines on their way from the reader to a worker; batching keeps the
+/// thread hand-offs few.
+struct Batch<T> {
     seq: u64,
+    bytes: usize,
+    items: Vec<T>,
+}
+
+/// One line for a worker.
+struct Work {
     input: usize,
     line: u64,
     raw: RawLine,
@@ -157,10 +166,8 @@ struct Work {
 
 /// A worker's verdict on one line.
 struct Done {
-    seq: u64,
     input: usize,
     line: u64,
-    bytes: usize,
     result: LineResult,
 }
 
@@ -202,9 +209,9 @@ pub(crate) fn run(
     let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
     let budget = Budget::new(BYTES_IN_FLIGHT);
     let read_error: Mutex<Option<Error>> = Mutex::new(None);
-    let (work_tx, work_rx) = mpsc::sync_channel::<Work>(QUEUE);
+    let (work_tx, work_rx) = mpsc::sync_channel::<Batch<Work>>(QUEUE);
     let work_rx = Mutex::new(work_rx);
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let (done_tx, done_rx) = mpsc::channel::<Batch<Done>>();
     let mut commit = Commit::new(config, writer, &paths);
 
     let result = std::thread::scope(|scope| {
@@ -225,7 +232,16 @@ pub(crate) fn run(
                         .expect("no thread panics holding this lock")
                         .recv();
                     let Ok(work) = work else { break };
-                    if done_tx.send(examine(work, config)).is_err() {
+                    let done = Batch {
+                        seq: work.seq,
+                        bytes: work.bytes,
+                        items: work
+                            .items
+                            .into_iter()
+                            .map(|work| examine(work, config))
+                            .collect(),
+                    };
+                    if done_tx.send(done).is_err() {
                         break;
                     }
                 }
@@ -233,15 +249,17 @@ pub(crate) fn run(
         }
         drop(done_tx);
 
-        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, Batch<Done>> = BTreeMap::new();
         let mut next = 0;
-        for done in done_rx.iter() {
-            pending.insert(done.seq, done);
-            while let Some(done) = pending.remove(&next) {
+        for batch in done_rx.iter() {
+            pending.insert(batch.seq, batch);
+            while let Some(batch) = pending.remove(&next) {
                 next += 1;
-                let bytes = done.bytes;
-                let committed = commit.commit(done);
-                budget.release(bytes);
+                let committed = batch
+                    .items
+                    .into_iter()
+                    .try_for_each(|done| commit.commit(done));
+                budget.release(batch.bytes);
                 if let Err(err) = committed {
                     // Stop the reader; workers stop when their channels close.
                     budget.abort();
@@ -266,9 +284,24 @@ fn read_all(
     inputs: Vec<Input<'_>>,
     max_line_bytes: usize,
     budget: &Budget,
-    work_tx: &mpsc::SyncSender<Work>,
+    work_tx: &mpsc::SyncSender<Batch<Work>>,
 ) -> Result<(), Error> {
-    let mut seq = 0;
+    let mut batch = Batch {
+        seq: 0,
+        bytes: 0,
+        items: Vec::new(),
+    };
+    // Hands the batch over; `false` once the run was stopped.
+    let send = |batch: &mut Batch<Work>| {
+        let full = Batch {
+            seq: batch.seq,
+            bytes: batch.bytes,
+            items: std::mem::take(&mut batch.items),
+        };
+        batch.seq += 1;
+        batch.bytes = 0;
+        budget.acquire(full.bytes) && work_tx.send(full).is_ok()
+    };
     for (input, Input { path, reader }) in inputs.into_iter().enumerate() {
         let mut lines = LineReader::new(reader, max_line_bytes);
         loop {
@@ -278,20 +311,16 @@ fn read_all(
                 source,
             })?;
             let Some((line, raw)) = next else { break };
-            if !budget.acquire(raw_len(&raw)) {
+            batch.bytes += raw_len(&raw);
+            batch.items.push(Work { input, line, raw });
+            if (batch.bytes >= BATCH_BYTES || batch.items.len() >= BATCH_LINES) && !send(&mut batch)
+            {
                 return Ok(());
             }
-            let work = Work {
-                seq,
-                input,
-                line,
-                raw,
-            };
-            if work_tx.send(work).is_err() {
-                return Ok(());
-            }
-            seq += 1;
         }
+    }
+    if !batch.items.is_empty() {
+        send(&mut batch);
     }
     Ok(())
 }
@@ -305,7 +334,6 @@ fn raw_len(raw: &RawLine) -> usize {
 
 /// Parses, classifies and cleans one line: everything that needs no shared state.
 fn examine(work: Work, config: &ProcessConfig<'_>) -> Done {
-    let bytes = raw_len(&work.raw);
     let result = match work.raw {
         RawLine::TooLong { len } => LineResult::Malformed(MalformedReason::TooLong {
             bytes: len,
@@ -317,10 +345,8 @@ fn examine(work: Work, config: &ProcessConfig<'_>) -> Done {
         },
     };
     Done {
-        seq: work.seq,
         input: work.input,
         line: work.line,
-        bytes,
         result,
     }
 }
@@ -345,11 +371,11 @@ fn examine_json(text: &str, config: &ProcessConfig<'_>) -> LineResult {
         .and_then(|curriculum| curriculum.lesson(code))
         .map(|lesson| lesson.title.as_str());
     let answer = match outcome {
-        Outcome::Answer(text) => lesson_or_empty(&text, code, title, false),
+        Outcome::Answer(text) => lesson_or_empty(text, code, title, false),
         Outcome::Failed(failed)
             if failed.kind == FailureKind::Truncated && config.accept_truncated =>
         {
-            let text = failed.partial_text.as_deref().unwrap_or_default();
+            let text = failed.partial_text.unwrap_or_default();
             lesson_or_empty(text, code, title, true)
         }
         Outcome::Failed(mut failed) => Answer::Failed {
@@ -375,8 +401,8 @@ impl From<Parsed> for LineResult {
 }
 
 /// The cleaned lesson, or an empty-content failure when cleanup left only a heading.
-fn lesson_or_empty(text: &str, code: LessonCode, title: Option<&str>, truncated: bool) -> Answer {
-    let cleaned = clean(text, code, title);
+fn lesson_or_empty(text: String, code: LessonCode, title: Option<&str>, truncated: bool) -> Answer {
+    let cleaned = clean_owned(text, code, title);
     let body = match title {
         Some(title) => cleaned
             .text
@@ -475,6 +501,7 @@ impl<'c> Commit<'c> {
         };
         let parsed = match done.result {
             LineResult::Malformed(reason) => {
+                tracing::debug!(%location, %reason, "malformed line");
                 self.summary.malformed_count += 1;
                 if self.summary.malformed.len() < MAX_MALFORMED_LISTED {
                     self.summary.malformed.push(Malformed { location, reason });
@@ -493,6 +520,7 @@ impl<'c> Commit<'c> {
         if let Some(kept) = self.kept.get(&parsed.code) {
             // A success after a failure replaces it; anything else is a duplicate.
             if kept.success || !success {
+                tracing::debug!(%location, kept = %kept.location, "duplicate result");
                 self.summary.duplicates.push(Duplicate {
                     custom_id: parsed.custom_id,
                     lesson_code: parsed.code.to_string(),
@@ -530,28 +558,22 @@ impl<'c> Commit<'c> {
                 truncated,
             } => {
                 for rule in rules {
-                    *self
-                        .summary
-                        .rules_applied
-                        .entry(rule.name().to_owned())
-                        .or_default() += 1;
+                    *self.summary.rules_applied.entry(rule).or_default() += 1;
                 }
                 let path = path_in(&self.config.out_dir, &file_name)?;
-                match write_atomic(
+                let outcome = write_atomic(
                     &path,
                     &text,
                     self.config.overwrite,
                     &parsed.custom_id,
                     self.writer,
-                )? {
-                    WriteOutcome::Created | WriteOutcome::Replaced if truncated => {
+                )?;
+                tracing::debug!(path = %path.display(), ?outcome, "lesson");
+                match outcome {
+                    WriteOutcome::Created | WriteOutcome::Replaced => {
                         self.summary.written += 1;
-                        self.summary.written_truncated += 1;
-                    }
-                    WriteOutcome::Created => self.summary.written += 1,
-                    WriteOutcome::Replaced => {
-                        self.summary.written += 1;
-                        self.summary.replaced += 1;
+                        self.summary.replaced += u64::from(outcome == WriteOutcome::Replaced);
+                        self.summary.written_truncated += u64::from(truncated);
                     }
                     WriteOutcome::Unchanged => self.summary.unchanged += 1,
                     WriteOutcome::SkippedExisting => self.summary.skipped_existing.push(Skipped {

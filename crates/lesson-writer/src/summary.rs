@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::{Error, FailureKind};
+use crate::{Error, FailureKind, Rule};
 
 /// How many malformed lines are described one by one; past that they are only counted.
 pub const MAX_MALFORMED_LISTED: usize = 1000;
@@ -43,7 +43,7 @@ pub struct Summary {
     /// `custom_id`s found in the files but not in the submitted set.
     pub unexpected: Vec<String>,
     /// How often each cleanup rule changed a lesson.
-    pub rules_applied: BTreeMap<String, u64>,
+    pub rules_applied: BTreeMap<Rule, u64>,
     /// Token usage over every line that reported it.
     pub usage: UsageTotals,
     /// Usage per model as the responses name it.

@@ -1,15 +1,17 @@
 //! Cleanup rules seen through whole runs: each fixture's answer and its lesson file.
 
+use lesson_writer::Rule;
+
 use crate::support::{lesson, run, run_with};
 
 /// Checks the lesson file of a one-line fixture and the rules that fired.
-fn check(fixture: &str, name: &str, expected: &str, rules: &[&str]) {
+fn check(fixture: &str, name: &str, expected: &str, rules: &[Rule]) {
     let (dir, summary) = run(Some(fixture), None);
     assert!(summary.failures.is_empty(), "{:#?}", summary.failures);
     assert_eq!(lesson(&dir, name), expected, "{fixture} {name}");
     for rule in rules {
         assert!(
-            summary.rules_applied.contains_key(*rule),
+            summary.rules_applied.contains_key(rule),
             "{fixture}: {rule} not in {:?}",
             summary.rules_applied
         );
@@ -22,7 +24,7 @@ fn fenced_answer() {
         "fenced.jsonl",
         "M0-L001.md",
         "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n\n```python\nfacts = []\n```\n\nThat is all.\n",
-        &["outer-fence"],
+        &[Rule::OuterFence],
     );
 }
 
@@ -32,7 +34,7 @@ fn preamble_before_the_lesson_heading() {
         "preamble.jsonl",
         "M0-L001.md",
         "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n",
-        &["lesson-start"],
+        &[Rule::LessonStart],
     );
 }
 
@@ -42,7 +44,7 @@ fn preamble_before_another_heading() {
         "preamble.jsonl",
         "M0-L002.md",
         "# Lesson M0-L002: Kinds of data\n\n## Why kinds matter\n\nStructured and unstructured.\n",
-        &["preamble", "heading"],
+        &[Rule::Preamble, Rule::Heading],
     );
 }
 
@@ -52,7 +54,7 @@ fn prompt_line() {
         "artifacts.jsonl",
         "M0-L001.md",
         "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n",
-        &["prompt-line"],
+        &[Rule::PromptLine],
     );
 }
 
@@ -62,7 +64,7 @@ fn context_section() {
         "artifacts.jsonl",
         "M0-L002.md",
         "# Lesson M0-L002: Kinds of data\n\nStructured and unstructured.\n",
-        &["context-section"],
+        &[Rule::ContextSection],
     );
 }
 
@@ -72,7 +74,7 @@ fn schema_section() {
         "artifacts.jsonl",
         "M0-L003.md",
         "# Lesson M0-L003: Data quality\n\nAccuracy first.\n",
-        &["schema-section", "final-newline"],
+        &[Rule::SchemaSection, Rule::FinalNewline],
     );
 }
 
@@ -82,7 +84,7 @@ fn governance_notes() {
         "artifacts.jsonl",
         "M0-L004.md",
         "# Lesson M0-L004: Stewardship\n\nStewards own data.\n",
-        &["governance-notes", "final-newline"],
+        &[Rule::GovernanceNotes, Rule::FinalNewline],
     );
 }
 
@@ -92,7 +94,7 @@ fn crlf_line_ends() {
         "crlf.jsonl",
         "M0-L001.md",
         "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n",
-        &["line-ends", "final-newline"],
+        &[Rule::LineEnds, Rule::FinalNewline],
     );
 }
 
