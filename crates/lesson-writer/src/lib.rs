@@ -26,13 +26,16 @@
 #![warn(missing_docs)]
 
 mod clean;
+mod commit;
 mod custom_id;
 mod error;
+mod examine;
 mod markdown;
 mod outcome;
 mod output;
 mod process;
 mod reader;
+mod rules;
 mod summary;
 
 pub use clean::{Cleaned, Rule, clean};

@@ -1,0 +1,189 @@
+//! The parallel half of a run: one line in, a verdict out (parse, classify, clean).
+
+use batch_request::{ResultLine, Usage};
+use curriculum_parser::LessonCode;
+
+use crate::ProcessConfig;
+use crate::clean::{Rule, canonical_heading, clean_owned};
+use crate::custom_id::lesson_code;
+use crate::outcome::{Failed, FailureKind, Outcome, classify};
+use crate::reader::RawLine;
+use crate::summary::MalformedReason;
+
+/// One line for a worker.
+pub(crate) struct Work {
+    pub(crate) input: usize,
+    pub(crate) line: u64,
+    pub(crate) raw: RawLine,
+}
+
+/// A worker's verdict on one line.
+pub(crate) struct Done {
+    pub(crate) input: usize,
+    pub(crate) line: u64,
+    pub(crate) result: LineResult,
+}
+
+/// What a line amounts to.
+pub(crate) enum LineResult {
+    /// Unusable.
+    Malformed(MalformedReason),
+    /// A result for a lesson.
+    Parsed(Box<Parsed>),
+}
+
+/// A well-formed line for a lesson.
+pub(crate) struct Parsed {
+    pub(crate) custom_id: String,
+    pub(crate) code: LessonCode,
+    /// The model named in the response body.
+    pub(crate) model: Option<String>,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) answer: Answer,
+}
+
+/// A lesson text to write, or a failure.
+pub(crate) enum Answer {
+    /// The cleaned text.
+    Lesson {
+        text: String,
+        rules: Vec<Rule>,
+        truncated: bool,
+    },
+    /// No lesson; a truncated answer's raw text is kept for `rejected/`.
+    Failed {
+        failed: Failed,
+        rejected_text: Option<String>,
+    },
+}
+
+/// The bytes a line holds in memory.
+pub(crate) fn raw_len(raw: &RawLine) -> usize {
+    match raw {
+        RawLine::Bytes(bytes) => bytes.len(),
+        RawLine::TooLong { .. } => 0,
+    }
+}
+
+/// Parses, classifies and cleans one line: everything that needs no shared state.
+pub(crate) fn examine(work: Work, config: &ProcessConfig<'_>) -> Done {
+    let result = match work.raw {
+        RawLine::TooLong { len } => LineResult::Malformed(MalformedReason::TooLong {
+            bytes: len,
+            max: config.max_line_bytes as u64,
+        }),
+        RawLine::Bytes(raw) => match std::str::from_utf8(&raw) {
+            Err(_) => LineResult::Malformed(MalformedReason::InvalidUtf8),
+            Ok(text) => examine_json(text, config),
+        },
+    };
+    Done {
+        input: work.input,
+        line: work.line,
+        result,
+    }
+}
+
+fn examine_json(text: &str, config: &ProcessConfig<'_>) -> LineResult {
+    let mut line: ResultLine = match serde_json::from_str(text) {
+        Ok(line) => line,
+        Err(err) => return LineResult::Malformed(json_problem(&err)),
+    };
+    let Some(code) = lesson_code(&line.custom_id) else {
+        return LineResult::Malformed(MalformedReason::InvalidCustomId {
+            custom_id: shown_id(&line.custom_id),
+        });
+    };
+    let Ok(outcome) = classify(&mut line) else {
+        return LineResult::Malformed(MalformedReason::UnexpectedShape {
+            message: "neither `response` nor `error` is set".to_owned(),
+        });
+    };
+    let title = config
+        .curriculum
+        .and_then(|curriculum| curriculum.lesson(code))
+        .map(|lesson| lesson.title.as_str());
+    let answer = match outcome {
+        Outcome::Answer(text) => lesson_or_empty(text, code, title, false),
+        Outcome::Failed(failed)
+            if failed.kind == FailureKind::Truncated && config.accept_truncated =>
+        {
+            let text = failed.partial_text.unwrap_or_default();
+            lesson_or_empty(text, code, title, true)
+        }
+        Outcome::Failed(mut failed) => Answer::Failed {
+            rejected_text: failed.partial_text.take(),
+            failed,
+        },
+    };
+    let body = line.response.map(|response| response.body);
+    Parsed {
+        custom_id: line.custom_id,
+        code,
+        model: body.as_ref().and_then(|body| body.model.clone()),
+        usage: body.and_then(|body| body.usage),
+        answer,
+    }
+    .into()
+}
+
+impl From<Parsed> for LineResult {
+    fn from(parsed: Parsed) -> Self {
+        LineResult::Parsed(Box::new(parsed))
+    }
+}
+
+/// The cleaned lesson, or an empty-content failure when cleanup left only a heading.
+fn lesson_or_empty(text: String, code: LessonCode, title: Option<&str>, truncated: bool) -> Answer {
+    let cleaned = clean_owned(text, code, title);
+    let body = match title {
+        Some(title) => cleaned
+            .text
+            .strip_prefix(canonical_heading(code, title).as_str())
+            .unwrap_or(&cleaned.text),
+        None => &cleaned.text,
+    };
+    if body.trim().is_empty() {
+        let rules: Vec<&str> = cleaned
+            .rules_applied
+            .iter()
+            .map(|rule| rule.name())
+            .collect();
+        return Answer::Failed {
+            failed: Failed {
+                kind: FailureKind::EmptyContent,
+                code: "empty_after_cleanup".to_owned(),
+                reason: format!("nothing left after cleanup (rules: {})", rules.join(", ")),
+                status: Some(200),
+                partial_text: None,
+            },
+            rejected_text: None,
+        };
+    }
+    Answer::Lesson {
+        text: cleaned.text,
+        rules: cleaned.rules_applied,
+        truncated,
+    }
+}
+
+fn json_problem(err: &serde_json::Error) -> MalformedReason {
+    use serde_json::error::Category;
+    let message = err.to_string();
+    match err.classify() {
+        Category::Data if message.starts_with("missing field `custom_id`") => {
+            MalformedReason::MissingCustomId
+        }
+        Category::Data => MalformedReason::UnexpectedShape { message },
+        Category::Syntax | Category::Eof | Category::Io => MalformedReason::Json { message },
+    }
+}
+
+/// An id fit for a report: escaped and cut to 80 characters.
+fn shown_id(custom_id: &str) -> String {
+    custom_id
+        .chars()
+        .take(80)
+        .flat_map(char::escape_debug)
+        .collect()
+}
