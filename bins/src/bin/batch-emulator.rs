@@ -87,6 +87,9 @@ struct Args {
     /// Share (0 to 1) of requests answered with HTTP 429.
     #[arg(long, default_value_t = 0.0, help_heading = "Faults")]
     fail_429_share: f64,
+    /// Share (0 to 1) of requests answered with HTTP 400 (not worth retrying).
+    #[arg(long, default_value_t = 0.0, help_heading = "Faults")]
+    fail_400_share: f64,
     /// Share (0 to 1) of requests cut short with `finish_reason: "length"`.
     #[arg(long, default_value_t = 0.0, help_heading = "Faults")]
     length_share: f64,
@@ -201,6 +204,7 @@ fn config(args: &Args) -> anyhow::Result<EmulatorConfig> {
             seed: args.fault_seed,
             server_error_share: share("fail-500-share", args.fail_500_share)?,
             rate_limit_share: share("fail-429-share", args.fail_429_share)?,
+            bad_request_share: share("fail-400-share", args.fail_400_share)?,
             length_share: share("length-share", args.length_share)?,
             http,
             cut_downloads: args.cut_downloads,

@@ -284,34 +284,82 @@ async fn an_expired_batch_keeps_its_partial_results_and_a_rerun_completes_the_re
 async fn failed_requests_exit_3_and_only_retryable_ones_are_resubmitted() {
     let mut config = EmulatorConfig::fast();
     config.faults.seed = 7;
-    config.faults.server_error_share = 0.2;
-    config.faults.length_share = 0.1;
+    config.faults.server_error_share = 0.15;
+    config.faults.bad_request_share = 0.15;
+    config.faults.length_share = 0.15;
     let emulator = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = generate_at(dir.path(), emulator.base_url());
-    cmd.args(["--limit", "30", "--retry-failed", "1", "--json"]);
+    cmd.args([
+        "--limit",
+        "40",
+        "--retry-failed",
+        "1",
+        "--max-completion-tokens",
+        "4000",
+        "--json",
+    ]);
     let output = run(cmd).await;
     assert_eq!(code(&output), 3, "{}", stderr(&output));
     let report = json(&output);
     let failed = report["failed"].as_array().unwrap();
-    assert!(!failed.is_empty());
-    // The emulator's faults are keyed by custom_id, so the retry fails the same lessons again.
-    assert!(failed.iter().all(|f| f["retryable"] == true));
+    let retryable: Vec<&serde_json::Value> =
+        failed.iter().filter(|f| f["retryable"] == true).collect();
+    let permanent: Vec<&serde_json::Value> =
+        failed.iter().filter(|f| f["retryable"] == false).collect();
+    assert!(!permanent.is_empty() && !retryable.is_empty(), "{failed:?}");
+    assert!(
+        permanent.iter().all(|f| f["code"] == "unsupported_value"),
+        "{permanent:?}"
+    );
+    let truncated: Vec<&str> = failed
+        .iter()
+        .filter(|f| f["code"] == "length")
+        .map(|f| f["lesson_code"].as_str().unwrap())
+        .collect();
+    assert!(!truncated.is_empty(), "{failed:?}");
     let written = report["written"].as_u64().unwrap();
-    assert_eq!(written + failed.len() as u64, 30);
+    assert_eq!(written + failed.len() as u64, 40);
+
+    // Newest first: the retry batch holds exactly the retryable failures of the first round
+    // (the emulator's faults are keyed by custom_id, so the same lessons fail again).
     let all = batches(&emulator).await;
     assert_eq!(all.len(), 2, "one retry round");
-    // Newest first: the retry batch holds exactly the failed lessons.
-    assert_eq!(all[0].counts().total, failed.len() as u64);
-    assert_eq!(all[1].counts().total, 30);
+    assert_eq!(all[1].counts().total, 40);
+    assert_eq!(all[0].counts().total, retryable.len() as u64);
+
+    // The retry input: no permanent failure in it, and truncated lessons got a larger budget.
+    let client = openai_batch_client::Client::new(openai_batch_client::ClientConfig::new(
+        emulator.base_url(),
+        secrecy::SecretString::from("sk-test-key".to_owned()),
+    ))
+    .unwrap();
+    let input = dir.path().join("retry-input.jsonl");
+    client
+        .download_file_to(&all[0].input_file_id, &input, std::sync::Arc::new(()))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&input).unwrap();
+    for line in text.lines() {
+        let line: batch_request::RequestLine = serde_json::from_str(line).unwrap();
+        let code = line.custom_id.trim_start_matches("lesson_");
+        assert!(
+            permanent.iter().all(|f| f["lesson_code"] != code),
+            "{code} was resubmitted"
+        );
+        let expected = if truncated.contains(&code) {
+            8000
+        } else {
+            4000
+        };
+        assert_eq!(line.body.max_completion_tokens, Some(expected), "{code}");
+    }
+
     let failures = std::fs::read_to_string(dir.path().join("work/datagov.failures.jsonl")).unwrap();
     assert_eq!(failures.lines().count(), failed.len());
-    assert!(failures.contains("\"retryable\":true"));
-    // Truncated lessons are kept for inspection, not written as finished lessons.
-    let truncated: Vec<_> = failed.iter().filter(|f| f["code"] == "length").collect();
-    for failure in truncated {
-        let code = failure["lesson_code"].as_str().unwrap();
+    for code in truncated {
         assert!(!dir.path().join(format!("out/{code}.md")).exists());
+        assert!(dir.path().join(format!("out/rejected/{code}.md")).exists());
     }
 }
 

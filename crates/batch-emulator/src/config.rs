@@ -172,6 +172,9 @@ pub struct Faults {
     pub server_error_share: f64,
     /// Share (0 to 1) of requests answered with HTTP 429 (error file).
     pub rate_limit_share: f64,
+    /// Share (0 to 1) of requests answered with HTTP 400 `unsupported_value` (error file): a
+    /// failure that resubmitting cannot fix.
+    pub bad_request_share: f64,
     /// Share (0 to 1) of requests that finish with `finish_reason: "length"`, their answer
     /// cut to half its tokens (offline responder only; upstream answers are kept as they are).
     pub length_share: f64,

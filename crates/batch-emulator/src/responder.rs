@@ -117,6 +117,15 @@ impl Responder {
                 Some("rate_limit_exceeded"),
             );
         }
+        let shares = self.faults.server_error_share + self.faults.rate_limit_share;
+        if status_draw < shares + self.faults.bad_request_share {
+            return http_error(
+                400,
+                "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.",
+                "invalid_request_error",
+                Some("unsupported_value"),
+            );
+        }
         match &self.kind {
             Kind::Offline => {
                 let force_length = ids::unit_interval(self.faults.seed, &[id, b"length"])
