@@ -8,13 +8,13 @@ use anyhow::Context;
 use chrono::{Local, TimeZone};
 use clap::Parser;
 use futures::StreamExt;
-use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig};
 use openai_batch_client::{Batch, BatchId, BatchStatus, Client, Ledger, PollConfig};
 use serde::Serialize;
 
 use crate::key;
-use crate::progress::{Reporter, Verbosity, usd};
-use crate::report::{RunReport, add_summary, failed_lessons, write_failures};
+use crate::process::{WriteArgs, write_lessons};
+use crate::progress::{Reporter, Verbosity};
+use crate::report::{RunReport, batch_error_line};
 use crate::{ExitStatus, usage_error};
 
 /// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download
@@ -49,18 +49,8 @@ pub struct Args {
     /// Download again even when the file is already there.
     #[arg(long)]
     pub force: bool,
-    /// With --process: where lesson files are written.
-    #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
-    pub out: PathBuf,
-    /// With --process: the outline, for titles and expected lessons.
-    #[arg(long, value_name = "PATH")]
-    pub content: Option<PathBuf>,
-    /// With --process: write truncated answers as lessons.
-    #[arg(long)]
-    pub accept_truncated: bool,
-    /// With --process: lesson file names, `{code}.md` or `{code}-{slug}.md`.
-    #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
-    pub file_name: String,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// API base URL [env: OPENAI_BASE_URL; default: https://api.openai.com/v1].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
@@ -96,14 +86,7 @@ struct CheckReport {
 ///
 /// Any failure, for [`crate::report`].
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
-    let verbosity = if args.quiet {
-        Verbosity::Quiet
-    } else if args.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let reporter = Reporter::new(verbosity);
+    let reporter = Reporter::new(Verbosity::from_flags(args.quiet, args.verbose));
     let (api_key, source) = key::load_api_key(args.api_key_file.as_deref())?;
     let base_url = key::base_url(args.base_url.as_deref());
     reporter.detail(format!("Using the API key from {source} with {base_url}"));
@@ -189,8 +172,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
     let mut process_report = None;
     if args.process && (output_path.is_some() || error_path.is_some()) {
-        let report = process(
-            args,
+        let (report, _) = write_lessons(
+            &args.write,
+            args.force,
             output_path.as_deref(),
             error_path.as_deref(),
             &reporter,
@@ -322,63 +306,6 @@ async fn download(
     Ok(Some(path))
 }
 
-fn process(
-    args: &Args,
-    output: Option<&Path>,
-    errors: Option<&Path>,
-    reporter: &Reporter,
-) -> anyhow::Result<RunReport> {
-    let file_name = FileNamePattern::new(&args.file_name)
-        .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
-    let curriculum = match &args.content {
-        Some(path) => Some(
-            curriculum_parser::parse_file(path)
-                .with_context(|| format!("cannot parse the outline {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let mut config = ProcessConfig::new(&args.out);
-    config.file_name = file_name;
-    config.overwrite = if args.force {
-        Overwrite::Allow
-    } else {
-        Overwrite::Forbid
-    };
-    config.accept_truncated = args.accept_truncated;
-    config.curriculum = curriculum.as_ref();
-    let summary = lesson_writer::process(output, errors, &config)
-        .with_context(|| format!("cannot write the lessons to {}", args.out.display()))?;
-    let mut report = RunReport::default();
-    add_summary(&mut report, &summary);
-    report.failed = failed_lessons(&summary);
-    if !report.failed.is_empty() {
-        let base = output.or(errors).expect("called with at least one file");
-        let mut name = base.file_name().unwrap_or_default().to_os_string();
-        name.push(".failures.jsonl");
-        let path = base.with_file_name(name);
-        write_failures(&path, &report.failed)?;
-        report.failures_file = Some(path);
-    }
-    reporter.say(format!(
-        "Lessons: {} written to {}, {} skipped (file exists), {} failed; cost at batch prices {}",
-        report.written,
-        args.out.display(),
-        report.skipped_existing,
-        report.failed.len(),
-        usd(report.cost_usd.actual)
-    ));
-    for failure in &report.failed {
-        reporter.say(format!(
-            "  failed {}: {} ({}){}",
-            failure.lesson_code,
-            failure.reason,
-            failure.code,
-            if failure.retryable { ", retryable" } else { "" }
-        ));
-    }
-    Ok(report)
-}
-
 /// The human description of a batch, relative to `now` (Unix seconds).
 pub fn describe(batch: &Batch, now: i64) -> String {
     use std::fmt::Write as _;
@@ -445,21 +372,7 @@ pub fn describe(batch: &Batch, now: i64) -> String {
     }
     if let Some(errors) = &batch.errors {
         for error in &errors.data {
-            let _ = writeln!(
-                out,
-                "  error:       {}{}: {}{}",
-                error.code.as_deref().unwrap_or("error"),
-                error
-                    .line
-                    .map(|l| format!(" (line {l})"))
-                    .unwrap_or_default(),
-                error.message.as_deref().unwrap_or(""),
-                error
-                    .param
-                    .as_deref()
-                    .map(|p| format!(" [param {p}]"))
-                    .unwrap_or_default()
-            );
+            let _ = writeln!(out, "  error:       {}", batch_error_line(error));
         }
     }
     out

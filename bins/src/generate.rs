@@ -20,8 +20,8 @@ use openai_batch_client::{
 use crate::key::{self, KeySource};
 use crate::progress::{Reporter, Verbosity, human_bytes, usd};
 use crate::report::{
-    BatchReport, EstimateReport, FailedLesson, RunReport, ShardReport, add_summary, failed_lessons,
-    write_failures,
+    BatchReport, FailedLesson, RunReport, ShardReport, add_summary, batch_error_line,
+    failed_lessons, say_failures, write_failures,
 };
 use crate::select::{self, Selection};
 use crate::{ExitStatus, usage_error};
@@ -135,13 +135,7 @@ pub struct Args {
 
 impl Args {
     fn verbosity(&self) -> Verbosity {
-        if self.quiet {
-            Verbosity::Quiet
-        } else if self.verbose {
-            Verbosity::Verbose
-        } else {
-            Verbosity::Normal
-        }
+        Verbosity::from_flags(self.quiet, self.verbose)
     }
 }
 
@@ -280,7 +274,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         )?;
         let estimate = Estimate::total(new_shards.iter().map(|shard| &shard.estimate));
         print_estimate(&reporter, &new_shards, &estimate);
-        report.estimate = Some(EstimateReport::from(&estimate));
+        report.estimate = Some(estimate.clone());
         report.cost_usd.estimated = estimate.expected_usd;
         report.shards = Some(
             new_shards
@@ -840,20 +834,7 @@ fn process_ready(
                 .map_or_else(String::new, ToString::to_string);
             eprintln!("error: batch {id} failed validation; nothing in it ran or was billed");
             for error in &shard.errors {
-                eprintln!(
-                    "  {}{}: {}{}",
-                    error.code.as_deref().unwrap_or("error"),
-                    error
-                        .line
-                        .map(|line| format!(" (input line {line})"))
-                        .unwrap_or_default(),
-                    error.message.as_deref().unwrap_or(""),
-                    error
-                        .param
-                        .as_deref()
-                        .map(|p| format!(" [param {p}]"))
-                        .unwrap_or_default(),
-                );
+                eprintln!("  {}", batch_error_line(error));
             }
             if shard.token_limit_exceeded() {
                 eprintln!(
@@ -893,15 +874,7 @@ fn process_ready(
         summary.skipped_existing.len(),
         failed.len()
     ));
-    for failure in &failed {
-        reporter.say(format!(
-            "  failed {}: {} ({}){}",
-            failure.lesson_code,
-            failure.reason,
-            failure.code,
-            if failure.retryable { ", retryable" } else { "" }
-        ));
-    }
+    say_failures(reporter, &failed);
     Ok(Round {
         summary,
         failed,

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
-use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig};
+use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig, Summary};
 
 use crate::progress::{Reporter, Verbosity, usd};
-use crate::report::{RunReport, add_summary, failed_lessons, write_failures};
+use crate::report::{RunReport, add_summary, failed_lessons, say_failures, write_failures};
 use crate::{ExitStatus, usage_error};
 
 /// Write lesson files from a Batch API results file (and its error file).
@@ -27,22 +27,11 @@ pub struct Args {
     /// The batch error file (JSONL).
     #[arg(long, value_name = "FILE")]
     pub errors: Option<PathBuf>,
-    /// Where lesson files are written.
-    #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
-    pub out: PathBuf,
-    /// The curriculum outline: gives titles (headings, slugged names) and the expected lessons,
-    /// so lessons missing from both files are reported.
-    #[arg(long, value_name = "PATH")]
-    pub content: Option<PathBuf>,
     /// Overwrite lessons that already exist.
     #[arg(long)]
     pub force: bool,
-    /// Write answers cut off at max_completion_tokens as lessons (they are rejected otherwise).
-    #[arg(long)]
-    pub accept_truncated: bool,
-    /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
-    #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
-    pub file_name: String,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Print exactly one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
@@ -54,20 +43,32 @@ pub struct Args {
     pub verbose: bool,
 }
 
+/// How results become lesson files; shared by `process-batch-results` and
+/// `check-batch-status --process`.
+#[derive(Debug, clap::Args)]
+pub struct WriteArgs {
+    /// Where lesson files are written.
+    #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
+    pub out: PathBuf,
+    /// The curriculum outline: gives titles (headings, slugged names) and the expected lessons,
+    /// so lessons missing from both files are reported.
+    #[arg(long, value_name = "PATH")]
+    pub content: Option<PathBuf>,
+    /// Write answers cut off at max_completion_tokens as lessons (they are rejected otherwise).
+    #[arg(long)]
+    pub accept_truncated: bool,
+    /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
+    #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
+    pub file_name: String,
+}
+
 /// Runs the command.
 ///
 /// # Errors
 ///
 /// Any failure, for [`crate::report`].
 pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
-    let verbosity = if args.quiet {
-        Verbosity::Quiet
-    } else if args.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let reporter = Reporter::new(verbosity);
+    let reporter = Reporter::new(Verbosity::from_flags(args.quiet, args.verbose));
     if let Some(map) = &args.lessons_map {
         reporter.say(format!(
             "note: the lessons map {} is ignored; titles and the expected lessons come from --content",
@@ -84,6 +85,52 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             ));
         }
     }
+    reporter.say(format!(
+        "Processing {}{}...",
+        args.results.display(),
+        args.errors
+            .as_ref()
+            .map(|e| format!(" and {}", e.display()))
+            .unwrap_or_default()
+    ));
+    let (report, summary) = write_lessons(
+        &args.write,
+        args.force,
+        Some(&args.results),
+        args.errors.as_deref(),
+        &reporter,
+    )?;
+    if args.json {
+        crate::print_json(&report)?;
+    }
+    for duplicate in &summary.duplicates {
+        reporter.warn(format!(
+            "{} appears again at {}:{} (kept the first)",
+            duplicate.custom_id,
+            duplicate.location.file.display(),
+            duplicate.location.line
+        ));
+    }
+    Ok(if report.failed.is_empty() && report.malformed.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Partial
+    })
+}
+
+/// Writes the lessons of an output and an error file, reports them, and writes the failures
+/// file `<results>.failures.jsonl` beside the first of the two files when lessons failed.
+///
+/// # Errors
+///
+/// A usage error for a bad `--file-name` or outline; I/O errors of the lesson writer.
+pub fn write_lessons(
+    args: &WriteArgs,
+    force: bool,
+    output: Option<&Path>,
+    errors: Option<&Path>,
+    reporter: &Reporter,
+) -> anyhow::Result<(RunReport, Summary)> {
     let file_name = FileNamePattern::new(&args.file_name)
         .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
     let curriculum = match &args.content {
@@ -96,7 +143,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let mut report = RunReport::default();
     let mut config = ProcessConfig::new(&args.out);
     config.file_name = file_name;
-    config.overwrite = if args.force {
+    config.overwrite = if force {
         Overwrite::Allow
     } else {
         Overwrite::Forbid
@@ -116,58 +163,28 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         config.expected = Some(expected);
         config.curriculum = Some(curriculum);
     }
-    reporter.say(format!(
-        "Processing {}{}...",
-        args.results.display(),
-        args.errors
-            .as_ref()
-            .map(|e| format!(" and {}", e.display()))
-            .unwrap_or_default()
-    ));
-    let summary = lesson_writer::process(Some(&args.results), args.errors.as_deref(), &config)
-        .with_context(|| format!("cannot process {}", args.results.display()))?;
+    let summary = lesson_writer::process(output, errors, &config)
+        .with_context(|| format!("cannot write the lessons to {}", args.out.display()))?;
     report.requested = summary.lines_read as usize;
     add_summary(&mut report, &summary);
     report.failed = failed_lessons(&summary);
     if !report.failed.is_empty() {
-        let path = failures_path(&args.results);
+        let base = output.or(errors).expect("called with at least one file");
+        let path = failures_path(base);
         write_failures(&path, &report.failed)?;
         report.failures_file = Some(path);
-    }
-    if args.json {
-        crate::print_json(&report)?;
     }
     reporter.say(format!(
         "{} written to {}, {} skipped (file exists{}), {} failed",
         report.written,
         args.out.display(),
         report.skipped_existing,
-        if args.force {
-            ""
-        } else {
-            "; --force overwrites"
-        },
+        if force { "" } else { "; --force overwrites" },
         report.failed.len()
     ));
-    for failure in &report.failed {
-        reporter.say(format!(
-            "  failed {}: {} ({}){}",
-            failure.lesson_code,
-            failure.reason,
-            failure.code,
-            if failure.retryable { ", retryable" } else { "" }
-        ));
-    }
+    say_failures(reporter, &report.failed);
     for malformed in &report.malformed {
         reporter.warn(format!("malformed line {malformed}"));
-    }
-    for duplicate in &summary.duplicates {
-        reporter.warn(format!(
-            "{} appears again at {}:{} (kept the first)",
-            duplicate.custom_id,
-            duplicate.location.file.display(),
-            duplicate.location.line
-        ));
     }
     reporter.say(format!(
         "Usage: {} input tokens ({} cached), {} output tokens; cost at batch prices: {}",
@@ -179,11 +196,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if let Some(path) = &report.failures_file {
         reporter.say(format!("Failures listed in {}", path.display()));
     }
-    Ok(if report.failed.is_empty() && report.malformed.is_empty() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Partial
-    })
+    Ok((report, summary))
 }
 
 /// `<results>.failures.jsonl` beside the results file.

@@ -20,6 +20,19 @@ pub enum Verbosity {
     Verbose,
 }
 
+impl Verbosity {
+    /// From the `-q` and `-v` flags.
+    pub fn from_flags(quiet: bool, verbose: bool) -> Self {
+        if quiet {
+            Verbosity::Quiet
+        } else if verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
 /// Writes step lines and owns the progress bars.
 #[derive(Debug)]
 pub struct Reporter {

@@ -9,6 +9,8 @@ use batch_request::Estimate;
 use lesson_writer::Summary;
 use serde::Serialize;
 
+use crate::progress::Reporter;
+
 /// What `--json` prints (and the numbers the human summary is made of).
 #[derive(Debug, Default, Serialize)]
 pub struct RunReport {
@@ -34,7 +36,7 @@ pub struct RunReport {
     pub cost_usd: CostReport,
     /// The estimate of the requests built by this run.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<EstimateReport>,
+    pub estimate: Option<Estimate>,
     /// The shard files built by this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shards: Option<Vec<ShardReport>>,
@@ -95,39 +97,6 @@ pub struct CostReport {
     pub estimated: Option<f64>,
     /// The cost of the results, from their usage, at batch prices.
     pub actual: Option<f64>,
-}
-
-/// The estimate of a set of requests.
-#[derive(Debug, Clone, Serialize)]
-pub struct EstimateReport {
-    /// Requests.
-    pub requests: u64,
-    /// Input tokens (tokenizer count, chat overhead included).
-    pub input_tokens: u64,
-    /// Output tokens expected from the lessons' complexity.
-    pub expected_output_tokens: u64,
-    /// Output tokens if every request used its whole budget.
-    pub max_output_tokens: u64,
-    /// Expected cost at batch prices.
-    pub expected_usd: Option<f64>,
-    /// Upper-bound cost at batch prices.
-    pub max_usd: Option<f64>,
-    /// The expected cost at standard prices.
-    pub standard_usd: Option<f64>,
-}
-
-impl From<&Estimate> for EstimateReport {
-    fn from(estimate: &Estimate) -> Self {
-        EstimateReport {
-            requests: estimate.requests,
-            input_tokens: estimate.input_tokens,
-            expected_output_tokens: estimate.expected_output_tokens,
-            max_output_tokens: estimate.max_output_tokens,
-            expected_usd: estimate.expected_usd,
-            max_usd: estimate.max_usd,
-            standard_usd: estimate.standard_usd,
-        }
-    }
 }
 
 /// One shard file.
@@ -204,4 +173,35 @@ pub fn write_failures(path: &Path, failed: &[FailedLesson]) -> anyhow::Result<()
     file.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// One line for a batch validation error: `duplicate_custom_id (line 2): message [param custom_id]`.
+pub fn batch_error_line(error: &openai_batch_client::BatchError) -> String {
+    format!(
+        "{}{}: {}{}",
+        error.code.as_deref().unwrap_or("error"),
+        error
+            .line
+            .map(|line| format!(" (line {line})"))
+            .unwrap_or_default(),
+        error.message.as_deref().unwrap_or(""),
+        error
+            .param
+            .as_deref()
+            .map(|param| format!(" [param {param}]"))
+            .unwrap_or_default()
+    )
+}
+
+/// Tells the user about each failed lesson, with its reason and whether a retry may help.
+pub fn say_failures(reporter: &Reporter, failed: &[FailedLesson]) {
+    for failure in failed {
+        reporter.say(format!(
+            "  failed {}: {} ({}){}",
+            failure.lesson_code,
+            failure.reason,
+            failure.code,
+            if failure.retryable { ", retryable" } else { "" }
+        ));
+    }
 }
