@@ -1,5 +1,6 @@
 //! `check-batch-status`: one batch's status, results download, processing, waiting, cancel, list.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use anyhow::Context;
 use chrono::{Local, TimeZone};
 use clap::Parser;
 use futures::StreamExt;
-use openai_batch_client::{Batch, BatchId, BatchStatus, Client, Ledger, PollConfig};
+use openai_batch_client::{Batch, BatchId, BatchStatus, Client, Ledger, PollConfig, ShardRecord};
 use serde::Serialize;
 
 use crate::key;
@@ -177,6 +178,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             args.force,
             output_path.as_deref(),
             error_path.as_deref(),
+            submitted_ids(&args.work_dir, &batch.id)?,
             &reporter,
         )?;
         if !report.failed.is_empty() || !report.malformed.is_empty() {
@@ -240,39 +242,53 @@ async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Resu
 
 /// The batch of the ledger entry updated last, across the work dir's `*.ledger.json`.
 fn latest_from_ledgers(work_dir: &Path) -> anyhow::Result<BatchId> {
-    let no_batch = || {
-        usage_error(
-            format!(
-                "no batch id given, and no batch recorded in {}",
-                work_dir.display()
-            ),
-            Some("pass a batch id (check-batch-status --list shows recent ones), or --work-dir"),
-        )
+    ledger_shards(work_dir)?
+        .into_iter()
+        .filter_map(|shard| Some((shard.updated_at, shard.batch_id?)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, id)| id)
+        .ok_or_else(|| {
+            usage_error(
+                format!(
+                    "no batch id given, and no batch recorded in {}",
+                    work_dir.display()
+                ),
+                Some(
+                    "pass a batch id (check-batch-status --list shows recent ones), or --work-dir",
+                ),
+            )
+        })
+}
+
+/// The custom ids sent in a batch, when a ledger of the work dir recorded its input shard.
+fn submitted_ids(work_dir: &Path, batch_id: &BatchId) -> anyhow::Result<Option<BTreeSet<String>>> {
+    let shard = ledger_shards(work_dir)?
+        .into_iter()
+        .find(|shard| shard.batch_id.as_ref() == Some(batch_id) && shard.input_path.is_file());
+    shard
+        .map(|shard| crate::generate::shard_custom_ids(&shard.input_path))
+        .transpose()
+}
+
+/// Every shard of every `*.ledger.json` in the work dir (none when it does not exist).
+fn ledger_shards(work_dir: &Path) -> anyhow::Result<Vec<ShardRecord>> {
+    let Ok(entries) = std::fs::read_dir(work_dir) else {
+        return Ok(Vec::new());
     };
-    let entries = std::fs::read_dir(work_dir).map_err(|_| no_batch())?;
-    let mut latest: Option<(i64, BatchId)> = None;
+    let mut shards = Vec::new();
     for entry in entries {
         let path = entry?.path();
         let is_ledger = path
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.ends_with(".ledger.json"));
-        if !is_ledger {
-            continue;
-        }
-        let ledger = Ledger::load(&path)
-            .with_context(|| format!("cannot read the ledger {}", path.display()))?;
-        for shard in ledger.shards {
-            if let Some(id) = shard.batch_id
-                && latest
-                    .as_ref()
-                    .is_none_or(|(at, _)| shard.updated_at >= *at)
-            {
-                latest = Some((shard.updated_at, id));
-            }
+        if is_ledger {
+            let ledger = Ledger::load(&path)
+                .with_context(|| format!("cannot read the ledger {}", path.display()))?;
+            shards.extend(ledger.shards);
         }
     }
-    latest.map(|(_, id)| id).ok_or_else(no_batch)
+    Ok(shards)
 }
 
 async fn download(

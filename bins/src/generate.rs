@@ -793,7 +793,12 @@ fn round_custom_ids(runner: &JobRunner) -> anyhow::Result<BTreeSet<String>> {
     Ok(ids)
 }
 
-fn shard_custom_ids(path: &Path) -> anyhow::Result<BTreeSet<String>> {
+/// The custom ids of a shard file, read line by line.
+///
+/// # Errors
+///
+/// When the file cannot be read or a line is not a request line.
+pub fn shard_custom_ids(path: &Path) -> anyhow::Result<BTreeSet<String>> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot read the shard {}", path.display()))?;
     let mut ids = BTreeSet::new();

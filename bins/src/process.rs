@@ -98,6 +98,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         args.force,
         Some(&args.results),
         args.errors.as_deref(),
+        None,
         &reporter,
     )?;
     if args.json {
@@ -121,6 +122,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 /// Writes the lessons of an output and an error file, reports them, and writes the failures
 /// file `<results>.failures.jsonl` beside the first of the two files when lessons failed.
 ///
+/// Lessons missing from both files are those of `submitted` (the custom ids sent, when known),
+/// else, with `--content`, the outline's lessons that have no file yet.
+///
 /// # Errors
 ///
 /// A usage error for a bad `--file-name` or outline; I/O errors of the lesson writer.
@@ -129,6 +133,7 @@ pub fn write_lessons(
     force: bool,
     output: Option<&Path>,
     errors: Option<&Path>,
+    submitted: Option<BTreeSet<String>>,
     reporter: &Reporter,
 ) -> anyhow::Result<(RunReport, Summary)> {
     let file_name = FileNamePattern::new(&args.file_name)
@@ -162,6 +167,9 @@ pub fn write_lessons(
             .collect();
         config.expected = Some(expected);
         config.curriculum = Some(curriculum);
+    }
+    if submitted.is_some() {
+        config.expected = submitted;
     }
     let summary = lesson_writer::process(output, errors, &config)
         .with_context(|| format!("cannot write the lessons to {}", args.out.display()))?;

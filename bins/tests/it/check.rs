@@ -177,3 +177,56 @@ async fn lists_recent_batches_and_reports_a_failed_one_with_exit_1() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(stdout(&output).contains(batch.id.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_id_it_waits_for_the_ledgers_latest_batch_and_processes_it() {
+    let mut config = EmulatorConfig::fast();
+    config.timing.validation = Duration::from_millis(300);
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut submit = command("generate", dir.path());
+    submit
+        .arg("--content")
+        .arg(crate::datagov())
+        .args([
+            "--out",
+            "out",
+            "--work-dir",
+            "work",
+            "--limit",
+            "3",
+            "--no-wait",
+            "--json",
+        ])
+        .args(["--base-url", emulator.base_url()])
+        .env("OPENAI_API_KEY", "sk-test");
+    let output = run(submit).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let submitted: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let id = submitted["batches"][0]["id"].as_str().unwrap().to_owned();
+
+    let mut cmd = check(dir.path(), &emulator);
+    cmd.args([
+        "--wait",
+        "--process",
+        "--poll-interval",
+        "0.05",
+        "--out",
+        "out",
+        "--json",
+    ])
+    .arg("--content")
+    .arg(crate::datagov());
+    let output = run(cmd).await;
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["batch"]["id"], id.as_str());
+    assert_eq!(doc["batch"]["status"], "completed");
+    assert_eq!(doc["process"]["written"], 3);
+    assert_eq!(
+        crate::lesson_files(&dir.path().join("out")),
+        ["M0-L001.md", "M0-L002.md", "M0-L003.md"]
+    );
+    // The ledger knows what was sent, so the outline's other lessons are not "missing".
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(doc["process"]["failed"].as_array().unwrap().len(), 0);
+}

@@ -407,3 +407,109 @@ async fn a_missing_key_fails_before_any_work() {
     assert!(err.contains("--emulator"), "{err}");
     assert!(!err.contains("Step 1"), "work started: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_waiting_leaves_the_batch_running_and_prints_the_resume_command() {
+    let mut config = EmulatorConfig::fast();
+    config.concurrency = 1;
+    config.timing.per_request = Duration::from_millis(200);
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = generate_at(dir.path(), emulator.base_url());
+    first
+        .args(["--limit", "10"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = first.spawn().unwrap();
+    let ledger = dir.path().join("work/datagov.ledger.json");
+    let started = Instant::now();
+    while !Ledger::load(&ledger)
+        .ok()
+        .is_some_and(|l| l.shards.iter().any(|s| s.batch_id.is_some()))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no batch was submitted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("keep running on the server"), "{err}");
+    assert!(
+        err.contains("generate-datagov-lessons-batch") && err.contains("--limit 10"),
+        "{err}"
+    );
+    let all = batches(&emulator).await;
+    assert_eq!(all.len(), 1);
+    assert!(
+        !all[0].status.is_terminal(),
+        "the batch was stopped with the command"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_with_yes_archives_the_unfinished_ledger_and_submits_again() {
+    let mut config = EmulatorConfig::fast();
+    config.timing.validation = Duration::from_millis(300);
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = generate_at(dir.path(), emulator.base_url());
+    first.args(["--limit", "2", "--no-wait"]);
+    assert_eq!(code(&run(first).await), 0);
+
+    // Without --yes and without a terminal, --new refuses.
+    let mut refused = generate_at(dir.path(), emulator.base_url());
+    refused.args(["--limit", "2", "--new"]).stdin(Stdio::null());
+    let output = run(refused).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("--yes"));
+    assert_eq!(batches(&emulator).await.len(), 1);
+
+    let mut again = generate_at(dir.path(), emulator.base_url());
+    again.args(["--limit", "2", "--new", "--yes"]);
+    let output = run(again).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(batches(&emulator).await.len(), 2);
+    let archived = std::fs::read_dir(dir.path().join("work"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("archived")
+        })
+        .count();
+    assert_eq!(archived, 1);
+    assert_eq!(lesson_files(&dir.path().join("out")).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_is_read_from_openaiapikey_txt_as_the_old_scripts_did() {
+    let mut config = EmulatorConfig::fast();
+    config.api_key = Some("sk-from-file".to_owned());
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("openaiapikey.txt"), "sk-from-file\n").unwrap();
+    let mut cmd = generate(dir.path());
+    cmd.args(["--limit", "1", "--base-url", emulator.base_url()]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("Using the API key from openaiapikey.txt"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-from-file"), "{err}");
+    assert_eq!(lesson_files(&dir.path().join("out")), ["M0-L001.md"]);
+}
