@@ -314,7 +314,11 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 
     // From here on, requests go out.
     let emulator = if args.emulator {
-        let emulator = batch_emulator::Emulator::start(batch_emulator::EmulatorConfig::fast())
+        // The emulator keeps its files and batches in the work dir, so a run that is
+        // interrupted (or --no-wait) resumes against the same batches next time.
+        let mut config = batch_emulator::EmulatorConfig::fast();
+        config.data_dir = Some(args.work_dir.join("emulator"));
+        let emulator = batch_emulator::Emulator::start(config)
             .await
             .context("cannot start the built-in batch emulator")?;
         reporter.say(format!(

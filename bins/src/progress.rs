@@ -195,7 +195,10 @@ impl JobProgress for BatchBars {
             JobEvent::Uploaded { file_id, .. } => self.line(format!("  uploaded as {file_id}")),
             JobEvent::Created { shard, batch } => {
                 self.line(format!("  created batch {}", batch.id));
-                self.show(*shard, batch);
+                // Without bars, the first status change prints the status line.
+                if self.bars.is_some() {
+                    self.show(*shard, batch);
+                }
             }
             JobEvent::Recovered { shard, batch } => {
                 self.line(format!(

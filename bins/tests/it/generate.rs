@@ -513,3 +513,25 @@ async fn the_key_is_read_from_openaiapikey_txt_as_the_old_scripts_did() {
     assert!(!err.contains("sk-from-file"), "{err}");
     assert_eq!(lesson_files(&dir.path().join("out")), ["M0-L001.md"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_emulator_keeps_its_batches_so_no_wait_then_rerun_attaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = generate(dir.path());
+    first.args(["--emulator", "--limit", "4", "--no-wait", "--json"]);
+    let output = run(first).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let batch_id = json(&output)["batches"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut rerun = generate(dir.path());
+    rerun.args(["--emulator", "--limit", "4", "--json"]);
+    let output = run(rerun).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = json(&output);
+    assert!(stderr(&output).contains("Attaching"), "{}", stderr(&output));
+    assert_eq!(report["batches"][0]["id"], batch_id.as_str());
+    assert_eq!(report["written"], 4);
+}
