@@ -52,7 +52,7 @@ pub struct Args {
     pub force: bool,
     #[command(flatten)]
     pub write: WriteArgs,
-    /// API base URL [env: OPENAI_BASE_URL; default: https://api.openai.com/v1].
+    /// API base URL [env: OPENAI_BASE_URL; default: `https://api.openai.com/v1`].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Read the API key from this file when OPENAI_API_KEY is not set [default: ./openaiapikey.txt].
@@ -85,7 +85,7 @@ struct CheckReport {
 ///
 /// # Errors
 ///
-/// Any failure, for [`crate::report`].
+/// Any failure, for [`crate::report()`].
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let reporter = Reporter::new(Verbosity::from_flags(args.quiet, args.verbose));
     let (api_key, source) = key::load_api_key(args.api_key_file.as_deref())?;

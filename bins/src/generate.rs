@@ -104,7 +104,7 @@ pub struct Args {
     /// Run the whole workflow against a built-in local Batch API (no key, nothing leaves the machine).
     #[arg(long, conflicts_with = "base_url")]
     pub emulator: bool,
-    /// API base URL [env: OPENAI_BASE_URL; default: https://api.openai.com/v1].
+    /// API base URL [env: OPENAI_BASE_URL; default: `https://api.openai.com/v1`].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Read the API key from this file when OPENAI_API_KEY is not set [default: ./openaiapikey.txt].
@@ -143,7 +143,7 @@ impl Args {
 ///
 /// # Errors
 ///
-/// Any failure, for [`crate::report`] to print with a hint and an exit code.
+/// Any failure, for [`crate::report()`] to print with a hint and an exit code.
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let reporter = Reporter::new(args.verbosity());
     // A missing key fails before any work, unless nothing will be sent or the emulator runs.

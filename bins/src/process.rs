@@ -66,7 +66,7 @@ pub struct WriteArgs {
 ///
 /// # Errors
 ///
-/// Any failure, for [`crate::report`].
+/// Any failure, for [`crate::report()`].
 pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let reporter = Reporter::new(Verbosity::from_flags(args.quiet, args.verbose));
     if let Some(map) = &args.lessons_map {
