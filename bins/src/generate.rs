@@ -468,6 +468,26 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 
     collect_batches(&runner, &mut report);
     report.failed = failures.into_values().collect();
+    if !attach.is_empty() {
+        // This run finished earlier work; lessons chosen now may still be waiting.
+        let existing = curriculum_parser::existing_lessons(&args.out).unwrap_or_default();
+        let failed: BTreeSet<&str> = report
+            .failed
+            .iter()
+            .map(|f| f.lesson_code.as_str())
+            .collect();
+        let remaining = selected
+            .lessons
+            .iter()
+            .filter(|lesson| !existing.contains(&lesson.code))
+            .filter(|lesson| !failed.contains(lesson.code.to_string().as_str()))
+            .count();
+        if remaining > 0 {
+            reporter.say(format!(
+                "Finished the earlier run's batch(es); {remaining} more selected lesson(s) have no file yet: run the command again to submit them."
+            ));
+        }
+    }
     if !report.failed.is_empty() {
         let path = args.work_dir.join(format!("{job}.failures.jsonl"));
         write_failures(&path, &report.failed)?;

@@ -526,12 +526,18 @@ async fn the_built_in_emulator_keeps_its_batches_so_no_wait_then_rerun_attaches(
         .unwrap()
         .to_owned();
 
+    // The rerun asks for 6: it finishes the earlier batch of 4 and says 2 are still to do.
     let mut rerun = generate(dir.path());
-    rerun.args(["--emulator", "--limit", "4", "--json"]);
+    rerun.args(["--emulator", "--limit", "6", "--json"]);
     let output = run(rerun).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let report = json(&output);
     assert!(stderr(&output).contains("Attaching"), "{}", stderr(&output));
     assert_eq!(report["batches"][0]["id"], batch_id.as_str());
     assert_eq!(report["written"], 4);
+    assert!(
+        stderr(&output).contains("2 more selected lesson(s)"),
+        "{}",
+        stderr(&output)
+    );
 }
