@@ -12,9 +12,10 @@ use futures::StreamExt;
 use openai_batch_client::{Batch, BatchId, BatchStatus, Client, Ledger, PollConfig, ShardRecord};
 use serde::Serialize;
 
+use crate::args::{ApiArgs, OutputArgs};
 use crate::key;
 use crate::process::{WriteArgs, write_lessons};
-use crate::progress::{Reporter, Verbosity};
+use crate::progress::Reporter;
 use crate::report::{RunReport, batch_error_line};
 use crate::{ExitStatus, usage_error};
 
@@ -52,24 +53,13 @@ pub struct Args {
     pub force: bool,
     #[command(flatten)]
     pub write: WriteArgs,
-    /// API base URL [env: OPENAI_BASE_URL; default: `https://api.openai.com/v1`].
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Read the API key from this file when OPENAI_API_KEY is not set [default: ./openaiapikey.txt].
-    #[arg(long, value_name = "PATH")]
-    pub api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// With --wait: first polling interval in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub poll_interval: f64,
-    /// Print exactly one JSON document on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Print errors only.
-    #[arg(long, short = 'q', conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Print details.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,9 +77,9 @@ struct CheckReport {
 ///
 /// Any failure, for [`crate::report()`].
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
-    let reporter = Reporter::new(Verbosity::from_flags(args.quiet, args.verbose));
-    let (api_key, source) = key::load_api_key(args.api_key_file.as_deref())?;
-    let base_url = key::base_url(args.base_url.as_deref());
+    let reporter = Reporter::new(args.output.verbosity());
+    let (api_key, source) = key::load_api_key(args.api.api_key_file.as_deref())?;
+    let base_url = key::base_url(args.api.base_url.as_deref());
     reporter.detail(format!("Using the API key from {source} with {base_url}"));
     let client = Client::new(key::client_config(base_url, api_key))?;
 
@@ -131,7 +121,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             .with_context(|| format!("cannot follow batch {batch_id}"))?;
         bars.finish();
     }
-    if !args.json {
+    if !args.output.json {
         print!("{}", describe(&batch, chrono::Utc::now().timestamp()));
     }
 
@@ -186,7 +176,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         }
         process_report = Some(report);
     }
-    if args.json {
+    if args.output.json {
         crate::print_json(&CheckReport {
             batch,
             output_path,
@@ -207,7 +197,7 @@ async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Resu
             break;
         }
     }
-    if args.json {
+    if args.output.json {
         crate::print_json(&batches)?;
         return Ok(ExitStatus::Success);
     }

@@ -17,8 +17,9 @@ use openai_batch_client::{
     BatchStatus, Client, JobConfig, JobRunner, Ledger, PollConfig, ShardRecord,
 };
 
+use crate::args::{ApiArgs, OutputArgs};
 use crate::key::{self, KeySource};
-use crate::progress::{Reporter, Verbosity, human_bytes, usd};
+use crate::progress::{Reporter, human_bytes, usd};
 use crate::report::{
     BatchReport, FailedLesson, RunReport, ShardReport, add_summary, batch_error_line,
     failed_lessons, say_failures, write_failures,
@@ -104,12 +105,8 @@ pub struct Args {
     /// Run the whole workflow against a built-in local Batch API (no key, nothing leaves the machine).
     #[arg(long, conflicts_with = "base_url")]
     pub emulator: bool,
-    /// API base URL [env: OPENAI_BASE_URL; default: `https://api.openai.com/v1`].
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Read the API key from this file when OPENAI_API_KEY is not set [default: ./openaiapikey.txt].
-    #[arg(long, value_name = "PATH")]
-    pub api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
     #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
     pub file_name: String,
@@ -122,21 +119,8 @@ pub struct Args {
     /// Print the parsed curriculum and exit; sends nothing.
     #[arg(long)]
     pub list_lessons: bool,
-    /// Print exactly one JSON document on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Print errors only.
-    #[arg(long, short = 'q', conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Print details: causes, request ids, file paths.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
-}
-
-impl Args {
-    fn verbosity(&self) -> Verbosity {
-        Verbosity::from_flags(self.quiet, self.verbose)
-    }
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Runs the command.
@@ -145,12 +129,12 @@ impl Args {
 ///
 /// Any failure, for [`crate::report()`] to print with a hint and an exit code.
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
-    let reporter = Reporter::new(args.verbosity());
+    let reporter = Reporter::new(args.output.verbosity());
     // A missing key fails before any work, unless nothing will be sent or the emulator runs.
     let key = if args.dry_run || args.emulator || args.list_lessons {
         None
     } else {
-        Some(key::load_api_key(args.api_key_file.as_deref())?)
+        Some(key::load_api_key(args.api.api_key_file.as_deref())?)
     };
 
     let outline_name = args.content.file_name().map_or_else(
@@ -172,7 +156,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         ));
     }
     if args.list_lessons {
-        crate::list::print_curriculum(&curriculum, &args.content, args.json)?;
+        crate::list::print_curriculum(&curriculum, &args.content, args.output.json)?;
         return Ok(ExitStatus::Success);
     }
     reporter.say(format!(
@@ -335,11 +319,11 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             KeySource::Emulator,
         ),
         (None, Some(key)) => key,
-        (None, None) => key::load_api_key(args.api_key_file.as_deref())?,
+        (None, None) => key::load_api_key(args.api.api_key_file.as_deref())?,
     };
     let base_url = match &emulator {
         Some(emulator) => emulator.base_url().to_owned(),
-        None => key::base_url(args.base_url.as_deref()),
+        None => key::base_url(args.api.base_url.as_deref()),
     };
     if !matches!(source, KeySource::Emulator) {
         reporter.say(format!("  Using the API key from {source} with {base_url}"));
@@ -976,7 +960,7 @@ fn finish(
     report: RunReport,
     status: ExitStatus,
 ) -> anyhow::Result<ExitStatus> {
-    if args.json {
+    if args.output.json {
         crate::print_json(&report)?;
     }
     if report.batches.is_empty() && report.requested == 0 {

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+pub mod args;
 pub mod check;
 pub mod generate;
 pub mod key;
@@ -44,10 +45,10 @@ impl From<ExitStatus> for ExitCode {
 /// The exit-code table, for `--help` texts.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  all requested lessons written (or nothing left to do)
-  1  runtime failure (network, API, I/O, batch failed)
-  2  usage, configuration or input error (bad flags, outline parse error, unknown placeholder, over budget)
-  3  finished, but some lessons failed (listed, and written to the failures file)
+  0    all requested lessons written (or nothing left to do)
+  1    runtime failure (network, API, I/O, the batch failed)
+  2    usage, configuration or input error (flags, outline, template, budget, missing key)
+  3    finished, but some lessons failed (listed, and written to the failures file)
   130  interrupted with Ctrl-C while waiting (the batch keeps running; rerun to attach)";
 
 /// An error caused by the user's input: flags, configuration or files. Exit code 2.

@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig, Summary};
 
-use crate::progress::{Reporter, Verbosity, usd};
+use crate::args::OutputArgs;
+use crate::progress::{Reporter, usd};
 use crate::report::{RunReport, add_summary, failed_lessons, say_failures, write_failures};
 use crate::{ExitStatus, usage_error};
 
@@ -32,15 +33,8 @@ pub struct Args {
     pub force: bool,
     #[command(flatten)]
     pub write: WriteArgs,
-    /// Print exactly one JSON document on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Print errors only.
-    #[arg(long, short = 'q', conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Print details.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// How results become lesson files; shared by `process-batch-results` and
@@ -68,7 +62,7 @@ pub struct WriteArgs {
 ///
 /// Any failure, for [`crate::report()`].
 pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
-    let reporter = Reporter::new(Verbosity::from_flags(args.quiet, args.verbose));
+    let reporter = Reporter::new(args.output.verbosity());
     if let Some(map) = &args.lessons_map {
         reporter.say(format!(
             "note: the lessons map {} is ignored; titles and the expected lessons come from --content",
@@ -101,7 +95,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         None,
         &reporter,
     )?;
-    if args.json {
+    if args.output.json {
         crate::print_json(&report)?;
     }
     for duplicate in &summary.duplicates {
