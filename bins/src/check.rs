@@ -256,7 +256,7 @@ fn submitted_ids(work_dir: &Path, batch_id: &BatchId) -> anyhow::Result<Option<B
         .into_iter()
         .find(|shard| shard.batch_id.as_ref() == Some(batch_id) && shard.input_path.is_file());
     shard
-        .map(|shard| crate::generate::shard_custom_ids(&shard.input_path))
+        .map(|shard| crate::rounds::shard_custom_ids(&shard.input_path))
         .transpose()
 }
 

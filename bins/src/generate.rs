@@ -7,15 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use batch_request::{
-    Estimate, LessonRequest, Limits, RequestBuilder, RequestSettings, Shard, Template,
-};
+use batch_request::{Estimate, RequestSettings, Shard, Template};
 use clap::Parser;
 use curriculum_parser::{Curriculum, Lesson, LessonCode};
 use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig, Summary};
-use openai_batch_client::{
-    BatchStatus, Client, JobConfig, JobRunner, Ledger, PollConfig, ShardRecord,
-};
+use openai_batch_client::{BatchStatus, Client, JobConfig, JobRunner, PollConfig, ShardRecord};
 
 use crate::args::{ApiArgs, OutputArgs};
 use crate::key::{self, KeySource};
@@ -23,6 +19,10 @@ use crate::progress::{Reporter, human_bytes, usd};
 use crate::report::{
     BatchReport, FailedLesson, RunReport, ShardReport, add_summary, batch_error_line,
     failed_lessons, say_failures, write_failures,
+};
+use crate::rounds::{
+    archive_ledger, build_shards, job_name, larger_budget, load_ledger, next_round, pending,
+    round_custom_ids, shard_custom_ids,
 };
 use crate::select::{self, Selection};
 use crate::{ExitStatus, usage_error};
@@ -565,52 +565,6 @@ fn load_template(args: &Args, reporter: &Reporter) -> anyhow::Result<Template> {
     }
 }
 
-/// The job name: `--job`, else the outline's folder name, kept to `[A-Za-z0-9_-]`.
-fn job_name(args: &Args) -> String {
-    let raw = args.job.clone().unwrap_or_else(|| {
-        args.content
-            .parent()
-            .and_then(Path::file_name)
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    });
-    let name: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let name = name.trim_matches('_').to_owned();
-    if name.is_empty() {
-        "lessons".to_owned()
-    } else {
-        name
-    }
-}
-
-fn load_ledger(path: &Path) -> anyhow::Result<Option<Ledger>> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ledger::load(path)
-        .map(Some)
-        .with_context(|| format!("cannot read the ledger {}", path.display()))
-}
-
-/// Shards whose results have not been handed on yet: they are attached to, never resubmitted.
-fn pending(ledger: &Ledger) -> Vec<ShardRecord> {
-    ledger
-        .shards
-        .iter()
-        .filter(|shard| !shard.handed_on)
-        .cloned()
-        .collect()
-}
-
 fn confirm_new(args: &Args, ledger: &Path) -> anyhow::Result<()> {
     if args.yes {
         return Ok(());
@@ -654,70 +608,6 @@ fn ask(question: &str) -> anyhow::Result<()> {
             Some("add --yes to skip the question"),
         ))
     }
-}
-
-fn archive_ledger(path: &Path) -> anyhow::Result<()> {
-    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    let archived = path.with_extension(format!("archived-{stamp}.json"));
-    std::fs::rename(path, &archived)
-        .with_context(|| format!("cannot archive the ledger {}", path.display()))
-}
-
-/// The next round number: one more than any `<job>-rNN_input_*.jsonl` in the work dir, so a
-/// round never reuses the file names of an earlier one.
-fn next_round(work_dir: &Path, job: &str) -> anyhow::Result<u32> {
-    let prefix = format!("{job}-r");
-    let mut last = 0;
-    let entries = match std::fs::read_dir(work_dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(1),
-        Err(err) => {
-            return Err(anyhow::Error::new(err)
-                .context(format!("cannot read the work dir {}", work_dir.display())));
-        }
-    };
-    for entry in entries {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name.strip_prefix(&prefix)
-            && let Some((digits, _)) = rest.split_once("_input_")
-            && let Ok(round) = digits.parse::<u32>()
-        {
-            last = last.max(round);
-        }
-    }
-    Ok(last + 1)
-}
-
-#[allow(clippy::too_many_arguments)] // Each is a distinct input of one build step.
-fn build_shards(
-    curriculum: &Curriculum,
-    outline_text: &str,
-    template: &Template,
-    settings: &RequestSettings,
-    lessons: &[(&Lesson, Option<u32>)],
-    work_dir: &Path,
-    name: &str,
-) -> anyhow::Result<Vec<Shard>> {
-    std::fs::create_dir_all(work_dir)
-        .with_context(|| format!("cannot create the work dir {}", work_dir.display()))?;
-    let builder = RequestBuilder::new(curriculum, outline_text, template, settings);
-    let requests = lessons
-        .iter()
-        .map(|(lesson, tokens)| {
-            let mut request: LessonRequest = builder.build(lesson)?;
-            if let Some(tokens) = tokens {
-                request.request.body.max_completion_tokens = Some(*tokens);
-            }
-            Ok(request)
-        })
-        .collect::<Result<Vec<_>, batch_request::Error>>()?;
-    Ok(batch_request::write_shards(
-        &requests,
-        work_dir,
-        name,
-        Limits::default(),
-        settings,
-    )?)
 }
 
 fn print_estimate(reporter: &Reporter, shards: &[Shard], estimate: &Estimate) {
@@ -790,32 +680,6 @@ fn job_config(args: &Args, job: &str) -> JobConfig {
         ..PollConfig::default()
     };
     config
-}
-
-/// The custom ids of the shards that are not handed on yet (this round's requests).
-fn round_custom_ids(runner: &JobRunner) -> anyhow::Result<BTreeSet<String>> {
-    let mut ids = BTreeSet::new();
-    for shard in runner.shards().iter().filter(|shard| !shard.handed_on) {
-        ids.extend(shard_custom_ids(&shard.input_path)?);
-    }
-    Ok(ids)
-}
-
-/// The custom ids of a shard file, read line by line.
-///
-/// # Errors
-///
-/// When the file cannot be read or a line is not a request line.
-pub fn shard_custom_ids(path: &Path) -> anyhow::Result<BTreeSet<String>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read the shard {}", path.display()))?;
-    let mut ids = BTreeSet::new();
-    for line in batch_request::read_request_lines(BufReader::new(file)) {
-        let (_, line) =
-            line.with_context(|| format!("cannot read the shard {}", path.display()))?;
-        ids.insert(line.custom_id);
-    }
-    Ok(ids)
 }
 
 struct Round {
@@ -893,33 +757,6 @@ fn process_ready(
         failed,
         batch_failed,
     })
-}
-
-/// A larger `max_completion_tokens` for a truncated lesson: double, within the model's
-/// known output limit; `None` when the model allows no more.
-fn larger_budget(model: &str, current: u32) -> Option<u32> {
-    let limit = max_output_tokens(model)?;
-    let larger = current.saturating_mul(2).min(limit);
-    (larger > current).then_some(larger)
-}
-
-/// The most output tokens a model can produce in one answer, for the models we know.
-fn max_output_tokens(model: &str) -> Option<u32> {
-    let known: [(&str, u32); 8] = [
-        ("gpt-4o-mini", 16_384),
-        ("gpt-4o", 16_384),
-        ("gpt-4.1-nano", 32_768),
-        ("gpt-4.1-mini", 32_768),
-        ("gpt-4.1", 32_768),
-        ("gpt-5-nano", 128_000),
-        ("gpt-5-mini", 128_000),
-        ("gpt-5", 128_000),
-    ];
-    known
-        .iter()
-        .filter(|(name, _)| model == *name || model.starts_with(&format!("{name}-")))
-        .max_by_key(|(name, _)| name.len())
-        .map(|&(_, limit)| limit)
 }
 
 fn collect_batches(runner: &JobRunner, report: &mut RunReport) {

@@ -13,6 +13,7 @@ pub mod list;
 pub mod process;
 pub mod progress;
 pub mod report;
+pub mod rounds;
 pub mod select;
 
 /// Every exit code the commands use (documented in each command's `--help` and in README).
