@@ -106,6 +106,7 @@ pub(crate) async fn create(
         request_counts: Some(RequestCounts::default()),
         usage: Some(runner::zero_usage()),
         metadata,
+        extra: Default::default(),
     };
     let cancel = shared.store.insert_batch(batch.clone());
     if let Err(error) = shared.store.save_batch(&batch.id).await {

@@ -170,6 +170,9 @@ pub struct Batch {
     /// String key/value pairs echoed back (we store our run id here).
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Fields this client does not know yet, kept so the object can be shown as received.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 fn batch_object() -> String {
@@ -374,6 +377,10 @@ mod tests {
             4
         );
         assert_eq!(batch.metadata_value("run_id"), Some("r1"));
+        // Unknown fields survive a round trip, so `--json` can show the batch as received.
+        assert_eq!(batch.extra["brand_new_field"], serde_json::json!({"x": 1}));
+        let again = serde_json::to_value(&batch).unwrap();
+        assert_eq!(again["brand_new_field"]["x"], 1);
     }
 
     #[test]
