@@ -380,7 +380,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                     ids.join(", "),
                     resume_command()
                 );
-                return Ok(ExitStatus::Interrupted);
+                collect_batches(&runner, &mut report);
+                return finish(args, &reporter, report, ExitStatus::Interrupted);
             }
             Some(res) => res.context("cannot follow the batch")?,
         }

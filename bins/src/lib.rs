@@ -103,11 +103,19 @@ fn classify(err: &anyhow::Error) -> (ExitStatus, Option<String>) {
             );
         }
         if let Some(client) = cause.downcast_ref::<openai_batch_client::Error>() {
+            let not_found = client.api_kind() == Some(openai_batch_client::ApiErrorKind::NotFound);
             let hint = client.hint().map(|hint| match hint {
                 "check OPENAI_API_KEY" => {
                     "check OPENAI_API_KEY (or the file given with --api-key-file)".to_owned()
                 }
                 other => other.to_owned(),
+            });
+            let hint = hint.or_else(|| {
+                not_found.then(|| {
+                    "the server no longer knows this batch or file (very old batches vanish); \
+                     generate-datagov-lessons-batch --new starts over without it"
+                        .to_owned()
+                })
             });
             return (ExitStatus::Failure, hint);
         }

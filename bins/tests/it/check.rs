@@ -230,3 +230,19 @@ async fn without_an_id_it_waits_for_the_ledgers_latest_batch_and_processes_it() 
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(doc["process"]["failed"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_batch_exits_1_with_a_hint() {
+    let emulator = emulator(EmulatorConfig::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = check(dir.path(), &emulator);
+    cmd.arg("batch_0000000000000000000000000000dead");
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("batch_0000000000000000000000000000dead"),
+        "{err}"
+    );
+    assert!(err.contains("hint: the server no longer knows"), "{err}");
+}

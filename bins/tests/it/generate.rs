@@ -417,8 +417,8 @@ async fn ctrl_c_while_waiting_leaves_the_batch_running_and_prints_the_resume_com
     let dir = tempfile::tempdir().unwrap();
     let mut first = generate_at(dir.path(), emulator.base_url());
     first
-        .args(["--limit", "10"])
-        .stdout(Stdio::null())
+        .args(["--limit", "10", "--json"])
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = first.spawn().unwrap();
     let ledger = dir.path().join("work/datagov.ledger.json");
@@ -443,6 +443,14 @@ async fn ctrl_c_while_waiting_leaves_the_batch_running_and_prints_the_resume_com
         .await
         .unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {:?} stderr {}",
+            stdout(&output),
+            stderr(&output)
+        )
+    });
+    assert_eq!(report["batches"].as_array().unwrap().len(), 1);
     let err = stderr(&output);
     assert!(err.contains("keep running on the server"), "{err}");
     assert!(
