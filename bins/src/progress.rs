@@ -126,7 +126,7 @@ impl BatchBars {
             let bar = bars.add(ProgressBar::new(0));
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {prefix} {msg:>12} [{bar:30}] {pos}/{len} {wide_msg} {elapsed_precise}",
+                    "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg} {elapsed_precise}",
                 )
                 .expect("the template is valid")
                 .progress_chars("=> "),
@@ -154,7 +154,7 @@ impl BatchBars {
         match self.bar(shard) {
             Some(bar) => {
                 bar.set_prefix(batch.id.to_string());
-                bar.set_message(batch.status.to_string());
+                bar.set_message(format!("{} ({} failed)", batch.status, counts.failed));
                 bar.set_length(counts.total);
                 bar.set_position(counts.completed + counts.failed);
                 if batch.status.is_terminal() {
