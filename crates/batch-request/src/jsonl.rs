@@ -18,23 +18,10 @@ use crate::{Error, RequestLine, ResultLine};
 /// [`Error::WriteLine`] when the writer fails, [`Error::Serialize`] when a body cannot be
 /// serialized.
 pub fn write_request_lines<'a>(
-    mut writer: impl Write,
+    writer: impl Write,
     lines: impl IntoIterator<Item = &'a RequestLine>,
 ) -> Result<u64, Error> {
-    let mut bytes = 0;
-    let mut buffer = Vec::new();
-    for line in lines {
-        buffer.clear();
-        encode_line(&mut buffer, line, &line.custom_id)?;
-        writer
-            .write_all(&buffer)
-            .map_err(|source| write_error(&line.custom_id, source))?;
-        bytes += buffer.len() as u64;
-    }
-    writer
-        .flush()
-        .map_err(|source| write_error("(flush)", source))?;
-    Ok(bytes)
+    write_lines(writer, lines, |line| &line.custom_id)
 }
 
 /// Writes result lines (output or error file) to `writer`, one per line; returns the number
@@ -45,17 +32,26 @@ pub fn write_request_lines<'a>(
 /// [`Error::WriteLine`] when the writer fails, [`Error::Serialize`] when a line cannot be
 /// serialized.
 pub fn write_result_lines<'a>(
-    mut writer: impl Write,
+    writer: impl Write,
     lines: impl IntoIterator<Item = &'a ResultLine>,
+) -> Result<u64, Error> {
+    write_lines(writer, lines, |line| &line.custom_id)
+}
+
+/// Writes any line type, one JSON object per line, naming the `custom_id` in errors.
+fn write_lines<'a, T: Serialize + 'a>(
+    mut writer: impl Write,
+    lines: impl IntoIterator<Item = &'a T>,
+    custom_id: impl Fn(&T) -> &str,
 ) -> Result<u64, Error> {
     let mut bytes = 0;
     let mut buffer = Vec::new();
     for line in lines {
         buffer.clear();
-        encode_line(&mut buffer, line, &line.custom_id)?;
+        encode_line(&mut buffer, line, custom_id(line))?;
         writer
             .write_all(&buffer)
-            .map_err(|source| write_error(&line.custom_id, source))?;
+            .map_err(|source| write_error(custom_id(line), source))?;
         bytes += buffer.len() as u64;
     }
     writer
