@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use batch_request::{Estimate, RequestSettings, Shard, Template};
+use batch_request::{Estimate, PriceTable, RequestSettings, Shard, Template};
 use clap::Parser;
 use curriculum_parser::{Curriculum, Lesson, LessonCode};
 use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig, Summary};
@@ -333,6 +333,13 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let runner =
         JobRunner::new(client, &ledger_path, job_config(args, &job))?.with_progress(bars.clone());
 
+    let writing = Writing {
+        curriculum: &curriculum,
+        out: &args.out,
+        file_name,
+        overwrite,
+        prices: settings.price_table(),
+    };
     let mut failures: BTreeMap<String, FailedLesson> = BTreeMap::new();
     let mut batch_failed = false;
     let mut round_paths: Vec<PathBuf> = new_shards.iter().map(|shard| shard.path.clone()).collect();
@@ -345,7 +352,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             .context("cannot submit the batch")?;
         // After submit the ledger holds this round's shards (new or attached).
         let submitted = round_custom_ids(&runner)?;
-        report.requested += submitted.len();
+        report.requested += submitted.values().map(BTreeSet::len).sum::<usize>();
         let running: Vec<String> = runner
             .unfinished()
             .iter()
@@ -396,17 +403,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             "Step 7: Writing lessons to {}...",
             args.out.display()
         ));
-        let round = process_ready(
-            &runner,
-            &curriculum,
-            &args.out,
-            &file_name,
-            overwrite,
-            &settings,
-            &reporter,
-        )?;
+        let round = process_ready(&runner, &writing, &submitted, &reporter)?;
         batch_failed |= round.batch_failed;
-        for custom_id in &submitted {
+        for custom_id in submitted.values().flatten() {
             failures.remove(custom_id);
         }
         for failed in &round.failed {
@@ -689,14 +688,21 @@ struct Round {
     batch_failed: bool,
 }
 
+/// How results become lesson files; the same for every round of a run.
+struct Writing<'a> {
+    curriculum: &'a Curriculum,
+    out: &'a Path,
+    file_name: FileNamePattern,
+    overwrite: Overwrite,
+    prices: PriceTable,
+}
+
 /// Writes the lessons of every downloaded shard not handed on yet, then marks them handed on.
+/// `submitted` holds the custom ids of the round's shards, read once after submit.
 fn process_ready(
     runner: &JobRunner,
-    curriculum: &Curriculum,
-    out: &Path,
-    file_name: &FileNamePattern,
-    overwrite: Overwrite,
-    settings: &RequestSettings,
+    writing: &Writing<'_>,
+    submitted: &BTreeMap<usize, BTreeSet<String>>,
     reporter: &Reporter,
 ) -> anyhow::Result<Round> {
     let ready = runner.ready();
@@ -721,7 +727,11 @@ fn process_ready(
             }
             continue;
         }
-        expected.extend(shard_custom_ids(&shard.input_path)?);
+        // The round's ids were read once after submit; read a shard only if it was not.
+        match submitted.get(&shard.index) {
+            Some(ids) => expected.extend(ids.iter().cloned()),
+            None => expected.extend(shard_custom_ids(&shard.input_path)?),
+        }
         for path in [&shard.output_path, &shard.error_path]
             .into_iter()
             .flatten()
@@ -734,14 +744,14 @@ fn process_ready(
             ));
         }
     }
-    let mut config = ProcessConfig::new(out);
-    config.file_name = file_name.clone();
-    config.overwrite = overwrite;
+    let mut config = ProcessConfig::new(writing.out);
+    config.file_name = writing.file_name.clone();
+    config.overwrite = writing.overwrite;
     config.expected = Some(expected);
-    config.curriculum = Some(curriculum);
-    config.prices = settings.price_table();
+    config.curriculum = Some(writing.curriculum);
+    config.prices = writing.prices.clone();
     let summary = lesson_writer::process_inputs(inputs, &config)
-        .with_context(|| format!("cannot write the lessons to {}", out.display()))?;
+        .with_context(|| format!("cannot write the lessons to {}", writing.out.display()))?;
     for shard in &ready {
         runner.mark_handed_on(shard.index)?;
     }

@@ -1,7 +1,7 @@
 //! Submission rounds in the work dir: the job's name and ledger, fresh shard names per round,
 //! the shards themselves, and the lessons a round asked for.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 use std::path::Path;
 
@@ -123,10 +123,12 @@ pub(crate) fn build_shards(
 }
 
 /// The custom ids of the shards that are not handed on yet (this round's requests).
-pub(crate) fn round_custom_ids(runner: &JobRunner) -> anyhow::Result<BTreeSet<String>> {
-    let mut ids = BTreeSet::new();
+pub(crate) fn round_custom_ids(
+    runner: &JobRunner,
+) -> anyhow::Result<BTreeMap<usize, BTreeSet<String>>> {
+    let mut ids = BTreeMap::new();
     for shard in runner.shards().iter().filter(|shard| !shard.handed_on) {
-        ids.extend(shard_custom_ids(&shard.input_path)?);
+        ids.insert(shard.index, shard_custom_ids(&shard.input_path)?);
     }
     Ok(ids)
 }
