@@ -153,28 +153,9 @@ pub fn shard_custom_ids(path: &Path) -> anyhow::Result<BTreeSet<String>> {
 /// A larger `max_completion_tokens` for a truncated lesson: double, within the model's
 /// known output limit; `None` when the model allows no more.
 pub(crate) fn larger_budget(model: &str, current: u32) -> Option<u32> {
-    let limit = max_output_tokens(model)?;
+    let limit = batch_request::max_output_tokens(model)?;
     let larger = current.saturating_mul(2).min(limit);
     (larger > current).then_some(larger)
-}
-
-/// The most output tokens a model can produce in one answer, for the models we know.
-pub(crate) fn max_output_tokens(model: &str) -> Option<u32> {
-    let known: [(&str, u32); 8] = [
-        ("gpt-4o-mini", 16_384),
-        ("gpt-4o", 16_384),
-        ("gpt-4.1-nano", 32_768),
-        ("gpt-4.1-mini", 32_768),
-        ("gpt-4.1", 32_768),
-        ("gpt-5-nano", 128_000),
-        ("gpt-5-mini", 128_000),
-        ("gpt-5", 128_000),
-    ];
-    known
-        .iter()
-        .filter(|(name, _)| model == *name || model.starts_with(&format!("{name}-")))
-        .max_by_key(|(name, _)| name.len())
-        .map(|&(_, limit)| limit)
 }
 
 #[cfg(test)]

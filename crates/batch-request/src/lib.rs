@@ -67,7 +67,7 @@ pub use lines::{
     CompletionTokensDetails, LineError, PromptTokensDetails, RequestLine, ResponseBody,
     ResponseEnvelope, ResultLine, Usage,
 };
-pub use pricing::{ModelPrice, PriceTable};
+pub use pricing::{ModelPrice, PriceTable, max_output_tokens};
 pub use settings::{ExpectedOutputTokens, PriceSetting, Replacement, RequestSettings};
 pub use shard::{Limits, Shard, ShardWriter, write_shards};
 pub use template::{GENERIC as GENERIC_TEMPLATE, Placeholder, Template};

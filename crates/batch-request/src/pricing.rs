@@ -97,19 +97,43 @@ impl PriceTable {
     /// Prices for a model. A dated snapshot (`gpt-4o-mini-2024-07-18`) falls back to its
     /// base name; the longest matching name wins, so `gpt-4o-mini` never picks `gpt-4o`.
     pub fn get(&self, model: &str) -> Option<&ModelPrice> {
-        if let Some(price) = self.models.get(model) {
-            return Some(price);
-        }
-        self.models
-            .iter()
-            .filter(|(name, _)| {
-                model
-                    .strip_prefix(name.as_str())
-                    .is_some_and(|rest| rest.starts_with('-') && is_snapshot_suffix(&rest[1..]))
-            })
-            .max_by_key(|(name, _)| name.len())
-            .map(|(_, price)| price)
+        lookup(
+            self.models
+                .iter()
+                .map(|(name, price)| (name.as_str(), price)),
+            model,
+        )
     }
+}
+
+/// The most output tokens a model can produce in one answer, for the models we know; a dated
+/// snapshot falls back to its base name, as in [`PriceTable::get`].
+pub fn max_output_tokens(model: &str) -> Option<u32> {
+    const KNOWN: [(&str, u32); 8] = [
+        ("gpt-4o-mini", 16_384),
+        ("gpt-4o", 16_384),
+        ("gpt-4.1-nano", 32_768),
+        ("gpt-4.1-mini", 32_768),
+        ("gpt-4.1", 32_768),
+        ("gpt-5-nano", 128_000),
+        ("gpt-5-mini", 128_000),
+        ("gpt-5", 128_000),
+    ];
+    lookup(KNOWN.iter().map(|(name, limit)| (*name, limit)), model).copied()
+}
+
+/// The entry named exactly `model`, else the longest name of which `model` is a dated
+/// snapshot (`gpt-4o-mini-2024-07-18`), so `gpt-4o-mini` never picks `gpt-4o`.
+fn lookup<'a, T>(entries: impl Iterator<Item = (&'a str, &'a T)>, model: &str) -> Option<&'a T> {
+    entries
+        .filter(|(name, _)| {
+            *name == model
+                || model
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('-') && is_snapshot_suffix(&rest[1..]))
+        })
+        .max_by_key(|(name, _)| name.len())
+        .map(|(_, value)| value)
 }
 
 /// `2024-07-18` or `0125`: the date part of a snapshot name.
@@ -146,6 +170,15 @@ mod tests {
         );
         assert!(table.get("gpt-4o-minimal").is_none());
         assert!(table.get("llama3").is_none());
+    }
+
+    #[test]
+    fn output_limits_follow_snapshots() {
+        assert_eq!(max_output_tokens("gpt-4o-mini"), Some(16_384));
+        assert_eq!(max_output_tokens("gpt-4o-mini-2024-07-18"), Some(16_384));
+        assert_eq!(max_output_tokens("gpt-4.1-mini"), Some(32_768));
+        assert_eq!(max_output_tokens("gpt-5-2025-08-07"), Some(128_000));
+        assert_eq!(max_output_tokens("llama3.1"), None);
     }
 
     #[test]
