@@ -1,7 +1,6 @@
 //! `check-batch-status`: one batch's status, results download, processing, waiting, cancel, list.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,14 +8,15 @@ use anyhow::Context;
 use chrono::{Local, TimeZone};
 use clap::Parser;
 use futures::StreamExt;
-use openai_batch_client::{Batch, BatchId, BatchStatus, Client, Ledger, PollConfig, ShardRecord};
+use lesson_job::{JobReport, ResultsFile};
+use openai_batch_client::{Batch, BatchId, BatchStatus, Client, PollConfig};
 use serde::Serialize;
 
 use crate::args::{ApiArgs, OutputArgs};
 use crate::key;
 use crate::process::{WriteArgs, write_lessons};
 use crate::progress::Reporter;
-use crate::report::{RunReport, batch_error_line};
+use crate::report::batch_error_line;
 use crate::{ExitStatus, usage_error};
 
 /// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download
@@ -68,7 +68,7 @@ struct CheckReport {
     output_path: Option<PathBuf>,
     error_path: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    process: Option<RunReport>,
+    process: Option<JobReport>,
 }
 
 /// Runs the command.
@@ -88,7 +88,17 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     }
     let batch_id = match &args.batch_id {
         Some(id) => BatchId::from(id.as_str()),
-        None => latest_from_ledgers(&args.work_dir)?,
+        None => lesson_job::latest_batch(&args.work_dir)?.ok_or_else(|| {
+            usage_error(
+                format!(
+                    "no batch id given, and no batch recorded in {}",
+                    args.work_dir.display()
+                ),
+                Some(
+                    "pass a batch id (check-batch-status --list shows recent ones), or --work-dir",
+                ),
+            )
+        })?,
     };
     if args.cancel {
         let batch = client
@@ -163,15 +173,30 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
     let mut process_report = None;
     if args.process && (output_path.is_some() || error_path.is_some()) {
-        let (report, _) = write_lessons(
+        // A batch of a job in the work dir: only its lessons count, with the titles its
+        // requests had, written into that job's output directory unless --out says otherwise.
+        let recorded = lesson_job::recorded_batch(&args.work_dir, &batch.id)?;
+        let files: Vec<ResultsFile> = [&output_path, &error_path]
+            .into_iter()
+            .flatten()
+            .map(|path| ResultsFile {
+                path: path.clone(),
+                batch_id: Some(batch.id.to_string()),
+            })
+            .collect();
+        let report = write_lessons(
             &args.write,
+            recorded
+                .as_ref()
+                .and_then(|recorded| recorded.fingerprint.as_ref())
+                .map(|fingerprint| fingerprint.out_dir.as_path()),
             args.force,
-            output_path.as_deref(),
-            error_path.as_deref(),
-            submitted_ids(&args.work_dir, &batch.id)?,
+            false,
+            &files,
+            recorded.as_ref().map(|recorded| &recorded.lessons),
             &reporter,
         )?;
-        if !report.failed.is_empty() || !report.malformed.is_empty() {
+        if !report.is_complete() || !report.malformed.is_empty() {
             status = ExitStatus::Partial;
         }
         process_report = Some(report);
@@ -228,57 +253,6 @@ async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Resu
         );
     }
     Ok(ExitStatus::Success)
-}
-
-/// The batch of the ledger entry updated last, across the work dir's `*.ledger.json`.
-fn latest_from_ledgers(work_dir: &Path) -> anyhow::Result<BatchId> {
-    ledger_shards(work_dir)?
-        .into_iter()
-        .filter_map(|shard| Some((shard.updated_at, shard.batch_id?)))
-        .max_by_key(|(at, _)| *at)
-        .map(|(_, id)| id)
-        .ok_or_else(|| {
-            usage_error(
-                format!(
-                    "no batch id given, and no batch recorded in {}",
-                    work_dir.display()
-                ),
-                Some(
-                    "pass a batch id (check-batch-status --list shows recent ones), or --work-dir",
-                ),
-            )
-        })
-}
-
-/// The custom ids sent in a batch, when a ledger of the work dir recorded its input shard.
-fn submitted_ids(work_dir: &Path, batch_id: &BatchId) -> anyhow::Result<Option<BTreeSet<String>>> {
-    let shard = ledger_shards(work_dir)?
-        .into_iter()
-        .find(|shard| shard.batch_id.as_ref() == Some(batch_id) && shard.input_path.is_file());
-    shard
-        .map(|shard| crate::rounds::shard_custom_ids(&shard.input_path))
-        .transpose()
-}
-
-/// Every shard of every `*.ledger.json` in the work dir (none when it does not exist).
-fn ledger_shards(work_dir: &Path) -> anyhow::Result<Vec<ShardRecord>> {
-    let Ok(entries) = std::fs::read_dir(work_dir) else {
-        return Ok(Vec::new());
-    };
-    let mut shards = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        let is_ledger = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(".ledger.json"));
-        if is_ledger {
-            let ledger = Ledger::load(&path)
-                .with_context(|| format!("cannot read the ledger {}", path.display()))?;
-            shards.extend(ledger.shards);
-        }
-    }
-    Ok(shards)
 }
 
 async fn download(

@@ -1,36 +1,30 @@
 //! `generate-datagov-lessons-batch`: outline to lesson files through the Batch API, resumable.
+//! The workflow is `lesson_job`'s; this module holds the flags, the questions and the text.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use batch_request::{Estimate, PriceTable, RequestSettings, Shard, Template};
+use batch_request::{Estimate, RequestSettings, Template};
 use clap::Parser;
-use curriculum_parser::{Curriculum, Lesson, LessonCode};
-use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig, Summary};
-use openai_batch_client::{BatchStatus, Client, JobConfig, JobRunner, PollConfig, ShardRecord};
+use lesson_job::{Job, JobReport, JobSpec, LockWait, Plan, RunOptions, Selection};
+use lesson_writer::{FileNamePattern, Manifest};
+use openai_batch_client::{Client, PollConfig};
 
 use crate::args::{ApiArgs, OutputArgs};
 use crate::key::{self, KeySource};
 use crate::progress::{Reporter, human_bytes, usd};
-use crate::report::{
-    BatchReport, FailedLesson, RunReport, ShardReport, add_summary, batch_error_line,
-    failed_lessons, say_failures, write_failures,
-};
-use crate::rounds::{
-    archive_ledger, build_shards, job_name, larger_budget, load_ledger, next_round, pending,
-    round_custom_ids, shard_custom_ids,
-};
-use crate::select::{self, Selection};
+use crate::report::{say_outcomes, waiting_line};
 use crate::{ExitStatus, usage_error};
 
 /// The prompt file the old script read from the working directory.
 pub const DEFAULT_PROMPT: &str = "LESSON_GENERATION_PROMPT_GENERIC.md";
 /// The optional settings file read from the working directory.
 pub const DEFAULT_CONFIG: &str = "lessons.toml";
+/// This command's name, as the job lock records it.
+const COMMAND: &str = "generate-datagov-lessons-batch";
 
 /// Generate course lessons with the OpenAI Batch API, at half the price of live requests.
 ///
@@ -57,10 +51,10 @@ pub struct Args {
     /// Where lesson files are written.
     #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
     pub out: PathBuf,
-    /// Where shards, downloaded results and the ledger live.
+    /// Where job folders (ledger, shards, downloaded results) live; jobs may share it.
     #[arg(long, value_name = "DIR", default_value = "scripts/batch_api")]
     pub work_dir: PathBuf,
-    /// Name of the job's files in the work dir [default: the outline's folder name].
+    /// The job's name: its folder in the work dir starts with it [default: the outline's folder name].
     #[arg(long, value_name = "NAME")]
     pub job: Option<String>,
     /// The model (overrides the settings file).
@@ -78,13 +72,18 @@ pub struct Args {
     /// At most N lessons (try 1 to 5 first).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// Regenerate (and overwrite) lessons that already exist.
+    /// Regenerate (and overwrite) lessons that already exist, edited ones too.
     #[arg(long)]
     pub force: bool,
+    /// Also regenerate the stale lessons: those whose outline entry, template, settings or
+    /// model changed since they were generated (never those edited by hand).
+    #[arg(long)]
+    pub stale: bool,
     /// Build the shards and print the estimate; send nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Submit, record, print the batch id(s) and exit; a rerun attaches and waits.
+    /// Submit, record, print the batch id(s) and exit; a rerun attaches and waits. Also: when
+    /// another run is working on the job, exit instead of waiting for it.
     #[arg(long)]
     pub no_wait: bool,
     /// Refuse to submit when the upper-bound cost exceeds this many USD.
@@ -136,7 +135,6 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     } else {
         Some(key::load_api_key(args.api.api_key_file.as_deref())?)
     };
-
     let outline_name = args.content.file_name().map_or_else(
         || args.content.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -144,10 +142,28 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if !args.list_lessons {
         reporter.say(format!("Step 1: Parsing {outline_name}..."));
     }
-    let outline_text = read_outline(&args.content)?;
-    let curriculum = curriculum_parser::parse(&outline_text, &args.content)
-        .with_context(|| format!("cannot parse the outline {}", args.content.display()))?;
-    for warning in &curriculum.warnings {
+    if !args.content.is_file() {
+        return Err(usage_error(
+            format!(
+                "cannot read the outline {}: no such file",
+                args.content.display()
+            ),
+            Some(
+                "pass the outline with --content PATH (the default is src/data/data_gov/Content Structure.md)",
+            ),
+        ));
+    }
+    let job = Job::open(JobSpec {
+        outline: args.content.clone(),
+        out_dir: args.out.clone(),
+        work_dir: args.work_dir.clone(),
+        name: args.job.clone(),
+        template: load_template(args, &reporter)?,
+        settings: load_settings(args, &reporter)?,
+        file_name: FileNamePattern::new(&args.file_name)
+            .map_err(|err| usage_error(format!("--file-name: {err}"), None))?,
+    })?;
+    for warning in &job.curriculum().warnings {
         reporter.warn(format!(
             "{}:{}: {}",
             args.content.display(),
@@ -156,132 +172,89 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         ));
     }
     if args.list_lessons {
-        crate::list::print_curriculum(&curriculum, &args.content, args.output.json)?;
+        let states = job.lesson_states()?;
+        crate::list::print_curriculum(job.curriculum(), &args.content, &states, args.output.json)?;
         return Ok(ExitStatus::Success);
     }
     reporter.say(format!(
         "  Found {} lessons across {} modules",
-        curriculum.lesson_count(),
-        curriculum.modules.len()
+        job.curriculum().lesson_count(),
+        job.curriculum().modules.len()
     ));
-
-    let settings = load_settings(args, &reporter)?;
-    let template = load_template(args, &reporter)?;
-    let file_name = FileNamePattern::new(&args.file_name)
-        .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
-
-    let job = job_name(args);
-    let ledger_path = args.work_dir.join(format!("{job}.ledger.json"));
-    let mut report = RunReport {
-        job: job.clone(),
-        lessons_total: curriculum.lesson_count(),
-        ledger: ledger_path.clone(),
-        ..RunReport::default()
+    let selection = Selection {
+        only: args
+            .only
+            .iter()
+            .map(|code| crate::select::parse_code(code))
+            .collect::<anyhow::Result<_>>()?,
+        modules: args
+            .modules
+            .iter()
+            .map(|module| crate::select::parse_module(module))
+            .collect::<anyhow::Result<_>>()?,
+        limit: args.limit,
+        force: args.force,
+        stale: args.stale,
     };
+
+    // One run at a time: everything from here on that reads the ledger or the lessons
+    // happens under the job's lock (a dry run sends and writes nothing, so it takes none).
+    let lock = if args.dry_run {
+        None
+    } else {
+        let wait = if args.no_wait {
+            LockWait::NoWait
+        } else {
+            LockWait::Wait
+        };
+        Some(job.lock(COMMAND, wait, |holder| reporter.say(waiting_line(holder)))?)
+    };
+    let mut manifest = match &lock {
+        Some(lock) => {
+            for path in job.remove_leftovers(lock)? {
+                reporter.detail(format!(
+                    "  removed {}, left by an interrupted run",
+                    path.display()
+                ));
+            }
+            job.claim(lock, args.force)?
+        }
+        None => Manifest::load(&job.paths().out_dir)?,
+    };
+    if let Some(lock) = &lock
+        && args.new
+        && !job.unfinished()?.is_empty()
+    {
+        confirm_new(args, &job.paths().ledger())?;
+        if let Some(archived) = job.archive_ledger(lock)? {
+            reporter.say(format!(
+                "  --new: archived the earlier ledger as {}; its batches are no longer tracked",
+                archived.display()
+            ));
+        }
+    }
 
     reporter.say(format!(
         "Step 2: Checking {} for generated lessons...",
         args.out.display()
     ));
-    let existing = curriculum_parser::existing_lessons(&args.out)
-        .with_context(|| format!("cannot scan the output directory {}", args.out.display()))?;
-    let selection = Selection {
-        only: args
-            .only
-            .iter()
-            .map(|code| select::parse_code(code))
-            .collect::<anyhow::Result<_>>()?,
-        modules: args
-            .modules
-            .iter()
-            .map(|module| select::parse_module(module))
-            .collect::<anyhow::Result<_>>()?,
-        limit: args.limit,
-        force: args.force,
-    };
-    let selected = select::select(&curriculum, &existing, &selection)?;
-    report.already_generated = selected.already_generated;
-    reporter.say(format!(
-        "  {} already generated, {} to generate{}",
-        selected.already_generated,
-        selected.lessons.len(),
-        if args.force && selected.already_generated > 0 {
-            " (--force: existing lessons are regenerated)"
+    let plan = job.plan(&manifest, &selection, args.dry_run)?;
+    say_plan(&reporter, args, &plan);
+    if plan.is_empty() {
+        reporter.say(if plan.kept_edited.is_empty() {
+            "Nothing to do: every requested lesson already has a file (use --force to regenerate)."
         } else {
-            ""
-        }
-    ));
-
-    // The ledger decides between attaching to earlier work and submitting new work.
-    let mut ledger = load_ledger(&ledger_path)?;
-    if args.new && ledger.as_ref().is_some_and(|l| !pending(l).is_empty()) && !args.dry_run {
-        confirm_new(args, &ledger_path)?;
-        archive_ledger(&ledger_path)?;
-        reporter.say(format!(
-            "  --new: archived the earlier ledger {}; its batches are no longer tracked",
-            ledger_path.display()
-        ));
-        ledger = None;
+            "Nothing to do: the stale lessons were edited by hand and are kept (--force overwrites them)."
+        });
+        return finish(args, &reporter, job.report_of(&plan));
     }
-    let attach: Vec<ShardRecord> = ledger.as_ref().map(pending).unwrap_or_default();
-
-    let overwrite = if args.force {
-        Overwrite::Allow
-    } else {
-        Overwrite::Forbid
-    };
-    let mut new_shards: Vec<Shard> = Vec::new();
-    if attach.is_empty() {
-        if selected.lessons.is_empty() {
-            reporter.say("Nothing to do: every requested lesson already has a file (use --force to regenerate).");
-            return finish(args, &reporter, report, ExitStatus::Success);
-        }
-        reporter.say("Step 3: Building requests...");
-        let round = if args.dry_run {
-            "dry-run".to_owned()
-        } else {
-            format!("r{:02}", next_round(&args.work_dir, &job)?)
-        };
-        let lessons: Vec<(&Lesson, Option<u32>)> = selected
-            .lessons
-            .iter()
-            .map(|lesson| (*lesson, None))
-            .collect();
-        new_shards = build_shards(
-            &curriculum,
-            &outline_text,
-            &template,
-            &settings,
-            &lessons,
-            &args.work_dir,
-            &format!("{job}-{round}"),
-        )?;
-        let estimate = Estimate::total(new_shards.iter().map(|shard| &shard.estimate));
-        print_estimate(&reporter, &new_shards, &estimate);
-        report.estimate = Some(estimate.clone());
-        report.cost_usd.estimated = estimate.expected_usd;
-        report.shards = Some(
-            new_shards
-                .iter()
-                .map(|shard| ShardReport {
-                    path: shard.path.clone(),
-                    requests: shard.requests,
-                    bytes: shard.bytes,
-                })
-                .collect(),
-        );
-        check_budget(args, &estimate)?;
-        if args.dry_run {
-            reporter.say("Dry run: nothing was sent. Run again without --dry-run to submit.");
-            return finish(args, &reporter, report, ExitStatus::Success);
-        }
-        confirm_spend(args, &estimate)?;
-    } else {
-        let ids: Vec<String> = attach
+    if !plan.attach.is_empty() {
+        let ids: Vec<String> = plan
+            .attach
             .iter()
             .map(|shard| {
                 shard.batch_id.as_ref().map_or_else(
-                    || format!("{} (not yet created)", shard.name()),
+                    || format!("{} (not yet created)", shard.id),
                     ToString::to_string,
                 )
             })
@@ -290,18 +263,27 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             "Step 3: Found unfinished work from an earlier run: {}. Attaching to it instead of submitting again (--new starts over).",
             ids.join(", ")
         ));
+    }
+    if let Some(estimate) = &plan.estimate {
+        reporter.say("Step 3: Building requests...");
+        print_estimate(&reporter, &plan, estimate);
+        check_budget(args, estimate)?;
         if args.dry_run {
-            reporter.say("Dry run: nothing was sent.");
-            return finish(args, &reporter, report, ExitStatus::Success);
+            reporter.say("Dry run: nothing was sent. Run again without --dry-run to submit.");
+            return finish(args, &reporter, job.report_of(&plan));
         }
+        confirm_spend(args, estimate)?;
+    } else if args.dry_run {
+        reporter.say("Dry run: nothing was sent.");
+        return finish(args, &reporter, job.report_of(&plan));
     }
 
     // From here on, requests go out.
     let emulator = if args.emulator {
-        // The emulator keeps its files and batches in the work dir, so a run that is
+        // The emulator keeps its files and batches in the job's folder, so a run that is
         // interrupted (or --no-wait) resumes against the same batches next time.
         let mut config = batch_emulator::EmulatorConfig::fast();
-        config.data_dir = Some(args.work_dir.join("emulator"));
+        config.data_dir = Some(job.paths().emulator_dir());
         let emulator = batch_emulator::Emulator::start(config)
             .await
             .context("cannot start the built-in batch emulator")?;
@@ -330,181 +312,107 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     }
     let client = Client::new(key::client_config(base_url, api_key))?;
     let bars = Arc::new(reporter.job_progress());
-    let runner =
-        JobRunner::new(client, &ledger_path, job_config(args, &job))?.with_progress(bars.clone());
-
-    let writing = Writing {
-        curriculum: &curriculum,
-        out: &args.out,
-        file_name,
-        overwrite,
-        prices: settings.price_table(),
+    let options = RunOptions {
+        no_wait: args.no_wait,
+        retry_rounds: args.retry_failed,
+        force: args.force,
+        poll: poll_config(args),
     };
-    let mut failures: BTreeMap<String, FailedLesson> = BTreeMap::new();
-    let mut batch_failed = false;
-    let mut round_paths: Vec<PathBuf> = new_shards.iter().map(|shard| shard.path.clone()).collect();
-    let mut retries_left = args.retry_failed;
-    loop {
-        reporter.say("Step 4: Uploading and creating batch(es)...");
-        runner
-            .submit(&round_paths)
-            .await
-            .context("cannot submit the batch")?;
-        // After submit the ledger holds this round's shards (new or attached).
-        let submitted = round_custom_ids(&runner)?;
-        report.requested += submitted.values().map(BTreeSet::len).sum::<usize>();
-        let running: Vec<String> = runner
-            .unfinished()
-            .iter()
-            .filter_map(|shard| shard.batch_id.as_ref().map(ToString::to_string))
-            .collect();
-        if args.no_wait {
-            reporter.say(format!(
-                "Submitted: {}. Nothing was waited for.\nTo continue later, run the same command again (it attaches to the batch), or check it with:\n  check-batch-status {} --work-dir {}",
-                running.join(", "),
-                running.first().map(String::as_str).unwrap_or(""),
-                args.work_dir.display()
-            ));
-            collect_batches(&runner, &mut report);
-            return finish(args, &reporter, report, ExitStatus::Success);
-        }
-
-        reporter.say("Step 5: Waiting for the batch(es) to finish (Ctrl-C stops waiting; the batch keeps running)...");
-        let waited = tokio::select! {
-            res = runner.wait() => Some(res),
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        bars.finish();
-        match waited {
-            None => {
-                let ids: Vec<String> = runner
-                    .unfinished()
+    let outcome = tokio::select! {
+        report = job.execute(&plan, &mut manifest, client, &options, bars.clone()) => Some(report),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    bars.finish();
+    let status = match outcome {
+        Some(report) => {
+            let report = report.context("cannot finish the job")?;
+            if args.no_wait {
+                let running: Vec<String> = report
+                    .batches
                     .iter()
-                    .filter_map(|shard| shard.batch_id.as_ref().map(ToString::to_string))
+                    .map(|batch| batch.id.clone())
                     .collect();
-                eprintln!(
-                    "\nInterrupted. The batch(es) keep running on the server: {}.\nResume (attaches, submits nothing new) with:\n  {}",
-                    ids.join(", "),
-                    resume_command()
-                );
-                collect_batches(&runner, &mut report);
-                return finish(args, &reporter, report, ExitStatus::Interrupted);
+                reporter.say(format!(
+                    "Submitted: {}. Nothing was waited for.\nTo continue later, run the same command again (it attaches to the batch), or check it with:\n  check-batch-status {} --work-dir {}",
+                    running.join(", "),
+                    running.first().map(String::as_str).unwrap_or(""),
+                    args.work_dir.display()
+                ));
             }
-            Some(res) => res.context("cannot follow the batch")?,
+            finish(args, &reporter, report)?
         }
-
-        reporter.say("Step 6: Downloading results...");
-        runner
-            .download(&args.work_dir)
-            .await
-            .context("cannot download the results")?;
-
-        reporter.say(format!(
-            "Step 7: Writing lessons to {}...",
-            args.out.display()
-        ));
-        let round = process_ready(&runner, &writing, &submitted, &reporter)?;
-        batch_failed |= round.batch_failed;
-        for custom_id in submitted.values().flatten() {
-            failures.remove(custom_id);
+        None => {
+            let ids: Vec<String> = job
+                .unfinished()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|shard| shard.batch_id.as_ref().map(ToString::to_string))
+                .collect();
+            eprintln!(
+                "\nInterrupted. The batch(es) keep running on the server: {}.\nResume (attaches, submits nothing new) with:\n  {}",
+                ids.join(", "),
+                resume_command()
+            );
+            if args.output.json {
+                crate::print_json(&job.report_of(&plan))?;
+            }
+            ExitStatus::Interrupted
         }
-        for failed in &round.failed {
-            failures.insert(failed.custom_id.clone(), failed.clone());
-        }
-        add_summary(&mut report, &round.summary);
-
-        let retryable: Vec<&FailedLesson> = round.failed.iter().filter(|f| f.retryable).collect();
-        if retryable.is_empty() || retries_left == 0 {
-            break;
-        }
-        retries_left -= 1;
-        reporter.say(format!(
-            "Retrying {} lesson(s) whose failure is retryable ({} round(s) left after this one)...",
-            retryable.len(),
-            retries_left
-        ));
-        let lessons: Vec<(&Lesson, Option<u32>)> = retryable
-            .iter()
-            .filter_map(|failed| {
-                let code: LessonCode = failed.lesson_code.parse().ok()?;
-                let lesson = curriculum.lesson(code)?;
-                let tokens = (failed.code == "length")
-                    .then(|| larger_budget(&settings.model, settings.max_completion_tokens))
-                    .flatten();
-                Some((lesson, tokens))
-            })
-            .collect();
-        if lessons.is_empty() {
-            break;
-        }
-        let name = format!("{job}-r{:02}", next_round(&args.work_dir, &job)?);
-        let shards = build_shards(
-            &curriculum,
-            &outline_text,
-            &template,
-            &settings,
-            &lessons,
-            &args.work_dir,
-            &name,
-        )?;
-        round_paths = shards.iter().map(|shard| shard.path.clone()).collect();
-    }
-
-    collect_batches(&runner, &mut report);
-    report.failed = failures.into_values().collect();
-    if !attach.is_empty() {
-        // This run finished earlier work; lessons chosen now may still be waiting.
-        let existing = curriculum_parser::existing_lessons(&args.out).unwrap_or_default();
-        let failed: BTreeSet<&str> = report
-            .failed
-            .iter()
-            .map(|f| f.lesson_code.as_str())
-            .collect();
-        let remaining = selected
-            .lessons
-            .iter()
-            .filter(|lesson| !existing.contains(&lesson.code))
-            .filter(|lesson| !failed.contains(lesson.code.to_string().as_str()))
-            .count();
-        if remaining > 0 {
-            reporter.say(format!(
-                "Finished the earlier run's batch(es); {remaining} more selected lesson(s) have no file yet: run the command again to submit them."
-            ));
-        }
-    }
-    if !report.failed.is_empty() {
-        let path = args.work_dir.join(format!("{job}.failures.jsonl"));
-        write_failures(&path, &report.failed)?;
-        report.failures_file = Some(path);
-    }
-    let status = if batch_failed {
-        ExitStatus::Failure
-    } else if report.failed.is_empty() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Partial
     };
-    drop(runner);
+    drop(lock);
     if let Some(emulator) = emulator {
         emulator.shutdown().await;
     }
-    finish(args, &reporter, report, status)
+    Ok(status)
 }
 
-fn read_outline(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).map_err(|err| {
-        usage_error(
-            format!("cannot read the outline {}: {err}", path.display()),
-            Some("pass the outline with --content PATH (the default is src/data/data_gov/Content Structure.md)"),
-        )
-    })?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(text),
-        // Let the parser name the line and byte of the bad UTF-8.
-        Err(_) => Err(curriculum_parser::parse_file(path)
-            .err()
-            .map(anyhow::Error::new)
-            .unwrap_or_else(|| anyhow::anyhow!("{} is not valid UTF-8", path.display()))),
+fn say_plan(reporter: &Reporter, args: &Args, plan: &Plan) {
+    reporter.say(format!(
+        "  {} already generated, {} to generate{}",
+        plan.already_generated,
+        plan.new_requests(),
+        if args.force && plan.already_generated > 0 {
+            " (--force: existing lessons are regenerated)"
+        } else {
+            ""
+        }
+    ));
+    if !plan.stale.is_empty() {
+        let codes: Vec<String> = plan
+            .stale
+            .iter()
+            .map(|stale| format!("{} ({})", stale.lesson_code, stale.reason))
+            .collect();
+        reporter.say(format!(
+            "  {} stale: {}{}",
+            plan.stale.len(),
+            codes.join(", "),
+            if args.stale || args.force {
+                ""
+            } else {
+                "; --stale regenerates them"
+            }
+        ));
+    }
+    for code in &plan.kept_edited {
+        reporter.say(format!(
+            "  kept {code}: edited by hand (--force overwrites it)"
+        ));
+    }
+}
+
+fn poll_config(args: &Args) -> PollConfig {
+    let (initial, max) = if args.emulator {
+        (0.2, 1.0)
+    } else {
+        (5.0, 60.0)
+    };
+    let initial = args.poll_interval.unwrap_or(initial).max(0.01);
+    let max = args.max_poll_interval.unwrap_or(max).max(initial);
+    PollConfig {
+        initial_interval: Duration::from_secs_f64(initial),
+        max_interval: Duration::from_secs_f64(max),
+        ..PollConfig::default()
     }
 }
 
@@ -539,28 +447,30 @@ fn load_template(args: &Args, reporter: &Reporter) -> anyhow::Result<Template> {
             .exists()
             .then(|| PathBuf::from(DEFAULT_PROMPT)),
     };
+    let quiet = args.list_lessons;
     match path {
         Some(path) => {
             let template = Template::from_file(&path)?;
-            reporter.say(format!(
-                "  Prompt template: {}{}",
-                path.display(),
-                if template.is_legacy() {
-                    " (legacy Python template, accepted as is)"
-                } else {
-                    ""
-                }
-            ));
+            if !quiet {
+                reporter.say(format!(
+                    "  Prompt template: {}{}",
+                    path.display(),
+                    if template.is_legacy() {
+                        " (legacy Python template, accepted as is)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             Ok(template)
         }
         None => {
-            reporter.say(format!(
-                "  Prompt template: the built-in prompts/{DEFAULT_PROMPT} ({DEFAULT_PROMPT} not found here)"
-            ));
-            Ok(Template::parse(
-                batch_request::GENERIC_TEMPLATE,
-                Path::new("prompts/LESSON_GENERATION_PROMPT_GENERIC.md"),
-            )?)
+            if !quiet {
+                reporter.say(format!(
+                    "  Prompt template: the built-in prompts/{DEFAULT_PROMPT} ({DEFAULT_PROMPT} not found here)"
+                ));
+            }
+            Ok(Template::generic())
         }
     }
 }
@@ -610,13 +520,13 @@ fn ask(question: &str) -> anyhow::Result<()> {
     }
 }
 
-fn print_estimate(reporter: &Reporter, shards: &[Shard], estimate: &Estimate) {
-    for shard in shards {
+fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
+    for shard in &plan.shards {
         reporter.say(format!(
             "  {} ({} requests, {})",
-            shard.path.display(),
-            shard.requests,
-            human_bytes(shard.bytes)
+            shard.shard.path.display(),
+            shard.shard.requests,
+            human_bytes(shard.shard.bytes)
         ));
     }
     reporter.say(format!(
@@ -661,133 +571,6 @@ fn check_budget(args: &Args, estimate: &Estimate) -> anyhow::Result<()> {
     }
 }
 
-fn job_config(args: &Args, job: &str) -> JobConfig {
-    let mut config = JobConfig::default();
-    config.metadata.insert("job".to_owned(), job.to_owned());
-    config
-        .metadata
-        .insert("tool".to_owned(), "lesson-batch".to_owned());
-    let (initial, max) = if args.emulator {
-        (0.2, 1.0)
-    } else {
-        (5.0, 60.0)
-    };
-    let initial = args.poll_interval.unwrap_or(initial).max(0.01);
-    let max = args.max_poll_interval.unwrap_or(max).max(initial);
-    config.poll = PollConfig {
-        initial_interval: Duration::from_secs_f64(initial),
-        max_interval: Duration::from_secs_f64(max),
-        ..PollConfig::default()
-    };
-    config
-}
-
-struct Round {
-    summary: Summary,
-    failed: Vec<FailedLesson>,
-    batch_failed: bool,
-}
-
-/// How results become lesson files; the same for every round of a run.
-struct Writing<'a> {
-    curriculum: &'a Curriculum,
-    out: &'a Path,
-    file_name: FileNamePattern,
-    overwrite: Overwrite,
-    prices: PriceTable,
-}
-
-/// Writes the lessons of every downloaded shard not handed on yet, then marks them handed on.
-/// `submitted` holds the custom ids of the round's shards, read once after submit.
-fn process_ready(
-    runner: &JobRunner,
-    writing: &Writing<'_>,
-    submitted: &BTreeMap<usize, BTreeSet<String>>,
-    reporter: &Reporter,
-) -> anyhow::Result<Round> {
-    let ready = runner.ready();
-    let mut expected = BTreeSet::new();
-    let mut inputs = Vec::new();
-    let mut batch_failed = false;
-    for shard in &ready {
-        if shard.status == Some(BatchStatus::Failed) {
-            batch_failed = true;
-            let id = shard
-                .batch_id
-                .as_ref()
-                .map_or_else(String::new, ToString::to_string);
-            eprintln!("error: batch {id} failed validation; nothing in it ran or was billed");
-            for error in &shard.errors {
-                eprintln!("  {}", batch_error_line(error));
-            }
-            if shard.token_limit_exceeded() {
-                eprintln!(
-                    "\nhint: the organization's enqueued-token limit was reached; run the command again once other batches have finished"
-                );
-            }
-            continue;
-        }
-        // The round's ids were read once after submit; read a shard only if it was not.
-        match submitted.get(&shard.index) {
-            Some(ids) => expected.extend(ids.iter().cloned()),
-            None => expected.extend(shard_custom_ids(&shard.input_path)?),
-        }
-        for path in [&shard.output_path, &shard.error_path]
-            .into_iter()
-            .flatten()
-        {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot read the results {}", path.display()))?;
-            inputs.push(lesson_writer::Input::new(
-                path.clone(),
-                BufReader::new(file),
-            ));
-        }
-    }
-    let mut config = ProcessConfig::new(writing.out);
-    config.file_name = writing.file_name.clone();
-    config.overwrite = writing.overwrite;
-    config.expected = Some(expected);
-    config.curriculum = Some(writing.curriculum);
-    config.prices = writing.prices.clone();
-    let summary = lesson_writer::process_inputs(inputs, &config)
-        .with_context(|| format!("cannot write the lessons to {}", writing.out.display()))?;
-    for shard in &ready {
-        runner.mark_handed_on(shard.index)?;
-    }
-    let failed = failed_lessons(&summary);
-    reporter.say(format!(
-        "  {} written, {} skipped (file exists), {} failed",
-        summary.written,
-        summary.skipped_existing.len(),
-        failed.len()
-    ));
-    say_failures(reporter, &failed);
-    Ok(Round {
-        summary,
-        failed,
-        batch_failed,
-    })
-}
-
-fn collect_batches(runner: &JobRunner, report: &mut RunReport) {
-    report.batches = runner
-        .shards()
-        .iter()
-        .filter_map(|shard| {
-            Some(BatchReport {
-                id: shard.batch_id.as_ref()?.to_string(),
-                status: shard
-                    .status
-                    .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
-                request_counts: shard.counts.unwrap_or_default(),
-                output_file_id: shard.output_file_id.as_ref().map(ToString::to_string),
-                error_file_id: shard.error_file_id.as_ref().map(ToString::to_string),
-            })
-        })
-        .collect();
-}
-
 /// The command line that resumes this run: the same arguments.
 fn resume_command() -> String {
     std::env::args()
@@ -802,41 +585,32 @@ fn resume_command() -> String {
         .join(" ")
 }
 
-fn finish(
-    args: &Args,
-    reporter: &Reporter,
-    report: RunReport,
-    status: ExitStatus,
-) -> anyhow::Result<ExitStatus> {
+/// Prints the report (`--json`) and the summary, writes nothing; returns the exit status:
+/// 1 when a batch failed, 0 when every requested lesson has a file (or waits in a batch
+/// after --no-wait), else 3.
+fn finish(args: &Args, reporter: &Reporter, report: JobReport) -> anyhow::Result<ExitStatus> {
     if args.output.json {
         crate::print_json(&report)?;
     }
-    if report.batches.is_empty() && report.requested == 0 {
-        return Ok(status);
+    if args.dry_run {
+        return Ok(ExitStatus::Success);
     }
-    reporter.say(format!(
-        "Summary: {} written, {} skipped (file exists), {} failed; {} requested in {} batch(es)",
-        report.written,
-        report.skipped_existing,
-        report.failed.len(),
-        report.requested,
-        report.batches.len()
-    ));
-    reporter.say(format!(
-        "  usage: {} input tokens ({} cached), {} output tokens; cost at batch prices: {}",
-        report.usage.prompt_tokens,
-        report.usage.cached_tokens,
-        report.usage.completion_tokens,
-        usd(report.cost_usd.actual)
-    ));
-    if let Some(path) = &report.failures_file {
-        reporter.say(format!("  failures listed in {}", path.display()));
+    if report.requested > 0 || !report.batches.is_empty() {
+        say_outcomes(reporter, &report);
     }
-    if !report.malformed.is_empty() {
-        reporter.warn(format!(
-            "{} malformed result line(s)",
-            report.malformed.len()
-        ));
-    }
-    Ok(status)
+    Ok(if report.batch_failed {
+        ExitStatus::Failure
+    } else if report.is_complete()
+        || (args.no_wait && report.failed.is_empty() && report.missing.is_empty())
+    {
+        ExitStatus::Success
+    } else {
+        if !report.failed.iter().any(|failed| failed.retryable) && report.missing.is_empty() {
+            reporter.say("Next: the failures above will fail again as they are; fix their cause (see the reasons), then run the command again.");
+        } else {
+            reporter
+                .say("Next: run the same command again to resubmit the lessons without a file.");
+        }
+        ExitStatus::Partial
+    })
 }

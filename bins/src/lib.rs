@@ -13,7 +13,6 @@ pub mod list;
 pub mod process;
 pub mod progress;
 pub mod report;
-pub mod rounds;
 pub mod select;
 
 /// Every exit code the commands use (documented in each command's `--help` and in README).
@@ -93,34 +92,73 @@ fn classify(err: &anyhow::Error) -> (ExitStatus, Option<String>) {
         if let Some(usage) = cause.downcast_ref::<UsageError>() {
             return (ExitStatus::Usage, usage.hint.clone());
         }
-        if let Some(parse) = cause.downcast_ref::<curriculum_parser::Error>() {
+        // The job library wraps the other libraries' errors transparently: look inside.
+        let job = cause.downcast_ref::<lesson_job::Error>();
+        let parse = match job {
+            Some(lesson_job::Error::Outline(parse)) => Some(parse),
+            _ => cause.downcast_ref::<curriculum_parser::Error>(),
+        };
+        if let Some(parse) = parse {
             return (ExitStatus::Usage, Some(parse_hint(parse)));
         }
-        if cause.downcast_ref::<batch_request::Error>().is_some() {
+        if matches!(job, Some(lesson_job::Error::Request(_)))
+            || cause.downcast_ref::<batch_request::Error>().is_some()
+        {
             return (
                 ExitStatus::Usage,
                 Some("fix the template, settings or outline named above and run again".to_owned()),
             );
         }
-        if let Some(client) = cause.downcast_ref::<openai_batch_client::Error>() {
-            let not_found = client.api_kind() == Some(openai_batch_client::ApiErrorKind::NotFound);
-            let hint = client.hint().map(|hint| match hint {
-                "check OPENAI_API_KEY" => {
-                    "check OPENAI_API_KEY (or the file given with --api-key-file)".to_owned()
-                }
-                other => other.to_owned(),
-            });
-            let hint = hint.or_else(|| {
-                not_found.then(|| {
-                    "the server no longer knows this batch or file (very old batches vanish); \
-                     generate-datagov-lessons-batch --new starts over without it"
-                        .to_owned()
-                })
-            });
-            return (ExitStatus::Failure, hint);
+        let client = match job {
+            Some(lesson_job::Error::Client(client)) => Some(client),
+            _ => cause.downcast_ref::<openai_batch_client::Error>(),
+        };
+        if let Some(client) = client {
+            return classify_client(client);
+        }
+        if let Some(job) = job {
+            let status = match job.kind() {
+                lesson_job::ErrorKind::Input => ExitStatus::Usage,
+                _ => ExitStatus::Failure,
+            };
+            return (status, job_hint(job));
         }
     }
     (ExitStatus::Failure, None)
+}
+
+fn classify_client(client: &openai_batch_client::Error) -> (ExitStatus, Option<String>) {
+    let not_found = client.api_kind() == Some(openai_batch_client::ApiErrorKind::NotFound);
+    let hint = client.hint().map(|hint| match hint {
+        "check OPENAI_API_KEY" => {
+            "check OPENAI_API_KEY (or the file given with --api-key-file)".to_owned()
+        }
+        other => other.to_owned(),
+    });
+    let hint = hint.or_else(|| {
+        not_found.then(|| {
+            "the server no longer knows this batch or file (very old batches vanish); \
+             generate-datagov-lessons-batch --new starts over without it"
+                .to_owned()
+        })
+    });
+    (ExitStatus::Failure, hint)
+}
+
+fn job_hint(err: &lesson_job::Error) -> Option<String> {
+    Some(match err {
+        lesson_job::Error::Locked { .. } => {
+            "wait for that run to finish, or run without --no-wait to wait for it".to_owned()
+        }
+        lesson_job::Error::OutDirOfAnotherOutline { .. } => {
+            "use another --out for this outline, or --force to regenerate its lessons here"
+                .to_owned()
+        }
+        lesson_job::Error::UnknownLesson { .. } | lesson_job::Error::UnknownModule { .. } => {
+            "list the lessons and modules with --list-lessons".to_owned()
+        }
+        _ => return None,
+    })
 }
 
 fn parse_hint(err: &curriculum_parser::Error) -> String {

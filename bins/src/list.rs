@@ -3,25 +3,52 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use curriculum_parser::Curriculum;
+use std::collections::BTreeMap;
+
+use curriculum_parser::{Curriculum, LessonCode};
+use lesson_job::{LessonState, LessonStatus};
 use serde_json::json;
 
-/// Prints the curriculum on stdout: a table per module and `Found N lessons across M modules`,
-/// or with `json` exactly one JSON document.
+/// Prints the curriculum on stdout: a table per module (each lesson marked with its state:
+/// generated, stale, edited by hand) and `Found N lessons across M modules`, or with `json`
+/// exactly one JSON document.
 ///
 /// # Errors
 ///
 /// When stdout cannot be written.
-pub fn print_curriculum(curriculum: &Curriculum, path: &Path, json: bool) -> anyhow::Result<()> {
+pub fn print_curriculum(
+    curriculum: &Curriculum,
+    path: &Path,
+    states: &[LessonStatus],
+    json: bool,
+) -> anyhow::Result<()> {
+    let states: BTreeMap<LessonCode, LessonState> = states
+        .iter()
+        .map(|status| (status.code, status.state))
+        .collect();
     if json {
-        return crate::print_json(&curriculum_json(curriculum));
+        return crate::print_json(&curriculum_json(curriculum, &states));
     }
-    print!("{}", curriculum_table(curriculum, path));
+    print!("{}", curriculum_table(curriculum, path, &states));
     Ok(())
 }
 
+/// How a lesson's state reads in the table.
+fn state_mark(state: Option<&LessonState>) -> String {
+    match state {
+        None | Some(LessonState::NotGenerated) => String::new(),
+        Some(LessonState::Generated { .. }) => "  (generated)".to_owned(),
+        Some(LessonState::Stale { reason }) => format!("  (stale: {reason})"),
+        Some(LessonState::EditedByHand) => "  (generated, edited by hand)".to_owned(),
+    }
+}
+
 /// The human table.
-pub fn curriculum_table(curriculum: &Curriculum, path: &Path) -> String {
+pub fn curriculum_table(
+    curriculum: &Curriculum,
+    path: &Path,
+    states: &BTreeMap<LessonCode, LessonState>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Curriculum: {}", path.display());
     if let Some(title) = &curriculum.title {
@@ -45,7 +72,14 @@ pub fn curriculum_table(curriculum: &Curriculum, path: &Path) -> String {
                 .complexity
                 .map(|tag| format!("[{tag}]"))
                 .unwrap_or_default();
-            let _ = writeln!(out, "  {:<10} {:<6} {}", lesson.code, tag, lesson.title);
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<6} {}{}",
+                lesson.code,
+                tag,
+                lesson.title,
+                state_mark(states.get(&lesson.code))
+            );
         }
     }
     let _ = writeln!(
@@ -58,7 +92,10 @@ pub fn curriculum_table(curriculum: &Curriculum, path: &Path) -> String {
 }
 
 /// The `--list-lessons --json` document.
-pub fn curriculum_json(curriculum: &Curriculum) -> serde_json::Value {
+pub fn curriculum_json(
+    curriculum: &Curriculum,
+    states: &BTreeMap<LessonCode, LessonState>,
+) -> serde_json::Value {
     let modules: Vec<_> = curriculum
         .modules
         .iter()
@@ -74,6 +111,7 @@ pub fn curriculum_json(curriculum: &Curriculum) -> serde_json::Value {
                         "complexity": lesson.complexity.map(|tag| tag.to_string()),
                         "section": lesson.section,
                         "line": lesson.line,
+                        "state": states.get(&lesson.code),
                     })
                 })
                 .collect();

@@ -1,15 +1,14 @@
 //! `process-batch-results`: a results file (and its error file) to lesson files.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Parser;
-use lesson_writer::{FileNamePattern, Overwrite, ProcessConfig, Summary};
+use lesson_job::{JobReport, LockWait, ResultsFile, ResultsSpec, SentLesson};
+use lesson_writer::FileNamePattern;
 
 use crate::args::OutputArgs;
-use crate::progress::{Reporter, usd};
-use crate::report::{RunReport, add_summary, failed_lessons, say_failures, write_failures};
+use crate::progress::Reporter;
+use crate::report::{say_outcomes, waiting_line};
 use crate::{ExitStatus, usage_error};
 
 /// Write lesson files from a Batch API results file (and its error file).
@@ -28,9 +27,12 @@ pub struct Args {
     /// The batch error file (JSONL).
     #[arg(long, value_name = "FILE")]
     pub errors: Option<PathBuf>,
-    /// Overwrite lessons that already exist.
+    /// Overwrite lessons that already exist (edited ones too).
     #[arg(long)]
     pub force: bool,
+    /// When another run is writing into the output directory, exit instead of waiting.
+    #[arg(long)]
+    pub no_wait: bool,
     #[command(flatten)]
     pub write: WriteArgs,
     #[command(flatten)]
@@ -41,9 +43,10 @@ pub struct Args {
 /// `check-batch-status --process`.
 #[derive(Debug, clap::Args)]
 pub struct WriteArgs {
-    /// Where lesson files are written.
-    #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
-    pub out: PathBuf,
+    /// Where lesson files are written [default: src/data/data_gov/lessons, or for a batch of a
+    /// job in the work dir, that job's output directory].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// The curriculum outline: gives titles (headings, slugged names) and the expected lessons,
     /// so lessons missing from both files are reported.
     #[arg(long, value_name = "PATH")]
@@ -55,6 +58,9 @@ pub struct WriteArgs {
     #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
     pub file_name: String,
 }
+
+/// The output directory when `--out` is not given.
+pub const DEFAULT_OUT: &str = "src/data/data_gov/lessons";
 
 /// Runs the command.
 ///
@@ -87,118 +93,85 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             .map(|e| format!(" and {}", e.display()))
             .unwrap_or_default()
     ));
-    let (report, summary) = write_lessons(
+    let files: Vec<ResultsFile> = std::iter::once(&args.results)
+        .chain(&args.errors)
+        .map(|path| ResultsFile {
+            path: path.clone(),
+            batch_id: None,
+        })
+        .collect();
+    let report = write_lessons(
         &args.write,
+        None,
         args.force,
-        Some(&args.results),
-        args.errors.as_deref(),
+        args.no_wait,
+        &files,
         None,
         &reporter,
     )?;
     if args.output.json {
         crate::print_json(&report)?;
     }
-    for duplicate in &summary.duplicates {
-        reporter.warn(format!(
-            "{} appears again at {}:{} (kept the first)",
-            duplicate.custom_id,
-            duplicate.location.file.display(),
-            duplicate.location.line
-        ));
-    }
-    Ok(if report.failed.is_empty() && report.malformed.is_empty() {
+    Ok(if report.is_complete() && report.malformed.is_empty() {
         ExitStatus::Success
     } else {
         ExitStatus::Partial
     })
 }
 
-/// Writes the lessons of an output and an error file, reports them, and writes the failures
-/// file `<results>.failures.jsonl` beside the first of the two files when lessons failed.
+/// Writes the lessons of results files under the output directory's lock, says what became
+/// of each lesson, and writes the failures list `<first file>.failures.jsonl` when lessons
+/// failed or are missing.
 ///
-/// Lessons missing from both files are those of `submitted` (the custom ids sent, when known),
-/// else, with `--content`, the outline's lessons that have no file yet.
+/// `sent` (the lessons a recorded batch asked for) makes only those lessons count;
+/// `job_out` is the recorded job's output directory, used when `--out` is not given.
 ///
 /// # Errors
 ///
-/// A usage error for a bad `--file-name` or outline; I/O errors of the lesson writer.
+/// A usage error for a bad `--file-name`; the job library's errors.
 pub fn write_lessons(
     args: &WriteArgs,
+    job_out: Option<&Path>,
     force: bool,
-    output: Option<&Path>,
-    errors: Option<&Path>,
-    submitted: Option<BTreeSet<String>>,
+    no_wait: bool,
+    files: &[ResultsFile],
+    sent: Option<&std::collections::BTreeMap<curriculum_parser::LessonCode, SentLesson>>,
     reporter: &Reporter,
-) -> anyhow::Result<(RunReport, Summary)> {
+) -> anyhow::Result<JobReport> {
     let file_name = FileNamePattern::new(&args.file_name)
         .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
-    let curriculum = match &args.content {
-        Some(path) => Some(
-            curriculum_parser::parse_file(path)
-                .with_context(|| format!("cannot parse the outline {}", path.display()))?,
-        ),
-        None => None,
+    let out_dir = args
+        .out
+        .clone()
+        .or_else(|| job_out.map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    let spec = ResultsSpec {
+        out_dir: out_dir.clone(),
+        file_name,
+        outline: args.content.clone(),
+        force,
+        accept_truncated: args.accept_truncated,
+        prices: batch_request::PriceTable::builtin(),
     };
-    let mut report = RunReport::default();
-    let mut config = ProcessConfig::new(&args.out);
-    config.file_name = file_name;
-    config.overwrite = if force {
-        Overwrite::Allow
+    let wait = if no_wait {
+        LockWait::NoWait
     } else {
-        Overwrite::Forbid
+        LockWait::Wait
     };
-    config.accept_truncated = args.accept_truncated;
-    if let Some(curriculum) = &curriculum {
-        // Expected: every lesson of the outline that has no file yet.
-        let existing = curriculum_parser::existing_lessons(&args.out)
-            .with_context(|| format!("cannot scan {}", args.out.display()))?;
-        report.lessons_total = curriculum.lesson_count();
-        report.already_generated = existing.len();
-        let expected: BTreeSet<String> = curriculum
-            .lessons()
-            .filter(|lesson| !existing.contains(&lesson.code))
-            .map(|lesson| lesson.code.custom_id())
-            .collect();
-        config.expected = Some(expected);
-        config.curriculum = Some(curriculum);
+    let mut report = lesson_job::process_results(
+        &spec,
+        files,
+        sent,
+        "process-batch-results",
+        wait,
+        |holder| reporter.say(waiting_line(holder)),
+    )?;
+    if let Some(first) = files.first() {
+        report.write_failures(&failures_path(&first.path))?;
     }
-    if submitted.is_some() {
-        config.expected = submitted;
-    }
-    let summary = lesson_writer::process(output, errors, &config)
-        .with_context(|| format!("cannot write the lessons to {}", args.out.display()))?;
-    report.requested = summary.lines_read as usize;
-    add_summary(&mut report, &summary);
-    report.failed = failed_lessons(&summary);
-    if !report.failed.is_empty() {
-        let base = output.or(errors).expect("called with at least one file");
-        let path = failures_path(base);
-        write_failures(&path, &report.failed)?;
-        report.failures_file = Some(path);
-    }
-    reporter.say(format!(
-        "{} written to {}, {} skipped (file exists{}), {} failed",
-        report.written,
-        args.out.display(),
-        report.skipped_existing,
-        if force { "" } else { "; --force overwrites" },
-        report.failed.len()
-    ));
-    say_failures(reporter, &report.failed);
-    for malformed in &report.malformed {
-        reporter.warn(format!("malformed line {malformed}"));
-    }
-    reporter.say(format!(
-        "Usage: {} input tokens ({} cached), {} output tokens; cost at batch prices: {}",
-        report.usage.prompt_tokens,
-        report.usage.cached_tokens,
-        report.usage.completion_tokens,
-        usd(report.cost_usd.actual)
-    ));
-    if let Some(path) = &report.failures_file {
-        reporter.say(format!("Failures listed in {}", path.display()));
-    }
-    Ok((report, summary))
+    reporter.say(format!("Lessons in {}:", out_dir.display()));
+    say_outcomes(reporter, &report);
+    Ok(report)
 }
 
 /// `<results>.failures.jsonl` beside the results file.

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lesson_job::{JobObserver, Step};
 use openai_batch_client::{Batch, JobEvent, JobProgress};
 
 /// How chatty the commands are.
@@ -207,6 +208,13 @@ impl JobProgress for BatchBars {
                 ));
                 self.show(*shard, batch);
             }
+            JobEvent::Adopted { shard, batch } => {
+                self.line(format!(
+                    "  found batch {} of this job still running on the server (the ledger had lost it); attaching instead of creating another",
+                    batch.id
+                ));
+                self.show(*shard, batch);
+            }
             JobEvent::Changed { shard, batch } => self.show(*shard, batch),
             JobEvent::Downloaded { path, bytes, .. } => self.line(format!(
                 "  downloaded {} ({})",
@@ -216,6 +224,67 @@ impl JobProgress for BatchBars {
             JobEvent::ShardFailed { shard, error } => {
                 self.line(format!("  shard {} failed: {error}", shard + 1));
             }
+            _ => {}
+        }
+    }
+}
+
+impl JobObserver for BatchBars {
+    fn step(&self, step: Step<'_>) {
+        match step {
+            Step::Submitting { requests: 0, .. } => {
+                self.line("Step 4: Checking the earlier batch(es)...".to_owned());
+            }
+            Step::Submitting { round, requests } => self.line(format!(
+                "Step 4: Uploading and creating batch(es): round {round}, {requests} request(s)..."
+            )),
+            Step::Waiting => self.line(
+                "Step 5: Waiting for the batch(es) to finish (Ctrl-C stops waiting; the batch keeps running)..."
+                    .to_owned(),
+            ),
+            Step::Downloading => self.line("Step 6: Downloading results...".to_owned()),
+            Step::Writing { out_dir } => {
+                self.line(format!("Step 7: Writing lessons to {}...", out_dir.display()));
+            }
+            Step::BatchFailed {
+                batch_id,
+                errors,
+                token_limit,
+            } => {
+                let id = batch_id.map_or_else(String::new, ToString::to_string);
+                let mut text =
+                    format!("error: batch {id} failed validation; nothing in it ran or was billed");
+                for error in errors {
+                    text.push_str(&format!("\n  {}", crate::report::batch_error_line(error)));
+                }
+                if token_limit {
+                    text.push_str("\nhint: the organization's enqueued-token limit was reached; run the command again once other batches have finished");
+                }
+                self.line(text);
+            }
+            Step::StaleWritten { lessons } => {
+                let list: Vec<String> = lessons
+                    .iter()
+                    .map(|stale| format!("{} ({})", stale.lesson_code, stale.reason))
+                    .collect();
+                let (one, it) = if lessons.len() == 1 {
+                    ("lesson was", "it")
+                } else {
+                    ("lessons were", "them")
+                };
+                self.line(format!(
+                    "{} {one} generated from an earlier version of the outline: {}; run with --stale to regenerate {it}",
+                    lessons.len(),
+                    list.join(", ")
+                ));
+            }
+            Step::Retrying {
+                lessons,
+                rounds_left,
+            } => self.line(format!(
+                "Retrying {} lesson(s) whose failure is retryable ({rounds_left} round(s) left after this one)...",
+                lessons.len()
+            )),
             _ => {}
         }
     }

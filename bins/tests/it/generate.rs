@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use batch_emulator::{EmulatorConfig, Timing};
 use openai_batch_client::{BatchStatus, Ledger};
 
-use crate::{batches, code, command, datagov, emulator, lesson_files, run, stderr, stdout};
+use crate::{
+    batches, code, command, datagov, emulator, job_file, lesson_files, run, stderr, stdout,
+};
 
 /// A generate command on the Data Governance fixture, writing into `dir`.
 fn generate(dir: &Path) -> Command {
@@ -142,7 +144,9 @@ async fn dry_run_sends_nothing_and_writes_the_shards() {
     assert!(text.starts_with(
         r#"{"custom_id":"lesson_M0-L001","method":"POST","url":"/v1/chat/completions""#
     ));
-    assert!(!dir.path().join("work/datagov.ledger.json").exists());
+    assert!(
+        job_file(&dir.path().join("work"), "ledger.json").is_none_or(|ledger| !ledger.exists())
+    );
     assert!(lesson_files(&dir.path().join("out")).is_empty());
 }
 
@@ -193,11 +197,10 @@ async fn a_run_killed_while_waiting_resumes_without_submitting_again() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = first.spawn().unwrap();
-    let ledger = dir.path().join("work/datagov.ledger.json");
     let started = Instant::now();
     loop {
-        let submitted = Ledger::load(&ledger)
-            .ok()
+        let submitted = job_file(&dir.path().join("work"), "ledger.json")
+            .and_then(|ledger| Ledger::load(&ledger).ok())
             .is_some_and(|l| l.shards.iter().any(|s| s.batch_id.is_some()));
         if submitted {
             break;
@@ -261,7 +264,9 @@ async fn an_expired_batch_keeps_its_partial_results_and_a_rerun_completes_the_re
             .iter()
             .all(|f| f["code"] == "batch_expired" && f["retryable"] == true)
     );
-    let failures = std::fs::read_to_string(dir.path().join("work/datagov.failures.jsonl")).unwrap();
+    let failures =
+        std::fs::read_to_string(job_file(&dir.path().join("work"), "failures.jsonl").unwrap())
+            .unwrap();
     assert_eq!(failures.lines().count() as u64, total - written);
 
     let healthy = emulator(EmulatorConfig::fast()).await;
@@ -355,7 +360,9 @@ async fn failed_requests_exit_3_and_only_retryable_ones_are_resubmitted() {
         assert_eq!(line.body.max_completion_tokens, Some(expected), "{code}");
     }
 
-    let failures = std::fs::read_to_string(dir.path().join("work/datagov.failures.jsonl")).unwrap();
+    let failures =
+        std::fs::read_to_string(job_file(&dir.path().join("work"), "failures.jsonl").unwrap())
+            .unwrap();
     assert_eq!(failures.lines().count(), failed.len());
     for code in truncated {
         assert!(!dir.path().join(format!("out/{code}.md")).exists());
@@ -373,7 +380,9 @@ async fn a_budget_below_the_upper_bound_refuses_to_submit() {
     let err = stderr(&output);
     assert!(err.contains("exceeds the budget $0.01 by"), "{err}");
     assert!(err.contains("hint:"), "{err}");
-    assert!(!dir.path().join("work/datagov.ledger.json").exists());
+    assert!(
+        job_file(&dir.path().join("work"), "ledger.json").is_none_or(|ledger| !ledger.exists())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,10 +430,9 @@ async fn ctrl_c_while_waiting_leaves_the_batch_running_and_prints_the_resume_com
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = first.spawn().unwrap();
-    let ledger = dir.path().join("work/datagov.ledger.json");
     let started = Instant::now();
-    while !Ledger::load(&ledger)
-        .ok()
+    while !job_file(&dir.path().join("work"), "ledger.json")
+        .and_then(|ledger| Ledger::load(&ledger).ok())
         .is_some_and(|l| l.shards.iter().any(|s| s.batch_id.is_some()))
     {
         assert!(
@@ -466,9 +474,10 @@ async fn ctrl_c_while_waiting_leaves_the_batch_running_and_prints_the_resume_com
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_with_yes_archives_the_unfinished_ledger_and_submits_again() {
+async fn new_with_yes_archives_the_unfinished_ledger_and_takes_over_a_batch_still_running() {
     let mut config = EmulatorConfig::fast();
-    config.timing.validation = Duration::from_millis(300);
+    // Long enough that the batch is still validating when --new runs.
+    config.timing.validation = Duration::from_millis(2000);
     let emulator = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
     let mut first = generate_at(dir.path(), emulator.base_url());
@@ -483,12 +492,15 @@ async fn new_with_yes_archives_the_unfinished_ledger_and_submits_again() {
     assert!(stderr(&output).contains("--yes"));
     assert_eq!(batches(&emulator).await.len(), 1);
 
+    // The same requests are still running on the server: taken over, not paid for twice.
     let mut again = generate_at(dir.path(), emulator.base_url());
     again.args(["--limit", "2", "--new", "--yes"]);
     let output = run(again).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert_eq!(batches(&emulator).await.len(), 2);
-    let archived = std::fs::read_dir(dir.path().join("work"))
+    assert!(stderr(&output).contains("archived"), "{}", stderr(&output));
+    assert_eq!(batches(&emulator).await.len(), 1);
+    let job_dir = job_file(&dir.path().join("work"), "").unwrap();
+    let archived = std::fs::read_dir(job_dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -534,7 +546,8 @@ async fn the_built_in_emulator_keeps_its_batches_so_no_wait_then_rerun_attaches(
         .unwrap()
         .to_owned();
 
-    // The rerun asks for 6: it finishes the earlier batch of 4 and says 2 are still to do.
+    // The rerun asks for 6: it finishes the earlier batch of 4 and submits the other 2 in
+    // the same run.
     let mut rerun = generate(dir.path());
     rerun.args(["--emulator", "--limit", "6", "--json"]);
     let output = run(rerun).await;
@@ -542,10 +555,9 @@ async fn the_built_in_emulator_keeps_its_batches_so_no_wait_then_rerun_attaches(
     let report = json(&output);
     assert!(stderr(&output).contains("Attaching"), "{}", stderr(&output));
     assert_eq!(report["batches"][0]["id"], batch_id.as_str());
-    assert_eq!(report["written"], 4);
-    assert!(
-        stderr(&output).contains("2 more selected lesson(s)"),
-        "{}",
-        stderr(&output)
-    );
+    assert_eq!(report["batches"].as_array().unwrap().len(), 2);
+    assert_eq!(report["requested"], 6);
+    assert_eq!(report["written"], 6);
+    assert_eq!(report["requests_sent"], 2);
+    assert_eq!(lesson_files(&dir.path().join("out")).len(), 6);
 }

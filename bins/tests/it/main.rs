@@ -127,3 +127,19 @@ pub(crate) fn lesson_files(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A file of the one job in `work` (`<work>/<name>-<id>/<file>`), whether it exists yet
+/// or not; `None` while no job folder exists.
+pub(crate) fn job_file(work: &Path, file: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(work)
+        .ok()?
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    assert!(
+        dirs.len() <= 1,
+        "more than one job folder in {}: {dirs:?}",
+        work.display()
+    );
+    dirs.pop().map(|dir| dir.join(file))
+}

@@ -89,10 +89,12 @@ async fn content_gives_titles_and_reports_missing_lessons() {
         ["M0-L001-what-is-data-governance.md"]
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let failed = report["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["lesson_code"], "M0-L002");
-    assert_eq!(failed[0]["code"], "missing");
+    assert_eq!(report["failed"].as_array().unwrap().len(), 0);
+    assert_eq!(report["missing"], serde_json::json!(["M0-L002"]));
+    assert_eq!(report["requested"], 2);
+    let failures =
+        std::fs::read_to_string(dir.path().join("results.jsonl.failures.jsonl")).unwrap();
+    assert!(failures.contains(r#""code":"missing""#), "{failures}");
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ pub struct Template {
     origin: PathBuf,
     segments: Vec<Segment>,
     legacy: bool,
+    sha256: String,
 }
 
 /// A value the builder computes for each lesson; the names are the placeholder names.
@@ -158,18 +159,27 @@ impl Template {
         } else {
             text
         };
+        let sha256 = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(text.as_bytes())
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect()
+        };
         if let Some(body) = legacy::detect(text) {
             let segments = legacy::parse(body, text, origin)?;
             return Ok(Template {
                 origin: origin.to_owned(),
                 segments: merge_text(segments),
                 legacy: true,
+                sha256,
             });
         }
         Ok(Template {
             origin: origin.to_owned(),
             segments: merge_text(parse_native(text, origin)?),
             legacy: false,
+            sha256,
         })
     }
 
@@ -195,6 +205,12 @@ impl Template {
     /// Whether this is a legacy `prompt = f"""` template.
     pub fn is_legacy(&self) -> bool {
         self.legacy
+    }
+
+    /// SHA-256 (lowercase hex) of the template text, as read (byte order mark dropped, CRLF
+    /// as LF): what the job records so a changed template is noticed.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// The file (or name) the template came from.

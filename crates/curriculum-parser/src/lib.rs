@@ -36,13 +36,12 @@
 //! Duplicate modules and lessons, lessons outside a module and outlines without lessons are [`Error`]s;
 //! a module without lessons is kept, with a [`Warning`].
 //!
-//! [`existing_lessons`] lists the lessons that already have a file in an output directory.
+//! Which lessons already have a file is for `lesson-writer`, the one owner of lesson file names.
 
 #![warn(missing_docs)]
 
 mod builder;
 mod error;
-mod existing;
 mod lesson_map;
 mod model;
 mod nested;
@@ -50,7 +49,6 @@ mod parse;
 mod text;
 
 pub use error::Error;
-pub use existing::existing_lessons;
 pub use model::{
     Complexity, Curriculum, Format, Lab, Lesson, LessonCode, Level, Module, ParseComplexityError,
     ParseLessonCodeError, Warning,

@@ -1,17 +1,18 @@
 //! The in-order half of a run: joins results per lesson, writes files, counts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::PathBuf;
 
 use curriculum_parser::LessonCode;
 
 use crate::examine::{Answer, Done, LineResult};
-use crate::output::{FileWriter, WriteOutcome, path_in, write_atomic};
+use crate::output::{FileWriter, WriteOutcome, path_in, policy, sha256_hex, write_atomic};
 use crate::summary::{
-    Duplicate, Failure, Location, MAX_MALFORMED_LISTED, Malformed, ModelUsage, Skipped, UsageTotals,
+    Duplicate, Failure, Kept as KeptFile, LessonOutcome, Location, MAX_MALFORMED_LISTED, Malformed,
+    ModelUsage, UsageTotals,
 };
-use crate::{Error, Overwrite, ProcessConfig, REJECTED_DIR, Summary};
+use crate::{Error, KeptReason, LessonUsage, ManifestEntry, ProcessConfig, REJECTED_DIR, Summary};
 
 /// The first line seen for a lesson code, and whether it was a success.
 struct Kept {
@@ -23,11 +24,12 @@ struct Kept {
 pub(crate) struct Commit<'c> {
     config: &'c ProcessConfig<'c>,
     writer: &'c dyn FileWriter,
-    paths: &'c [PathBuf],
+    paths: &'c [(PathBuf, Option<String>)],
     summary: Summary,
     kept: HashMap<LessonCode, Kept>,
     failures: BTreeMap<LessonCode, Failure>,
-    seen_ids: HashSet<String>,
+    seen: BTreeSet<LessonCode>,
+    unexpected: BTreeSet<LessonCode>,
     models: BTreeMap<String, UsageTotals>,
     rejected_dir_ready: bool,
 }
@@ -36,7 +38,7 @@ impl<'c> Commit<'c> {
     pub(crate) fn new(
         config: &'c ProcessConfig<'c>,
         writer: &'c dyn FileWriter,
-        paths: &'c [PathBuf],
+        paths: &'c [(PathBuf, Option<String>)],
     ) -> Self {
         Commit {
             config,
@@ -45,7 +47,8 @@ impl<'c> Commit<'c> {
             summary: Summary::default(),
             kept: HashMap::new(),
             failures: BTreeMap::new(),
-            seen_ids: HashSet::new(),
+            seen: BTreeSet::new(),
+            unexpected: BTreeSet::new(),
             models: BTreeMap::new(),
             rejected_dir_ready: false,
         }
@@ -53,8 +56,9 @@ impl<'c> Commit<'c> {
 
     pub(crate) fn commit(&mut self, done: Done) -> Result<(), Error> {
         self.summary.lines_read += 1;
+        let (file, batch_id) = &self.paths[done.input];
         let location = Location {
-            file: self.paths[done.input].clone(),
+            file: file.clone(),
             line: done.line,
         };
         let parsed = match done.result {
@@ -73,7 +77,17 @@ impl<'c> Commit<'c> {
             let model = parsed.model.clone().unwrap_or_else(|| "unknown".to_owned());
             self.models.entry(model).or_default().add(usage);
         }
-        self.seen_ids.insert(parsed.custom_id.clone());
+        if self
+            .config
+            .accept
+            .as_ref()
+            .is_some_and(|accept| !accept.contains(&parsed.code))
+        {
+            tracing::debug!(%location, code = %parsed.code, "result for a lesson not expected");
+            self.unexpected.insert(parsed.code);
+            return Ok(());
+        }
+        self.seen.insert(parsed.code);
         let success = matches!(parsed.answer, Answer::Lesson { .. });
         if let Some(kept) = self.kept.get(&parsed.code) {
             // A success after a failure replaces it; anything else is a duplicate.
@@ -81,7 +95,7 @@ impl<'c> Commit<'c> {
                 tracing::debug!(%location, kept = %kept.location, "duplicate result");
                 self.summary.duplicates.push(Duplicate {
                     custom_id: parsed.custom_id,
-                    lesson_code: parsed.code.to_string(),
+                    lesson_code: parsed.code,
                     location,
                     kept: kept.location.clone(),
                 });
@@ -103,12 +117,8 @@ impl<'c> Commit<'c> {
                 success,
             },
         );
-        let title = self
-            .config
-            .curriculum
-            .and_then(|curriculum| curriculum.lesson(parsed.code))
-            .map(|lesson| lesson.title.as_str());
-        let file_name = self.config.file_name.file_name(parsed.code, title);
+        let title = self.config.title_of(parsed.code);
+        let file_name = self.file_name(parsed.code, title);
         match parsed.answer {
             Answer::Lesson {
                 text,
@@ -119,26 +129,72 @@ impl<'c> Commit<'c> {
                     *self.summary.rules_applied.entry(rule).or_default() += 1;
                 }
                 let path = path_in(&self.config.out_dir, &file_name)?;
-                let outcome = write_atomic(
-                    &path,
-                    &text,
-                    self.config.overwrite,
-                    &parsed.custom_id,
-                    self.writer,
-                )?;
+                let recorded = self
+                    .config
+                    .manifest
+                    .and_then(|manifest| manifest.lessons.get(&parsed.code))
+                    .map(|entry| entry.file_sha256.as_str());
+                let overwrite = self.config.overwrite;
+                let may_replace = |existing: &[u8]| policy(overwrite, recorded, existing);
+                let outcome =
+                    write_atomic(&path, &text, &may_replace, &parsed.custom_id, self.writer)?;
                 tracing::debug!(path = %path.display(), ?outcome, "lesson");
-                match outcome {
+                let lesson_outcome = match outcome {
                     WriteOutcome::Created | WriteOutcome::Replaced => {
                         self.summary.written += 1;
                         self.summary.replaced += u64::from(outcome == WriteOutcome::Replaced);
                         self.summary.written_truncated += u64::from(truncated);
+                        LessonOutcome::Written
                     }
-                    WriteOutcome::Unchanged => self.summary.unchanged += 1,
-                    WriteOutcome::SkippedExisting => self.summary.skipped_existing.push(Skipped {
-                        custom_id: parsed.custom_id,
-                        path,
-                    }),
+                    WriteOutcome::Unchanged => {
+                        self.summary.unchanged += 1;
+                        LessonOutcome::Unchanged
+                    }
+                    WriteOutcome::Kept(reason) => {
+                        self.summary.kept.push(KeptFile {
+                            lesson_code: parsed.code,
+                            path,
+                            reason,
+                        });
+                        LessonOutcome::Kept { reason }
+                    }
+                };
+                if !matches!(lesson_outcome, LessonOutcome::Kept { .. }) {
+                    let usage = parsed.usage.as_ref().map(|usage| LessonUsage {
+                        prompt_tokens: usage.prompt_tokens,
+                        cached_tokens: usage.cached_tokens(),
+                        completion_tokens: usage.completion_tokens,
+                    });
+                    let cost_usd = match (&parsed.model, usage) {
+                        (Some(model), Some(usage)) => self.config.prices.get(model).map(|price| {
+                            price.batch_cost(
+                                usage.prompt_tokens,
+                                usage.cached_tokens,
+                                usage.completion_tokens,
+                            )
+                        }),
+                        _ => None,
+                    };
+                    let request = self
+                        .config
+                        .requests
+                        .and_then(|requests| requests.get(&parsed.code));
+                    self.summary.provenance.push((
+                        parsed.code,
+                        ManifestEntry {
+                            file: file_name,
+                            file_sha256: sha256_hex(text.as_bytes()),
+                            request_sha256: request.map(|request| request.request_sha256.clone()),
+                            title: title.map(str::to_owned),
+                            model: parsed.model.clone(),
+                            batch_id: batch_id.clone(),
+                            usage,
+                            cost_usd,
+                            written_at: unix_now(),
+                        },
+                    ));
                 }
+                self.summary.outcomes.insert(parsed.code, lesson_outcome);
             }
             Answer::Failed {
                 failed,
@@ -148,9 +204,12 @@ impl<'c> Commit<'c> {
                     Some(text) => Some(self.keep_rejected(&file_name, &text, &parsed.custom_id)?),
                     None => None,
                 };
+                self.summary
+                    .outcomes
+                    .insert(parsed.code, LessonOutcome::Failed { kind: failed.kind });
                 let failure = Failure {
                     custom_id: parsed.custom_id,
-                    lesson_code: parsed.code.to_string(),
+                    lesson_code: parsed.code,
                     retryable: failed.kind.retryable(),
                     kind: failed.kind,
                     code: failed.code,
@@ -163,6 +222,24 @@ impl<'c> Commit<'c> {
             }
         }
         Ok(())
+    }
+
+    /// The lesson's file name: the one the manifest recorded when that file is still
+    /// there (a retitled lesson keeps its file), else the pattern's.
+    fn file_name(&self, code: LessonCode, title: Option<&str>) -> String {
+        let recorded = self
+            .config
+            .manifest
+            .and_then(|manifest| manifest.lessons.get(&code))
+            .map(|entry| entry.file.as_str())
+            .filter(|name| {
+                self.config.file_name.code_of(name) == Some(code)
+                    && self.config.out_dir.join(name).is_file()
+            });
+        match recorded {
+            Some(name) => name.to_owned(),
+            None => self.config.file_name.file_name(code, title),
+        }
     }
 
     /// Keeps a truncated answer's text in `rejected/` for inspection.
@@ -181,9 +258,8 @@ impl<'c> Commit<'c> {
             self.rejected_dir_ready = true;
         }
         let path = path_in(&dir, file_name)?;
-        if write_atomic(&path, text, Overwrite::Allow, custom_id, self.writer)?
-            != WriteOutcome::Unchanged
-        {
+        let replace = |_: &[u8]| -> Result<(), KeptReason> { Ok(()) };
+        if write_atomic(&path, text, &replace, custom_id, self.writer)? != WriteOutcome::Unchanged {
             self.summary.rejected_files += 1;
         }
         Ok(path)
@@ -193,19 +269,15 @@ impl<'c> Commit<'c> {
         let mut summary = self.summary;
         summary.failures = std::mem::take(&mut self.failures).into_values().collect();
         if let Some(expected) = &self.config.expected {
-            summary.missing = expected
-                .iter()
-                .filter(|id| !self.seen_ids.contains(*id))
-                .cloned()
-                .collect();
-            let mut unexpected: Vec<String> = self
-                .seen_ids
-                .into_iter()
-                .filter(|id| !expected.contains(id))
-                .collect();
-            unexpected.sort();
-            summary.unexpected = unexpected;
+            summary.missing = expected.difference(&self.seen).copied().collect();
+            for code in &summary.missing {
+                summary.outcomes.insert(*code, LessonOutcome::Missing);
+            }
+            if self.config.accept.is_none() {
+                self.unexpected = self.seen.difference(expected).copied().collect();
+            }
         }
+        summary.unexpected = std::mem::take(&mut self.unexpected).into_iter().collect();
         let mut total_cost = None;
         for (model, usage) in self.models {
             let cost_usd = self.config.prices.get(&model).map(|price| {
@@ -224,4 +296,11 @@ impl<'c> Commit<'c> {
         summary.cost_usd = total_cost;
         summary
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }

@@ -78,4 +78,28 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
+    /// A directory could not be listed.
+    #[error("cannot list {path}")]
+    ListDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A temp file left by an earlier run could not be removed.
+    #[error("cannot remove the leftover temp file {path}")]
+    RemoveLeftover {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The lesson manifest could not be read or written.
+    #[error("lesson manifest {path}: {problem}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong, and the cause.
+        problem: String,
+    },
 }

@@ -99,10 +99,7 @@ fn examine_json(text: &str, config: &ProcessConfig<'_>) -> LineResult {
             message: "neither `response` nor `error` is set".to_owned(),
         });
     };
-    let title = config
-        .curriculum
-        .and_then(|curriculum| curriculum.lesson(code))
-        .map(|lesson| lesson.title.as_str());
+    let title = config.title_of(code);
     let answer = match outcome {
         Outcome::Answer(text) => lesson_or_empty(text, code, title, false),
         Outcome::Failed(failed)

@@ -1,5 +1,8 @@
 //! Turns Batch API output and error files into cleaned lesson files, written atomically,
-//! with a summary of what was written, skipped and failed.
+//! with a summary that gives every lesson exactly one outcome (written, unchanged, kept,
+//! failed or missing), and owns what the output directory holds: lesson file names
+//! ([`FileNamePattern`], written and recognised by the same code), the provenance
+//! [`Manifest`], and the overwrite policy that protects lessons edited by hand.
 //!
 //! ```
 //! use lesson_writer::{Input, ProcessConfig, process_inputs};
@@ -30,7 +33,9 @@ mod commit;
 mod custom_id;
 mod error;
 mod examine;
+mod manifest;
 mod markdown;
+mod names;
 mod outcome;
 mod output;
 mod process;
@@ -41,12 +46,17 @@ mod summary;
 pub use clean::{Cleaned, Rule, clean};
 pub use custom_id::{MAX_CUSTOM_ID_LEN, lesson_code};
 pub use error::Error;
+pub use manifest::{
+    FileProvenance, LessonUsage, MANIFEST_FILE, MANIFEST_VERSION, Manifest, ManifestEntry,
+};
+pub use names::{FileNamePattern, existing_lessons, slug};
 pub use outcome::FailureKind;
-pub use output::{FileNamePattern, Overwrite, slug};
+pub use output::{Overwrite, TEMP_PREFIX, is_temp_file, remove_leftovers, sha256_hex};
 pub use process::{
-    DEFAULT_MAX_LINE_BYTES, Input, ProcessConfig, REJECTED_DIR, process, process_inputs,
+    DEFAULT_MAX_LINE_BYTES, Input, ProcessConfig, REJECTED_DIR, RequestedLesson, process,
+    process_inputs,
 };
 pub use summary::{
-    Duplicate, Failure, Location, MAX_MALFORMED_LISTED, Malformed, MalformedReason, ModelUsage,
-    Skipped, Summary, UsageTotals, write_failures_jsonl,
+    Duplicate, Failure, Kept, KeptReason, LessonOutcome, Location, MAX_MALFORMED_LISTED, Malformed,
+    MalformedReason, ModelUsage, OutcomeCounts, Summary, UsageTotals, write_failures_jsonl,
 };

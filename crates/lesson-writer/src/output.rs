@@ -1,165 +1,41 @@
-//! Lesson file names and atomic, idempotent writes.
+//! Atomic, idempotent lesson writes, the overwrite policy, and leftover temp files.
 
-use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use curriculum_parser::LessonCode;
+use sha2::{Digest, Sha256};
 
-use crate::Error;
+use crate::{Error, KeptReason};
+
+/// The name prefix of the temp files this crate writes (always ending in `.tmp`).
+pub const TEMP_PREFIX: &str = ".lesson-writer-";
 
 /// Whether an existing lesson file with different content may be replaced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Overwrite {
-    /// Keep the existing file; the lesson is counted as skipped.
+    /// Keep the existing file; the lesson is counted as kept ([`KeptReason::Exists`]).
     #[default]
     Forbid,
+    /// Replace a file only when the manifest shows this tool wrote it and it was not
+    /// changed since; a file edited by hand is kept ([`KeptReason::EditedByHand`]), and so
+    /// is one the manifest does not know ([`KeptReason::Exists`]).
+    IfUnedited,
     /// Replace the existing file (atomically).
     Allow,
-}
-
-/// How a lesson file is named: a pattern with `{code}` (required) and `{slug}`.
-///
-/// The default is `{code}.md` (`M0-L001.md`); `{code}-{slug}.md` gives
-/// `M0-L001-what-is-data.md` when the title is known and `M0-L001.md` otherwise.
-/// Patterns may hold only ASCII letters, digits, `.`, `-` and `_` besides the
-/// placeholders, so a name never leaves the output directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileNamePattern {
-    pattern: String,
-}
-
-impl FileNamePattern {
-    /// `{code}.md`.
-    pub const CODE: &str = "{code}.md";
-    /// `{code}-{slug}.md`.
-    pub const CODE_SLUG: &str = "{code}-{slug}.md";
-
-    /// A validated pattern.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidPattern`] when the pattern lacks `{code}`, has another
-    /// placeholder, starts with `.`, or holds any other character.
-    pub fn new(pattern: &str) -> Result<Self, Error> {
-        let invalid = |reason| Error::InvalidPattern {
-            pattern: pattern.chars().take(80).collect(),
-            reason,
-        };
-        if !pattern.contains("{code}") {
-            return Err(invalid("it must contain {code}"));
-        }
-        let literal = pattern.replace("{code}", "").replace("{slug}", "");
-        if !literal
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        {
-            return Err(invalid(
-                "only {code}, {slug}, ASCII letters, digits, `.`, `-` and `_` are allowed",
-            ));
-        }
-        if pattern.starts_with('.') || pattern.len() > 100 {
-            return Err(invalid("it must not start with `.` or exceed 100 bytes"));
-        }
-        Ok(FileNamePattern {
-            pattern: pattern.to_owned(),
-        })
-    }
-
-    /// The pattern text.
-    pub fn as_str(&self) -> &str {
-        &self.pattern
-    }
-
-    /// The file name for a lesson. Without a title, `{slug}` and one `-` or `_`
-    /// before it are dropped.
-    pub fn file_name(&self, code: LessonCode, title: Option<&str>) -> String {
-        let slug = title.map(slug).unwrap_or_default();
-        let mut pattern = self.pattern.clone();
-        if slug.is_empty() {
-            for placeholder in ["-{slug}", "_{slug}", "{slug}"] {
-                pattern = pattern.replace(placeholder, "");
-            }
-        }
-        pattern
-            .replace("{code}", &code.to_string())
-            .replace("{slug}", &slug)
-    }
-}
-
-impl Default for FileNamePattern {
-    fn default() -> Self {
-        FileNamePattern {
-            pattern: Self::CODE.to_owned(),
-        }
-    }
-}
-
-impl FromStr for FileNamePattern {
-    type Err = Error;
-
-    fn from_str(pattern: &str) -> Result<Self, Error> {
-        FileNamePattern::new(pattern)
-    }
-}
-
-impl fmt::Display for FileNamePattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.pattern)
-    }
-}
-
-/// A file-name slug of a title: lower-case ASCII letters and digits joined by `-`,
-/// common accented letters folded, at most 60 bytes.
-///
-/// ```
-/// assert_eq!(lesson_writer::slug("Données & “Governance” 101!"), "donnees-governance-101");
-/// ```
-pub fn slug(title: &str) -> String {
-    const MAX: usize = 60;
-    let mut out = String::new();
-    for c in title.chars() {
-        let folded = fold(c);
-        if folded.is_ascii_alphanumeric() {
-            if out.len() >= MAX {
-                break;
-            }
-            out.push(folded.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_owned()
-}
-
-/// Folds common Latin accented letters to ASCII; anything else is returned as is.
-fn fold(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'a',
-        'ç' | 'Ç' => 'c',
-        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
-        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
-        'ñ' | 'Ñ' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'o',
-        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
-        'ý' | 'ÿ' | 'Ý' => 'y',
-        _ => c,
-    }
 }
 
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteOutcome {
-    /// A new file was created.
+    /// A new file was created (or an empty one replaced).
     Created,
     /// An existing file with other content was replaced.
     Replaced,
     /// The file already held exactly this content.
     Unchanged,
-    /// The file exists with other content and overwriting is forbidden.
-    SkippedExisting,
+    /// The file exists with other content and was not replaced.
+    Kept(KeptReason),
 }
 
 /// Writes the bytes of a file; the seam tests use to simulate a failing disk.
@@ -195,39 +71,71 @@ pub(crate) fn path_in(dir: &Path, name: &str) -> Result<PathBuf, Error> {
     }
 }
 
+/// SHA-256 of bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// Decides whether an existing file with other content may be replaced: `Ok` to
+/// replace, or the reason it is kept. Called with the existing file's bytes.
+pub(crate) type MayReplace<'a> = &'a dyn Fn(&[u8]) -> Result<(), KeptReason>;
+
+/// The policy of [`Overwrite`] for a file the manifest recorded with `recorded_sha256`.
+pub(crate) fn policy(
+    overwrite: Overwrite,
+    recorded_sha256: Option<&str>,
+    existing: &[u8],
+) -> Result<(), KeptReason> {
+    match overwrite {
+        Overwrite::Allow => Ok(()),
+        Overwrite::Forbid => Err(KeptReason::Exists),
+        Overwrite::IfUnedited => match recorded_sha256 {
+            None => Err(KeptReason::Exists),
+            Some(recorded) if recorded == sha256_hex(existing) => Ok(()),
+            Some(_) => Err(KeptReason::EditedByHand),
+        },
+    }
+}
+
 /// Writes `text` to `path` atomically: a temp file in the same directory, then a
-/// rename. Identical content is not rewritten; other content is replaced only
-/// when `overwrite` allows it.
+/// rename. Identical content is not rewritten; an empty file (no lesson) is
+/// replaced; other content is replaced only when `may_replace` allows it.
 pub(crate) fn write_atomic(
     path: &Path,
     text: &str,
-    overwrite: Overwrite,
+    may_replace: MayReplace<'_>,
     custom_id: &str,
     writer: &dyn FileWriter,
 ) -> Result<WriteOutcome, Error> {
+    let read_error = |source| Error::ReadExisting {
+        path: path.to_path_buf(),
+        source,
+    };
     let exists = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => true,
         Ok(meta) => {
-            if meta.is_file() && meta.len() == text.len() as u64 {
-                let existing = fs::read(path).map_err(|source| Error::ReadExisting {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                if existing == text.as_bytes() {
-                    return Ok(WriteOutcome::Unchanged);
-                }
+            let existing = if meta.is_file() {
+                fs::read(path).map_err(read_error)?
+            } else {
+                // A directory or a special file: never replaced, nothing to compare.
+                return Ok(WriteOutcome::Kept(KeptReason::Exists));
+            };
+            if existing == text.as_bytes() {
+                return Ok(WriteOutcome::Unchanged);
             }
-            if overwrite == Overwrite::Forbid {
-                return Ok(WriteOutcome::SkippedExisting);
+            if let Err(reason) = may_replace(&existing) {
+                return Ok(WriteOutcome::Kept(reason));
             }
             true
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => false,
-        Err(source) => {
-            return Err(Error::ReadExisting {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        Err(source) => return Err(read_error(source)),
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let write_error = |source| Error::Write {
@@ -237,7 +145,7 @@ pub(crate) fn write_atomic(
     };
     // A dot-name ending in `.tmp`, so a crash never leaves anything named `*.md`.
     let mut temp = tempfile::Builder::new()
-        .prefix(".lesson-writer-")
+        .prefix(TEMP_PREFIX)
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(write_error)?;
@@ -252,64 +160,57 @@ pub(crate) fn write_atomic(
         Ok(_) => Ok(WriteOutcome::Created),
         // Someone created the file since we looked: theirs stays.
         Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => {
-            Ok(WriteOutcome::SkippedExisting)
+            Ok(WriteOutcome::Kept(KeptReason::Exists))
         }
         Err(err) => Err(write_error(err.error)),
     }
 }
 
+/// Whether `name` is one of this crate's temp files.
+pub fn is_temp_file(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp")
+}
+
+/// Removes the temp files an earlier, killed run left in `dir` and its `rejected/`
+/// folder: only names of this crate's own making ([`is_temp_file`]), nothing else.
+/// Call it only while no other run writes into `dir` (under the job's lock).
+/// Returns the removed files; a missing directory has none.
+///
+/// # Errors
+///
+/// [`Error::ListDir`] when a directory cannot be listed, [`Error::RemoveLeftover`]
+/// when a leftover cannot be removed.
+pub fn remove_leftovers(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut removed = Vec::new();
+    for dir in [dir.to_path_buf(), dir.join(crate::REJECTED_DIR)] {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(Error::ListDir { path: dir, source }),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::ListDir {
+                path: dir.clone(),
+                source,
+            })?;
+            let is_ours = entry.file_name().to_str().is_some_and(is_temp_file)
+                && entry.file_type().is_ok_and(|kind| kind.is_file());
+            if is_ours {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|source| Error::RemoveLeftover {
+                    path: path.clone(),
+                    source,
+                })?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn code() -> LessonCode {
-        "M0-L001".parse().unwrap()
-    }
-
-    #[test]
-    fn patterns() {
-        let check = |pattern: &str, title: Option<&str>, expected: &str| {
-            let pattern = FileNamePattern::new(pattern).unwrap();
-            assert_eq!(pattern.file_name(code(), title), expected);
-        };
-        check(FileNamePattern::CODE, Some("What is data?"), "M0-L001.md");
-        check(
-            FileNamePattern::CODE_SLUG,
-            Some("What is data?"),
-            "M0-L001-what-is-data.md",
-        );
-        check(FileNamePattern::CODE_SLUG, None, "M0-L001.md");
-        check(FileNamePattern::CODE_SLUG, Some("¿?"), "M0-L001.md");
-        check("lesson_{code}.markdown", None, "lesson_M0-L001.markdown");
-    }
-
-    #[test]
-    fn bad_patterns_are_refused() {
-        for pattern in [
-            "{slug}.md",
-            "../{code}.md",
-            "{code}/x.md",
-            ".{code}.md",
-            "{code}{x}.md",
-            "/{code}",
-        ] {
-            assert!(
-                matches!(
-                    FileNamePattern::new(pattern),
-                    Err(Error::InvalidPattern { .. })
-                ),
-                "{pattern}"
-            );
-        }
-    }
-
-    #[test]
-    fn slugs() {
-        assert_eq!(slug("What is Data?"), "what-is-data");
-        assert_eq!(slug("  --Ünïcode café--  "), "unicode-cafe");
-        assert_eq!(slug("数据"), "");
-        assert!(slug(&"long ".repeat(50)).len() <= 61);
-    }
 
     #[test]
     fn paths_stay_in_the_directory() {
@@ -327,19 +228,83 @@ mod tests {
     fn writes_are_idempotent_and_respect_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("M0-L001.md");
-        let write = |text: &str, overwrite| {
-            write_atomic(&path, text, overwrite, "id", &DiskWriter).unwrap()
+        let write = |text: &str, overwrite: Overwrite, recorded: Option<&str>| {
+            let may = move |existing: &[u8]| policy(overwrite, recorded, existing);
+            write_atomic(&path, text, &may, "id", &DiskWriter).unwrap()
         };
-        assert_eq!(write("one\n", Overwrite::Forbid), WriteOutcome::Created);
-        assert_eq!(write("one\n", Overwrite::Forbid), WriteOutcome::Unchanged);
         assert_eq!(
-            write("two\n", Overwrite::Forbid),
-            WriteOutcome::SkippedExisting
+            write("one\n", Overwrite::Forbid, None),
+            WriteOutcome::Created
+        );
+        assert_eq!(
+            write("one\n", Overwrite::Forbid, None),
+            WriteOutcome::Unchanged
+        );
+        assert_eq!(
+            write("two\n", Overwrite::Forbid, None),
+            WriteOutcome::Kept(KeptReason::Exists)
         );
         assert_eq!(fs::read_to_string(&path).unwrap(), "one\n");
-        assert_eq!(write("two\n", Overwrite::Allow), WriteOutcome::Replaced);
-        assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
+        // Unedited since written: replaced; edited (other hash): kept; unknown: kept.
+        let one = sha256_hex(b"one\n");
+        assert_eq!(
+            write(
+                "two\n",
+                Overwrite::IfUnedited,
+                Some("0".repeat(64).as_str())
+            ),
+            WriteOutcome::Kept(KeptReason::EditedByHand)
+        );
+        assert_eq!(
+            write("two\n", Overwrite::IfUnedited, None),
+            WriteOutcome::Kept(KeptReason::Exists)
+        );
+        assert_eq!(
+            write("two\n", Overwrite::IfUnedited, Some(&one)),
+            WriteOutcome::Replaced
+        );
+        assert_eq!(
+            write("three\n", Overwrite::Allow, None),
+            WriteOutcome::Replaced
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "three\n");
+        // An empty file is no lesson: replaced whatever the policy.
+        fs::write(&path, "").unwrap();
+        assert_eq!(
+            write("four\n", Overwrite::Forbid, None),
+            WriteOutcome::Replaced
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn leftovers_of_our_own_naming_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(crate::REJECTED_DIR)).unwrap();
+        let ours = [
+            dir.path().join(".lesson-writer-abc123.tmp"),
+            dir.path().join("rejected/.lesson-writer-x.tmp"),
+        ];
+        let theirs = [
+            dir.path().join("M0-L001.md"),
+            dir.path().join(".lesson-writer-notes.md"),
+            dir.path().join("other.tmp"),
+            dir.path().join(".tmpAbC123"),
+        ];
+        for path in ours.iter().chain(&theirs) {
+            fs::write(path, "x").unwrap();
+        }
+        let mut removed = remove_leftovers(dir.path()).unwrap();
+        removed.sort();
+        let mut expected = ours.to_vec();
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(theirs.iter().all(|path| path.exists()));
+        assert!(
+            remove_leftovers(&dir.path().join("missing"))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// Writes half the bytes, then fails, as a full disk would.
@@ -359,7 +324,7 @@ mod tests {
         let err = write_atomic(
             &path,
             "# Lesson\n",
-            Overwrite::Forbid,
+            &|_: &[u8]| Err(KeptReason::Exists),
             "lesson_M0-L001",
             &FailingWriter,
         )
@@ -380,8 +345,14 @@ mod tests {
 
         // Replacing an existing file: the old content survives a failed write.
         fs::write(&path, "old\n").unwrap();
-        let err =
-            write_atomic(&path, "new text\n", Overwrite::Allow, "id", &FailingWriter).unwrap_err();
+        let err = write_atomic(
+            &path,
+            "new text\n",
+            &|_: &[u8]| Ok(()),
+            "id",
+            &FailingWriter,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Write { .. }));
         assert_eq!(fs::read_to_string(&path).unwrap(), "old\n");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);

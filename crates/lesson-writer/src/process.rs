@@ -14,13 +14,13 @@ use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 
 use batch_request::PriceTable;
-use curriculum_parser::Curriculum;
+use curriculum_parser::{Curriculum, LessonCode};
 
 use crate::commit::Commit;
 use crate::examine::{Done, Work, examine, raw_len};
 use crate::output::{DiskWriter, FileWriter};
 use crate::reader::LineReader;
-use crate::{Error, FileNamePattern, Overwrite, Summary};
+use crate::{Error, FileNamePattern, Manifest, Overwrite, Summary};
 
 /// The default cap on one line: 64 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
@@ -42,11 +42,21 @@ pub struct ProcessConfig<'a> {
     pub accept_truncated: bool,
     /// Lines longer than this are malformed; their bytes are skipped unread.
     pub max_line_bytes: usize,
-    /// The `custom_id`s that were submitted, to report the missing ones, e.g.
-    /// `curriculum.lessons().map(|lesson| lesson.code.custom_id()).collect()`.
-    pub expected: Option<BTreeSet<String>>,
-    /// The curriculum, for lesson titles (heading and `{slug}`).
+    /// The lessons that were submitted, to report the missing ones, e.g.
+    /// `curriculum.lessons().map(|lesson| lesson.code).collect()`.
+    pub expected: Option<BTreeSet<LessonCode>>,
+    /// Write only these lessons; lines for others are reported in
+    /// [`Summary::unexpected`] and not written (say, a results file of another job).
+    /// `None` writes every lesson.
+    pub accept: Option<BTreeSet<LessonCode>>,
+    /// The requests that were sent, by lesson: their titles make the headings (an answer
+    /// is never re-titled after the outline changed) and their hashes go into the manifest.
+    pub requests: Option<&'a BTreeMap<LessonCode, RequestedLesson>>,
+    /// The curriculum, for lesson titles (heading and `{slug}`) of lessons not in `requests`.
     pub curriculum: Option<&'a Curriculum>,
+    /// The output directory's manifest: which files this tool wrote, for
+    /// [`Overwrite::IfUnedited`], and their names.
+    pub manifest: Option<&'a Manifest>,
     /// Prices for the cost figure.
     pub prices: PriceTable,
     /// Threads that parse and clean (at least 1).
@@ -55,7 +65,8 @@ pub struct ProcessConfig<'a> {
 
 impl ProcessConfig<'_> {
     /// Defaults: `{code}.md`, no overwrite, truncated answers rejected, 64 MiB line
-    /// cap, no expected set, no curriculum, the built-in prices, one worker per core.
+    /// cap, no expected set, no requests, no curriculum, no manifest, the built-in
+    /// prices, one worker per core.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         ProcessConfig {
             out_dir: out_dir.into(),
@@ -64,17 +75,45 @@ impl ProcessConfig<'_> {
             accept_truncated: false,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             expected: None,
+            accept: None,
+            requests: None,
             curriculum: None,
+            manifest: None,
             prices: PriceTable::builtin(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
 
+impl ProcessConfig<'_> {
+    /// A lesson's title: the one its request was built with, else the curriculum's.
+    pub(crate) fn title_of(&self, code: LessonCode) -> Option<&str> {
+        self.requests
+            .and_then(|requests| requests.get(&code))
+            .map(|request| request.title.as_str())
+            .or_else(|| {
+                self.curriculum
+                    .and_then(|curriculum| curriculum.lesson(code))
+                    .map(|lesson| lesson.title.as_str())
+            })
+    }
+}
+
+/// A request as it was sent: what its answer is written and recorded with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RequestedLesson {
+    /// The lesson title the request was built with.
+    pub title: String,
+    /// The request's hash (see `batch_request::request_sha256`).
+    pub request_sha256: String,
+}
+
 /// A named input stream: an output or error file, or bytes in a test.
 pub struct Input<'a> {
     /// The name used in reports (`file:line`).
     pub path: PathBuf,
+    /// The batch the file came from, recorded in the manifest.
+    pub batch_id: Option<String>,
     /// The lines.
     pub reader: Box<dyn BufRead + Send + 'a>,
 }
@@ -84,8 +123,31 @@ impl<'a> Input<'a> {
     pub fn new(path: impl Into<PathBuf>, reader: impl BufRead + Send + 'a) -> Self {
         Input {
             path: path.into(),
+            batch_id: None,
             reader: Box::new(reader),
         }
+    }
+
+    /// The same input, from batch `batch_id`.
+    pub fn from_batch(mut self, batch_id: impl Into<String>) -> Self {
+        self.batch_id = Some(batch_id.into());
+        self
+    }
+
+    /// The file at `path`, opened for reading.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when it cannot be opened.
+    pub fn open(path: &Path) -> Result<Input<'static>, Error> {
+        let file = fs::File::open(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Input::new(
+            path,
+            BufReader::with_capacity(READ_BUFFER, file),
+        ))
     }
 }
 
@@ -110,17 +172,11 @@ pub fn process(
     errors: Option<&Path>,
     config: &ProcessConfig<'_>,
 ) -> Result<Summary, Error> {
-    let mut inputs = Vec::new();
-    for path in [output, errors].into_iter().flatten() {
-        let file = fs::File::open(path).map_err(|source| Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        inputs.push(Input::new(
-            path,
-            BufReader::with_capacity(READ_BUFFER, file),
-        ));
-    }
+    let inputs = [output, errors]
+        .into_iter()
+        .flatten()
+        .map(Input::open)
+        .collect::<Result<Vec<_>, Error>>()?;
     process_inputs(inputs, config)
 }
 
@@ -162,7 +218,10 @@ pub(crate) fn run(
         path: config.out_dir.clone(),
         source,
     })?;
-    let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
+    let paths: Vec<(PathBuf, Option<String>)> = inputs
+        .iter()
+        .map(|input| (input.path.clone(), input.batch_id.clone()))
+        .collect();
     let budget = Budget::new(BYTES_IN_FLIGHT);
     let read_error: Mutex<Option<Error>> = Mutex::new(None);
     let (work_tx, work_rx) = mpsc::sync_channel::<Batch<Work>>(QUEUE);
@@ -258,7 +317,7 @@ fn read_all(
         batch.bytes = 0;
         budget.acquire(full.bytes) && work_tx.send(full).is_ok()
     };
-    for (input, Input { path, reader }) in inputs.into_iter().enumerate() {
+    for (input, Input { path, reader, .. }) in inputs.into_iter().enumerate() {
         let mut lines = LineReader::new(reader, max_line_bytes);
         loop {
             let next = lines.next_line().map_err(|source| Error::Read {

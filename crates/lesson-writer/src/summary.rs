@@ -5,9 +5,10 @@ use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 
+use curriculum_parser::LessonCode;
 use serde::Serialize;
 
-use crate::{Error, FailureKind, Rule};
+use crate::{Error, FailureKind, ManifestEntry, Rule};
 
 /// How many malformed lines are described one by one; past that they are only counted.
 pub const MAX_MALFORMED_LISTED: usize = 1000;
@@ -25,8 +26,8 @@ pub struct Summary {
     pub written_truncated: u64,
     /// Lessons whose file already held exactly the new text (nothing was written).
     pub unchanged: u64,
-    /// Lessons not written because a different file exists and overwriting is forbidden.
-    pub skipped_existing: Vec<Skipped>,
+    /// Lessons not written because a different file exists that may not be replaced.
+    pub kept: Vec<Kept>,
     /// Truncated answers kept for inspection in `rejected/`.
     pub rejected_files: u64,
     /// Requests that produced no lesson, sorted by lesson code.
@@ -37,11 +38,20 @@ pub struct Summary {
     pub malformed: Vec<Malformed>,
     /// How many malformed lines there were in all.
     pub malformed_count: u64,
-    /// Submitted `custom_id`s found in neither file (only when the caller gave the
-    /// submitted set): unknown, resubmit.
-    pub missing: Vec<String>,
-    /// `custom_id`s found in the files but not in the submitted set.
-    pub unexpected: Vec<String>,
+    /// Expected lessons found in neither file (only when the caller gave the expected
+    /// set): unknown, resubmit.
+    pub missing: Vec<LessonCode>,
+    /// Lessons found in the files but not accepted
+    /// ([`ProcessConfig::accept`](crate::ProcessConfig::accept)), which are not written; without
+    /// an accepted set, the lessons found but not expected, which are written.
+    pub unexpected: Vec<LessonCode>,
+    /// Exactly one outcome per lesson: every lesson of the files (unexpected ones left
+    /// out when they are not written) and every expected one.
+    pub outcomes: BTreeMap<LessonCode, LessonOutcome>,
+    /// What to record in the [`Manifest`](crate::Manifest) for the lessons written or
+    /// found unchanged: merge it with [`Manifest::record`](crate::Manifest::record).
+    #[serde(skip)]
+    pub provenance: Vec<(LessonCode, ManifestEntry)>,
     /// How often each cleanup rule changed a lesson.
     pub rules_applied: BTreeMap<Rule, u64>,
     /// Token usage over every line that reported it.
@@ -68,7 +78,103 @@ impl Summary {
             && self.malformed_count == 0
             && self.duplicates.is_empty()
             && self.missing.is_empty()
-            && self.skipped_existing.is_empty()
+            && self.kept.is_empty()
+    }
+
+    /// The outcomes counted; the parts add up to `requested`.
+    pub fn counts(&self) -> OutcomeCounts {
+        OutcomeCounts::of(self.outcomes.values())
+    }
+}
+
+/// What became of one lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum LessonOutcome {
+    /// Its file was created or replaced.
+    Written,
+    /// An identical file was already there.
+    Unchanged,
+    /// A different file was there and was not replaced.
+    Kept {
+        /// Why it was kept.
+        reason: KeptReason,
+    },
+    /// No lesson: the request failed.
+    Failed {
+        /// How it failed.
+        kind: FailureKind,
+    },
+    /// Expected, but in neither the output nor the error file.
+    Missing,
+}
+
+impl LessonOutcome {
+    /// Whether the lesson has a file afterwards.
+    pub fn has_file(self) -> bool {
+        matches!(
+            self,
+            LessonOutcome::Written | LessonOutcome::Unchanged | LessonOutcome::Kept { .. }
+        )
+    }
+}
+
+/// Why an existing lesson file was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptReason {
+    /// A file was there and overwriting was not asked for (`--force` overwrites).
+    Exists,
+    /// The file was changed after this tool wrote it; only `--force` overwrites it.
+    EditedByHand,
+}
+
+impl fmt::Display for KeptReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeptReason::Exists => "exists",
+            KeptReason::EditedByHand => "edited by hand",
+        })
+    }
+}
+
+/// Outcomes counted: `written + unchanged + kept + failed + missing == requested`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeCounts {
+    /// Lessons with an outcome.
+    pub requested: u64,
+    /// Files created or replaced.
+    pub written: u64,
+    /// Identical files already there.
+    pub unchanged: u64,
+    /// Existing files kept.
+    pub kept: u64,
+    /// Of `kept`, files kept because they were edited by hand.
+    pub kept_edited: u64,
+    /// Failed requests.
+    pub failed: u64,
+    /// Lessons in neither file.
+    pub missing: u64,
+}
+
+impl OutcomeCounts {
+    /// Counts `outcomes`.
+    pub fn of<'a>(outcomes: impl IntoIterator<Item = &'a LessonOutcome>) -> Self {
+        let mut counts = OutcomeCounts::default();
+        for outcome in outcomes {
+            counts.requested += 1;
+            match outcome {
+                LessonOutcome::Written => counts.written += 1,
+                LessonOutcome::Unchanged => counts.unchanged += 1,
+                LessonOutcome::Kept { reason } => {
+                    counts.kept += 1;
+                    counts.kept_edited += u64::from(*reason == KeptReason::EditedByHand);
+                }
+                LessonOutcome::Failed { .. } => counts.failed += 1,
+                LessonOutcome::Missing => counts.missing += 1,
+            }
+        }
+        counts
     }
 }
 
@@ -129,7 +235,7 @@ pub struct Failure {
     /// The request's id.
     pub custom_id: String,
     /// The lesson code (`M0-L001`).
-    pub lesson_code: String,
+    pub lesson_code: LessonCode,
     /// The class of failure.
     pub kind: FailureKind,
     /// The most specific code the line gave (`length`, `batch_expired`,
@@ -153,7 +259,7 @@ pub struct Duplicate {
     /// The duplicate line's id.
     pub custom_id: String,
     /// The lesson code both lines map to.
-    pub lesson_code: String,
+    pub lesson_code: LessonCode,
     /// The line that was not used.
     pub location: Location,
     /// The line whose result was kept.
@@ -162,11 +268,13 @@ pub struct Duplicate {
 
 /// A lesson not written because a different file already exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Skipped {
-    /// The request's id.
-    pub custom_id: String,
+pub struct Kept {
+    /// The lesson.
+    pub lesson_code: LessonCode,
     /// The existing file.
     pub path: PathBuf,
+    /// Why it was not replaced.
+    pub reason: KeptReason,
 }
 
 /// A line that could not be used at all.
@@ -236,7 +344,7 @@ impl fmt::Display for MalformedReason {
 #[derive(Serialize)]
 struct FailureRecord<'a> {
     custom_id: &'a str,
-    lesson_code: &'a str,
+    lesson_code: LessonCode,
     kind: FailureKind,
     code: &'a str,
     reason: &'a str,
@@ -253,7 +361,7 @@ pub fn write_failures_jsonl(summary: &Summary, mut out: impl Write) -> Result<()
     for failure in &summary.failures {
         let record = FailureRecord {
             custom_id: &failure.custom_id,
-            lesson_code: &failure.lesson_code,
+            lesson_code: failure.lesson_code,
             kind: failure.kind,
             code: &failure.code,
             reason: &failure.reason,
@@ -277,7 +385,7 @@ mod tests {
         let summary = Summary {
             failures: vec![Failure {
                 custom_id: "lesson_M0-L001".into(),
-                lesson_code: "M0-L001".into(),
+                lesson_code: "M0-L001".parse().unwrap(),
                 kind: FailureKind::Expired,
                 code: "batch_expired".into(),
                 reason: "request did not run".into(),

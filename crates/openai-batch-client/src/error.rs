@@ -110,8 +110,10 @@ pub enum Error {
         /// The parse error.
         source: serde_json::Error,
     },
-    /// The ledger was written by a newer (or unknown) schema version.
-    #[error("ledger {path} has version {found}, this program reads version {supported}")]
+    /// The ledger was written with another schema version (an older or a newer program).
+    #[error(
+        "ledger {path} has schema version {found}, this program reads only version {supported}"
+    )]
     LedgerVersion {
         /// The ledger file.
         path: PathBuf,
@@ -122,15 +124,40 @@ pub enum Error {
     },
     /// A shard file changed after it was uploaded under this ledger.
     #[error(
-        "shard {path} changed since it was uploaded (sha256 {recorded} in the ledger, {found} now)"
+        "shard {id} ({path}) changed since it was uploaded (sha256 {recorded} in the ledger, {found} now)"
     )]
     ShardChanged {
+        /// The shard's id.
+        id: String,
         /// The shard file.
         path: PathBuf,
         /// SHA-256 recorded in the ledger.
         recorded: String,
         /// SHA-256 of the file now.
         found: String,
+    },
+    /// A shard id that cannot be used: ids name the downloaded files, so they are limited to
+    /// characters that are safe in a file name on every platform.
+    #[error("invalid shard id `{id}`: {reason}")]
+    InvalidShardId {
+        /// The id as given.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The same shard id was given twice in one call.
+    #[error("shard id `{id}` is given more than once")]
+    DuplicateShardId {
+        /// The id.
+        id: String,
+    },
+    /// [`JobConfig::job_key`](crate::JobConfig::job_key) cannot identify the job.
+    #[error("invalid job key `{key}`: {reason}")]
+    InvalidJobKey {
+        /// The key as configured.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// A shard index that the ledger does not hold.
     #[error("the ledger has no shard {index}")]
@@ -139,10 +166,12 @@ pub enum Error {
         index: usize,
     },
     /// A step of one shard of a job failed; the ledger holds everything done before it.
-    #[error("shard {index} ({path}) failed{}", batch_suffix(batch_id.as_ref()))]
+    #[error("shard {id} ({path}) failed{}", batch_suffix(batch_id.as_ref()))]
     Shard {
         /// The shard's index in the ledger.
         index: usize,
+        /// The shard's id.
+        id: String,
         /// The shard's input file.
         path: PathBuf,
         /// Its batch, when one was created.

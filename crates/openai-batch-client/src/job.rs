@@ -1,7 +1,7 @@
 //! The job runner: drives shard files through upload, create, poll and download, idempotently,
 //! recording every intent and result in the [`Ledger`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -10,12 +10,12 @@ use futures::StreamExt;
 use crate::batches::{CreateBatchRequest, RUN_ID_KEY, unix_now};
 use crate::client::Client;
 use crate::error::{ApiErrorKind, Error};
-use crate::ledger::{Ledger, ShardRecord, sha256_file};
+use crate::ledger::{Ledger, ShardRecord, absolute, sha256_file};
 use crate::poll::PollConfig;
 use crate::progress::{DownloadReporter, JobEvent, JobProgress, UploadReporter};
 use crate::types::{Batch, BatchStatus, FileId};
 
-/// Metadata key of the shard's file name.
+/// Metadata key of the shard's id (its first 512 characters).
 pub const SHARD_KEY: &str = "shard";
 /// Metadata key of the shard's SHA-256.
 pub const SHARD_SHA256_KEY: &str = "shard_sha256";
@@ -25,6 +25,37 @@ pub const ATTEMPT_KEY: &str = "attempt";
 /// How far back (seconds) before a recorded create intent a lost batch is searched for.
 const LOOKUP_SLACK_SECS: i64 = 3600;
 
+/// How far back (seconds) an unfinished batch of the same job is looked for before creating.
+const ADOPT_WINDOW_SECS: i64 = 48 * 3600;
+
+/// The longest shard id, in bytes; with `_output.jsonl` it stays a valid file name.
+const MAX_SHARD_ID_LEN: usize = 200;
+
+/// One shard file of a submission round, under the caller's stable id.
+///
+/// The id, not the path, identifies the shard in the ledger: submitting a known id again
+/// refers to the same shard (its file may have moved), and the downloads are named after it
+/// (`<id>_output.jsonl`, `<id>_errors.jsonl`). So an id must be unique in the job, 1 to 200
+/// characters of ASCII letters, digits, `-`, `_` and `.`, and must not start with `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShardInput {
+    /// The shard's stable id, e.g. `r01-001`.
+    pub id: String,
+    /// The request JSONL file; a relative path is taken against the current directory once,
+    /// when submitted, and recorded absolute.
+    pub path: PathBuf,
+}
+
+impl ShardInput {
+    /// A shard input.
+    pub fn new(id: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        ShardInput {
+            id: id.into(),
+            path: path.into(),
+        }
+    }
+}
+
 /// What every batch of a job is created with, and how the runner paces itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobConfig {
@@ -33,6 +64,15 @@ pub struct JobConfig {
     /// Extra metadata for every batch (at most 12 pairs: the runner adds `run_id`, `shard`,
     /// `shard_sha256` and `attempt`).
     pub metadata: BTreeMap<String, String>,
+    /// A key of [`JobConfig::metadata`] whose value identifies the job across ledgers (e.g.
+    /// `job_id`), or `None` (the default).
+    ///
+    /// When set, a shard about to be uploaded and created is first matched against the
+    /// unfinished batches on the server (`validating`, `in_progress`, `finalizing`) created in
+    /// the last 48 hours with the same value under this key and the same `shard_sha256`; one
+    /// that no shard of the ledger has recorded is taken over ([`JobEvent::Adopted`]) instead of
+    /// paying for the same work twice after a ledger was lost.
+    pub job_key: Option<String>,
     /// How many shards are uploaded, created, polled or downloaded at the same time (default 4).
     pub concurrency: usize,
     /// Polling pace.
@@ -44,6 +84,7 @@ impl Default for JobConfig {
         JobConfig {
             endpoint: "/v1/chat/completions".to_owned(),
             metadata: BTreeMap::new(),
+            job_key: None,
             concurrency: 4,
             poll: PollConfig::default(),
         }
@@ -52,11 +93,21 @@ impl Default for JobConfig {
 
 /// Drives the shards of one job, recorded in one ledger file.
 ///
+/// Shards are identified by the caller's ids ([`ShardInput`]); every path the runner records or
+/// returns is absolute, and the ledger stores paths inside its own directory relative to it.
+///
 /// Every method can be interrupted (the process killed, the future dropped) and called again
 /// on a runner built from the same ledger: finished steps are never repeated. An upload whose
 /// file id was not recorded is uploaded again (that costs nothing); a create whose batch id
 /// was not recorded is first looked for by its metadata (`run_id`, `shard`, `shard_sha256`,
 /// `attempt`); a recorded file id that has vanished (404) is uploaded again.
+///
+/// With [`JobConfig::job_key`] set, even a lost ledger does not lead to a second batch for the
+/// same work: before uploading and creating, [`JobRunner::submit`] looks for an unfinished batch
+/// of the same job and shard content and takes it over. That costs one paged list of batches
+/// per `submit` call that has shards to create (one `GET /batches` per 100 batches created in
+/// the last 48 hours), shared by all its shards; no list is fetched when `job_key` is `None`
+/// or every shard already has a batch or a recorded create.
 ///
 /// Shards are processed concurrently; one shard failing does not stop the others. Each
 /// method returns the first shard failure as [`Error::Shard`] after every shard had its turn,
@@ -85,15 +136,17 @@ impl Default for JobConfig {
 /// # let shard = work.path().join("job_input_001.jsonl");
 /// # std::fs::write(&shard, "{}\n")?;
 /// # let config = openai_batch_client::ClientConfig::new(server.uri(), "sk-test".into());
-/// use openai_batch_client::{Client, JobConfig, JobRunner};
+/// use openai_batch_client::{Client, JobConfig, JobRunner, ShardInput};
 ///
 /// let client = Client::new(config)?;
 /// let runner = JobRunner::new(client, work.path().join("job.ledger.json"), JobConfig::default())?;
-/// runner.submit(&[shard]).await?; // Uploads and creates; returns without waiting.
+/// // Uploads and creates; returns without waiting.
+/// runner.submit(&[ShardInput::new("job-001", &shard)]).await?;
 /// runner.wait().await?; // Another process could attach with `JobRunner::open` instead.
 /// runner.download(&work.path().join("results")).await?;
 /// for shard in runner.ready() {
 ///     let output = shard.output_path.as_deref().expect("completed with an output file");
+///     assert!(output.ends_with("results/job-001_output.jsonl"));
 ///     assert_eq!(std::fs::read_to_string(output)?, "{}\n");
 ///     runner.mark_handed_on(shard.index)?;
 /// }
@@ -124,13 +177,16 @@ impl JobRunner {
     ///
     /// # Errors
     ///
-    /// As [`Ledger::load_or_create`].
+    /// [`Error::InvalidJobKey`] when [`JobConfig::job_key`] is set but is not a key of
+    /// [`JobConfig::metadata`] with a non-empty value, or is one of the keys the runner sets;
+    /// otherwise as [`Ledger::load_or_create`].
     pub fn new(
         client: Client,
         ledger_path: impl Into<PathBuf>,
         config: JobConfig,
     ) -> Result<JobRunner, Error> {
-        let ledger_path = ledger_path.into();
+        check_config(&config)?;
+        let ledger_path = absolute(&ledger_path.into())?;
         let ledger = Ledger::load_or_create(&ledger_path)?;
         Ok(JobRunner::with_ledger(client, ledger_path, ledger, config))
     }
@@ -139,13 +195,14 @@ impl JobRunner {
     ///
     /// # Errors
     ///
-    /// As [`Ledger::load`]; a missing ledger is [`Error::Io`].
+    /// As [`JobRunner::new`], and a missing ledger is [`Error::Io`].
     pub fn open(
         client: Client,
         ledger_path: impl Into<PathBuf>,
         config: JobConfig,
     ) -> Result<JobRunner, Error> {
-        let ledger_path = ledger_path.into();
+        check_config(&config)?;
+        let ledger_path = absolute(&ledger_path.into())?;
         let ledger = Ledger::load(&ledger_path)?;
         Ok(JobRunner::with_ledger(client, ledger_path, ledger, config))
     }
@@ -171,9 +228,31 @@ impl JobRunner {
         self
     }
 
-    /// The ledger file.
+    /// The ledger file, absolute.
     pub fn ledger_path(&self) -> &Path {
         &self.ledger_path
+    }
+
+    /// The caller's data kept with the job ([`Ledger::context`]).
+    pub fn context(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.lock().context.clone()
+    }
+
+    /// Replaces the caller's data kept with the job and writes the ledger.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the ledger cannot be written; the context is then unchanged.
+    pub fn set_context(
+        &self,
+        context: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Error> {
+        let mut ledger = self.lock();
+        let mut changed = ledger.clone();
+        changed.context = context;
+        changed.save(&self.ledger_path)?;
+        *ledger = changed;
+        Ok(())
     }
 
     /// A copy of the ledger as it is now.
@@ -252,25 +331,40 @@ impl JobRunner {
         Ok(reset)
     }
 
-    /// Registers `paths` as shards (hashing each; a path already in the ledger is kept), then
-    /// uploads and creates a batch for every shard of the ledger that has none, without
-    /// waiting for the batches. Returns the indices of `paths`.
+    /// Registers `shards` (hashing each file; an id already in the ledger is the same shard,
+    /// whose recorded path is updated to the one given), then uploads and creates a batch for
+    /// every shard of the ledger that has none, without waiting for the batches. Returns the
+    /// ledger indices of `shards`.
+    ///
+    /// With [`JobConfig::job_key`] set, an unfinished batch of the same job and content is
+    /// taken over instead of uploading and creating (see [`JobRunner`] for what that costs).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when a shard cannot be read, [`Error::ShardChanged`] when an uploaded
-    /// shard's content changed, [`Error::Shard`] for the first shard whose upload or create
-    /// failed.
-    pub async fn submit(&self, paths: &[PathBuf]) -> Result<Vec<usize>, Error> {
-        let indices = self.register(paths).await?;
-        let pending: Vec<usize> = self
+    /// [`Error::InvalidShardId`] and [`Error::DuplicateShardId`] for bad ids (nothing is
+    /// recorded then), [`Error::Io`] when a shard cannot be read, [`Error::ShardChanged`] when
+    /// an uploaded shard's content changed, [`Error::Api`] or a transport variant when the
+    /// batches to take over cannot be listed (nothing is uploaded or created then),
+    /// [`Error::Shard`] for the first shard whose upload or create failed.
+    pub async fn submit(&self, shards: &[ShardInput]) -> Result<Vec<usize>, Error> {
+        let indices = self.register(shards).await?;
+        let pending: Vec<ShardRecord> = self
             .lock()
             .shards
             .iter()
             .filter(|shard| shard.batch_id.is_none())
-            .map(|shard| shard.index)
+            .cloned()
             .collect();
-        self.for_each(pending, |index| self.submit_shard(index))
+        let needs_list = pending
+            .iter()
+            .any(|shard| shard.create_requested_at.is_none());
+        let adoptable = match self.job_identity() {
+            Some((key, value)) if needs_list => self.adoptable_batches(key, value).await?,
+            _ => Vec::new(),
+        };
+        let adoptable = adoptable.as_slice();
+        let pending = pending.iter().map(|shard| shard.index).collect();
+        self.for_each(pending, |index| self.submit_shard(index, adoptable))
             .await?;
         Ok(indices)
     }
@@ -296,15 +390,17 @@ impl JobRunner {
     }
 
     /// Downloads the files of every terminal batch not downloaded yet into `dir` as
-    /// `<shard stem>_output.jsonl` and `<shard stem>_errors.jsonl`: output and error files of
+    /// `<shard id>_output.jsonl` and `<shard id>_errors.jsonl`: output and error files of
     /// completed batches when present, the partial output and the error file of expired and
-    /// cancelled ones, nothing for failed ones.
+    /// cancelled ones, nothing for failed ones. A relative `dir` is taken against the current
+    /// directory; the recorded paths are absolute.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when `dir` cannot be created, [`Error::Shard`] for the first shard
     /// whose download failed.
     pub async fn download(&self, dir: &Path) -> Result<(), Error> {
+        let dir = &absolute(dir)?;
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|source| Error::io("create", dir, source))?;
@@ -326,8 +422,8 @@ impl JobRunner {
     /// # Errors
     ///
     /// The first error of the three.
-    pub async fn run(&self, paths: &[PathBuf], dir: &Path) -> Result<(), Error> {
-        self.submit(paths).await?;
+    pub async fn run(&self, shards: &[ShardInput], dir: &Path) -> Result<(), Error> {
+        self.submit(shards).await?;
         self.wait().await?;
         self.download(dir).await
     }
@@ -362,23 +458,39 @@ impl JobRunner {
         .await
     }
 
-    /// Hashes `paths` and adds those not yet in the ledger.
-    async fn register(&self, paths: &[PathBuf]) -> Result<Vec<usize>, Error> {
-        let mut indices = Vec::with_capacity(paths.len());
-        for path in paths {
-            let (sha256, bytes) = sha256_file(path).await?;
+    /// Checks the ids of `inputs`, hashes their files and adds the ids not yet in the ledger.
+    async fn register(&self, inputs: &[ShardInput]) -> Result<Vec<usize>, Error> {
+        let mut seen = HashSet::with_capacity(inputs.len());
+        for input in inputs {
+            check_shard_id(&input.id)?;
+            if !seen.insert(input.id.as_str()) {
+                return Err(Error::DuplicateShardId {
+                    id: input.id.clone(),
+                });
+            }
+        }
+        let mut indices = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let path = absolute(&input.path)?;
+            let (sha256, bytes) = sha256_file(&path).await?;
             let mut ledger = self.lock();
-            let existing = ledger
-                .shards
-                .iter()
-                .position(|shard| shard.input_path == *path);
+            let existing = ledger.shards.iter().position(|shard| shard.id == input.id);
             let index = match existing {
                 Some(index) => {
                     let shard = &mut ledger.shards[index];
+                    let unchanged = shard.sha256 == sha256 && shard.input_path == path;
+                    if unchanged {
+                        indices.push(index);
+                        continue;
+                    }
                     if shard.sha256 != sha256 {
-                        if shard.input_file_id.is_some() || shard.upload_requested_at.is_some() {
+                        let sent = shard.input_file_id.is_some()
+                            || shard.upload_requested_at.is_some()
+                            || shard.batch_id.is_some();
+                        if sent {
                             return Err(Error::ShardChanged {
-                                path: path.clone(),
+                                id: shard.id.clone(),
+                                path,
                                 recorded: shard.sha256.clone(),
                                 found: sha256,
                             });
@@ -386,13 +498,15 @@ impl JobRunner {
                         shard.sha256 = sha256;
                         shard.bytes = bytes;
                     }
+                    // The same content may have moved, e.g. with its work dir.
+                    shard.input_path = path;
+                    shard.updated_at = unix_now();
                     index
                 }
                 None => {
                     let index = ledger.shards.len();
-                    ledger
-                        .shards
-                        .push(ShardRecord::new(index, path.clone(), sha256, bytes));
+                    let shard = ShardRecord::new(index, input.id.clone(), path, sha256, bytes);
+                    ledger.shards.push(shard);
                     index
                 }
             };
@@ -402,8 +516,9 @@ impl JobRunner {
         Ok(indices)
     }
 
-    /// Upload (unless done) and create (unless done) for one shard.
-    async fn submit_shard(&self, index: usize) -> Result<(), Error> {
+    /// Upload (unless done) and create (unless done) for one shard, unless one of `adoptable`
+    /// can be taken over.
+    async fn submit_shard(&self, index: usize, adoptable: &[Batch]) -> Result<(), Error> {
         let shard = self.snapshot(index)?;
         if shard.batch_id.is_some() {
             return Ok(());
@@ -426,6 +541,15 @@ impl JobRunner {
                 });
                 return Ok(());
             }
+        }
+        // `adopt` passes over a shard with a create intent: our own batch may exist then.
+        if let Some(batch) = self.adopt(index, adoptable)? {
+            tracing::info!(batch_id = %batch.id, shard = index, "taking over a batch of the same job");
+            self.emit(&JobEvent::Adopted {
+                shard: index,
+                batch: &batch,
+            });
+            return Ok(());
         }
         let file_id = self.ensure_uploaded(&shard).await?;
         self.update(index, |shard| shard.create_requested_at = Some(unix_now()))?;
@@ -455,6 +579,7 @@ impl JobRunner {
         let (sha256, _) = sha256_file(&shard.input_path).await?;
         if sha256 != shard.sha256 {
             return Err(Error::ShardChanged {
+                id: shard.id.clone(),
                 path: shard.input_path.clone(),
                 recorded: shard.sha256.clone(),
                 found: sha256,
@@ -513,7 +638,9 @@ impl JobRunner {
     /// Downloads the files of one terminal shard that are not downloaded yet.
     async fn download_shard(&self, index: usize, dir: &Path) -> Result<(), Error> {
         let shard = self.snapshot(index)?;
-        let stem = self.download_stem(&shard);
+        // The id names files: one edited by hand in the ledger must not lead out of `dir`.
+        check_shard_id(&shard.id)?;
+        let stem = &shard.id;
         let fetch_files = matches!(
             shard.status,
             Some(BatchStatus::Completed | BatchStatus::Expired | BatchStatus::Cancelled)
@@ -552,35 +679,84 @@ impl JobRunner {
         Ok(())
     }
 
-    /// The stem of a shard's download names: the input file's stem, plus the index when
-    /// another shard has the same stem.
-    fn download_stem(&self, shard: &ShardRecord) -> String {
-        let stem_of = |shard: &ShardRecord| {
-            shard
-                .input_path
-                .file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_else(|| format!("shard-{}", shard.index))
-        };
-        let stem = stem_of(shard);
-        let clash = self
-            .lock()
-            .shards
-            .iter()
-            .any(|other| other.index != shard.index && stem_of(other) == stem);
-        if clash {
-            format!("{stem}-{}", shard.index)
-        } else {
-            stem
+    /// The job key and its value, when batches of the same job are to be taken over.
+    fn job_identity(&self) -> Option<(&str, &str)> {
+        let key = self.config.job_key.as_deref()?;
+        let value = self.config.metadata.get(key)?;
+        Some((key, value.as_str()))
+    }
+
+    /// The unfinished batches created in the last 48 hours whose metadata holds `value` under
+    /// `key` and a shard hash: the ones a shard of this job may take over. One paged list,
+    /// newest first, stopping at the first older batch.
+    async fn adoptable_batches(&self, key: &str, value: &str) -> Result<Vec<Batch>, Error> {
+        let cutoff = unix_now() - ADOPT_WINDOW_SECS;
+        let batches = self.client.list_batches(Some(100));
+        futures::pin_mut!(batches);
+        let mut adoptable = Vec::new();
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            if batch.created_at < cutoff {
+                break;
+            }
+            let unfinished = matches!(
+                batch.status,
+                BatchStatus::Validating | BatchStatus::InProgress | BatchStatus::Finalizing
+            );
+            if unfinished
+                && batch.metadata_value(key) == Some(value)
+                && batch.metadata_value(SHARD_SHA256_KEY).is_some()
+            {
+                adoptable.push(batch);
+            }
         }
+        Ok(adoptable)
+    }
+
+    /// Records, for shard `index`, the first of `adoptable` with the shard's hash that no shard
+    /// of the ledger holds yet. Choosing and recording happen under one lock, so two shards of
+    /// the same content never take the same batch.
+    fn adopt(&self, index: usize, adoptable: &[Batch]) -> Result<Option<Batch>, Error> {
+        if adoptable.is_empty() {
+            return Ok(None);
+        }
+        let mut ledger = self.lock();
+        let shard = ledger.shard(index)?;
+        if shard.batch_id.is_some() || shard.create_requested_at.is_some() {
+            return Ok(None);
+        }
+        let name = metadata_name(&shard.id);
+        let found = adoptable.iter().find(|batch| {
+            let same_content =
+                batch.metadata_value(SHARD_SHA256_KEY) == Some(shard.sha256.as_str());
+            // A batch of this very ledger belongs to the shard it names, never to another.
+            let ours = batch.metadata_value(RUN_ID_KEY) == Some(ledger.run_id.as_str());
+            let other_shard_of_ours =
+                ours && batch.metadata_value(SHARD_KEY) != Some(name.as_str());
+            let recorded = ledger
+                .shards
+                .iter()
+                .any(|other| other.batch_id.as_ref() == Some(&batch.id));
+            same_content && !other_shard_of_ours && !recorded
+        });
+        let Some(batch) = found.cloned() else {
+            return Ok(None);
+        };
+        let shard = ledger.shard_mut(index)?;
+        shard.input_file_id = Some(batch.input_file_id.clone());
+        shard.batch_id = Some(batch.id.clone());
+        shard.status = Some(batch.status);
+        shard.counts = batch.request_counts;
+        shard.updated_at = unix_now();
+        ledger.save(&self.ledger_path)?;
+        Ok(Some(batch))
     }
 
     /// The metadata of a shard's batch.
     fn metadata(&self, shard: &ShardRecord) -> BTreeMap<String, String> {
         let mut metadata = self.config.metadata.clone();
-        let name: String = shard.name().chars().take(512).collect();
         metadata.insert(RUN_ID_KEY.to_owned(), self.run_id());
-        metadata.insert(SHARD_KEY.to_owned(), name);
+        metadata.insert(SHARD_KEY.to_owned(), metadata_name(&shard.id));
         metadata.insert(SHARD_SHA256_KEY.to_owned(), shard.sha256.clone());
         metadata.insert(ATTEMPT_KEY.to_owned(), shard.attempt.to_string());
         metadata
@@ -633,6 +809,7 @@ impl JobRunner {
                 let shard = self.snapshot(index)?;
                 first = Some(Error::Shard {
                     index,
+                    id: shard.id,
                     path: shard.input_path,
                     batch_id: shard.batch_id,
                     source: Box::new(error),
@@ -665,5 +842,143 @@ impl JobRunner {
 
     fn emit(&self, event: &JobEvent<'_>) {
         self.progress.on_event(event);
+    }
+}
+
+/// The metadata keys the runner sets itself.
+const RUNNER_KEYS: [&str; 4] = [RUN_ID_KEY, SHARD_KEY, SHARD_SHA256_KEY, ATTEMPT_KEY];
+
+/// A shard id's value in the batch metadata: its first 512 characters.
+fn metadata_name(id: &str) -> String {
+    id.chars().take(512).collect()
+}
+
+/// Refuses an id that cannot name a file safely (see [`ShardInput`]).
+fn check_shard_id(id: &str) -> Result<(), Error> {
+    let reason = if id.is_empty() {
+        "it is empty"
+    } else if id.len() > MAX_SHARD_ID_LEN {
+        "it is longer than 200 characters"
+    } else if id.starts_with('.') {
+        "it starts with `.`"
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        "only ASCII letters, digits, `-`, `_` and `.` are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidShardId {
+        id: id.to_owned(),
+        reason,
+    })
+}
+
+/// Refuses a job key that cannot identify the job.
+fn check_config(config: &JobConfig) -> Result<(), Error> {
+    let Some(key) = &config.job_key else {
+        return Ok(());
+    };
+    let reason = if RUNNER_KEYS.contains(&key.as_str()) {
+        "the runner sets this metadata key itself"
+    } else {
+        match config.metadata.get(key) {
+            None => "it is not a key of the job's metadata",
+            Some(value) if value.is_empty() => "its value in the job's metadata is empty",
+            Some(_) => return Ok(()),
+        }
+    };
+    Err(Error::InvalidJobKey {
+        key: key.clone(),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientConfig;
+
+    #[test]
+    fn shard_ids_must_be_safe_file_names() {
+        let check = |id: &str, reason: Option<&str>| {
+            let found = match check_shard_id(id) {
+                Ok(()) => None,
+                Err(Error::InvalidShardId { id: bad, reason }) => {
+                    assert_eq!(bad, id);
+                    Some(reason)
+                }
+                Err(err) => panic!("unexpected error {err:?}"),
+            };
+            assert_eq!(found, reason, "{id:?}");
+        };
+        check("r01-001", None);
+        check("job_input_001.jsonl", None);
+        check(&"a".repeat(200), None);
+        check("", Some("it is empty"));
+        check(&"a".repeat(201), Some("it is longer than 200 characters"));
+        check("..", Some("it starts with `.`"));
+        check(".hidden", Some("it starts with `.`"));
+        let only = Some("only ASCII letters, digits, `-`, `_` and `.` are allowed");
+        check("../up", Some("it starts with `.`"));
+        check("a/b", only);
+        check("a\\b", only);
+        check("a b", only);
+        check("é", only);
+    }
+
+    #[test]
+    fn a_job_key_must_name_a_non_empty_metadata_value_the_runner_does_not_set() {
+        let check = |key: &str, reason: Option<&str>| {
+            let config = JobConfig {
+                metadata: BTreeMap::from([
+                    ("job_id".to_owned(), "demo-1".to_owned()),
+                    ("empty".to_owned(), String::new()),
+                    (RUN_ID_KEY.to_owned(), "x".to_owned()),
+                ]),
+                job_key: Some(key.to_owned()),
+                ..JobConfig::default()
+            };
+            let found = match check_config(&config) {
+                Ok(()) => None,
+                Err(Error::InvalidJobKey { key: bad, reason }) => {
+                    assert_eq!(bad, key);
+                    Some(reason)
+                }
+                Err(err) => panic!("unexpected error {err:?}"),
+            };
+            assert_eq!(found, reason, "{key}");
+        };
+        check("job_id", None);
+        check("other", Some("it is not a key of the job's metadata"));
+        check("empty", Some("its value in the job's metadata is empty"));
+        for key in RUNNER_KEYS {
+            check(key, Some("the runner sets this metadata key itself"));
+        }
+        assert!(check_config(&JobConfig::default()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_relative_shard_path_is_recorded_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        // Nothing is sent: registering only hashes the file.
+        let client =
+            Client::new(ClientConfig::new("http://127.0.0.1:9", "sk-test".into())).unwrap();
+        let runner =
+            JobRunner::new(client, dir.path().join("job.json"), JobConfig::default()).unwrap();
+        // The tests run in the package directory, which holds this file.
+        let input = ShardInput::new("manifest", "Cargo.toml");
+
+        let indices = runner.register(std::slice::from_ref(&input)).await.unwrap();
+
+        assert_eq!(indices, [0]);
+        let shard = &runner.shards()[0];
+        assert!(shard.input_path.is_absolute());
+        assert_eq!(shard.input_path, std::path::absolute("Cargo.toml").unwrap());
+        assert_eq!(Ledger::load(runner.ledger_path()).unwrap(), runner.ledger());
+        // The same id again is the same shard.
+        assert_eq!(runner.register(&[input]).await.unwrap(), [0]);
+        assert_eq!(runner.shards().len(), 1);
     }
 }

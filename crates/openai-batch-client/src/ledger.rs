@@ -3,9 +3,12 @@
 //! The ledger is written atomically (temporary file in the same directory, then rename) after
 //! every step, with the intent of a step recorded before it starts, so a crash at any point
 //! leaves a state the job runner can resume from without repeating paid work.
+//!
+//! Paths are absolute in memory; on disk a path inside the ledger's directory is stored relative
+//! to that directory, so a work dir can be moved and nothing depends on the current directory.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -16,9 +19,12 @@ use crate::error::Error;
 use crate::types::{BatchError, BatchId, BatchStatus, FileId, RequestCounts};
 
 /// The schema version this crate reads and writes. Bump it when the shape changes.
-pub const LEDGER_VERSION: u32 = 1;
+///
+/// Version 2 keys shards by a caller-given id, stores paths relative to the ledger's
+/// directory and holds the caller's [`Ledger::context`]; version 1 is not read.
+pub const LEDGER_VERSION: u32 = 2;
 
-/// The state of one job: a run id and its shards.
+/// The state of one job: a run id, the caller's context and the shards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
     /// Schema version, [`LEDGER_VERSION`].
@@ -27,15 +33,25 @@ pub struct Ledger {
     pub run_id: String,
     /// When the ledger was created (Unix seconds).
     pub created_at: i64,
+    /// Opaque data the caller keeps with the job (e.g. what identifies it); this crate never
+    /// reads it.
+    #[serde(default)]
+    pub context: serde_json::Map<String, serde_json::Value>,
     /// The shards, in the order they were added; a shard's index is its position.
     pub shards: Vec<ShardRecord>,
 }
 
 /// Everything known about one shard.
+///
+/// Paths are absolute once loaded by [`Ledger::load`] or registered by the
+/// [`JobRunner`](crate::JobRunner).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardRecord {
     /// Position in [`Ledger::shards`].
     pub index: usize,
+    /// The caller's stable name of the shard, unique in the ledger: the runner matches shards
+    /// by it, puts it in the batch metadata and names the downloads after it.
+    pub id: String,
     /// The input JSONL file.
     pub input_path: PathBuf,
     /// SHA-256 of the input file (lowercase hex).
@@ -111,9 +127,16 @@ pub enum ShardStage {
 
 impl ShardRecord {
     /// A new record for an input file.
-    pub fn new(index: usize, input_path: PathBuf, sha256: String, bytes: u64) -> Self {
+    pub fn new(
+        index: usize,
+        id: impl Into<String>,
+        input_path: PathBuf,
+        sha256: String,
+        bytes: u64,
+    ) -> Self {
         ShardRecord {
             index,
+            id: id.into(),
             input_path,
             sha256,
             bytes,
@@ -172,12 +195,16 @@ impl ShardRecord {
                 .any(|error| error.code.as_deref() == Some("token_limit_exceeded"))
     }
 
-    /// The input file's name, used in batch metadata and download names.
-    pub fn name(&self) -> String {
-        self.input_path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| format!("shard-{}", self.index))
+    /// The shard's id, used in batch metadata and download names.
+    pub fn name(&self) -> &str {
+        &self.id
+    }
+
+    /// Every path of the record, to resolve or relativize them together.
+    fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        std::iter::once(&mut self.input_path)
+            .chain(self.output_path.as_mut())
+            .chain(self.error_path.as_mut())
     }
 }
 
@@ -188,11 +215,13 @@ impl Ledger {
             version: LEDGER_VERSION,
             run_id: format!("{:016x}", rand::random::<u64>()),
             created_at: unix_now(),
+            context: serde_json::Map::new(),
             shards: Vec::new(),
         }
     }
 
-    /// Reads a ledger.
+    /// Reads a ledger, resolving the relative paths it stores against its directory, so every
+    /// path of the result is absolute whatever the current directory.
     ///
     /// # Errors
     ///
@@ -216,10 +245,20 @@ impl Ledger {
                 supported: LEDGER_VERSION,
             });
         }
-        serde_json::from_slice(&text).map_err(|source| Error::LedgerParse {
-            path: path.to_path_buf(),
-            source,
-        })
+        let mut ledger: Ledger =
+            serde_json::from_slice(&text).map_err(|source| Error::LedgerParse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let dir = ledger_dir(path)?;
+        for shard in &mut ledger.shards {
+            for stored in shard.paths_mut() {
+                if stored.is_relative() {
+                    *stored = dir.join(&*stored);
+                }
+            }
+        }
+        Ok(ledger)
     }
 
     /// Reads the ledger at `path`, or creates (and writes) an empty one, with its directory,
@@ -242,17 +281,25 @@ impl Ledger {
 
     /// Writes the ledger atomically: a temporary file in the same directory, synced, then renamed.
     ///
+    /// A path inside the ledger's directory is written relative to it, any other path absolute.
+    /// A relative path in memory is taken as relative to the current directory (as the
+    /// [`JobRunner`](crate::JobRunner) never leaves one).
+    ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the directory cannot be written.
+    /// [`Error::Io`] when the directory cannot be written or the current directory is needed
+    /// and unknown.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let mut temp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(|source| Error::io("create a temporary file in", dir, source))?;
-        let json = serde_json::to_vec_pretty(self).expect("a ledger always serializes");
+        let dir = ledger_dir(path)?;
+        let mut stored = self.clone();
+        for shard in &mut stored.shards {
+            for path in shard.paths_mut() {
+                *path = stored_path(path, &dir)?;
+            }
+        }
+        let mut temp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(|source| Error::io("create a temporary file in", &dir, source))?;
+        let json = serde_json::to_vec_pretty(&stored).expect("a ledger always serializes");
         temp.write_all(&json)
             .and_then(|()| temp.write_all(b"\n"))
             .and_then(|()| temp.as_file().sync_all())
@@ -260,6 +307,11 @@ impl Ledger {
         temp.persist(path)
             .map_err(|err| Error::io("rename a ledger to", path, err.error))?;
         Ok(())
+    }
+
+    /// The shard with the id `id`.
+    pub fn shard_by_id(&self, id: &str) -> Option<&ShardRecord> {
+        self.shards.iter().find(|shard| shard.id == id)
     }
 
     /// The shard at `index`.
@@ -286,6 +338,36 @@ impl Ledger {
 impl Default for Ledger {
     fn default() -> Self {
         Ledger::new()
+    }
+}
+
+/// `path` made absolute against the current directory, without touching the disk.
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    std::path::absolute(path).map_err(|source| Error::io("resolve", path, source))
+}
+
+/// The absolute directory of a ledger file.
+fn ledger_dir(path: &Path) -> Result<PathBuf, Error> {
+    let path = absolute(path)?;
+    Ok(path
+        .parent()
+        .map_or_else(|| path.clone(), Path::to_path_buf))
+}
+
+/// How a path is written in the ledger at `dir`: relative when it lies below `dir` (without
+/// `..`), else absolute.
+fn stored_path(path: &Path, dir: &Path) -> Result<PathBuf, Error> {
+    let path = absolute(path)?;
+    match path.strip_prefix(dir) {
+        Ok(rest)
+            if !rest.as_os_str().is_empty()
+                && rest
+                    .components()
+                    .all(|component| matches!(component, Component::Normal(_))) =>
+        {
+            Ok(rest.to_path_buf())
+        }
+        _ => Ok(path),
     }
 }
 
@@ -328,11 +410,18 @@ mod tests {
         let mut ledger = Ledger::load_or_create(&path).unwrap();
         assert_eq!(ledger.run_id.len(), 16);
         assert!(ledger.run_id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(ledger.context.is_empty());
+        let input = dir.path().join("jobs/a.jsonl");
         ledger
             .shards
-            .push(ShardRecord::new(0, "a.jsonl".into(), "00".repeat(32), 10));
+            .push(ShardRecord::new(0, "a", input, "00".repeat(32), 10));
+        ledger
+            .context
+            .insert("job_id".into(), serde_json::json!("demo-1"));
         ledger.save(&path).unwrap();
         assert_eq!(Ledger::load_or_create(&path).unwrap(), ledger);
+        assert_eq!(ledger.shard_by_id("a").map(|shard| shard.index), Some(0));
+        assert!(ledger.shard_by_id("b").is_none());
         let only_ledger: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(only_ledger.len(), 1, "no temporary file is left");
 
@@ -341,7 +430,7 @@ mod tests {
             Ledger::load(&path),
             Err(Error::LedgerVersion {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             })
         ));
@@ -350,6 +439,99 @@ mod tests {
             Ledger::load(&path),
             Err(Error::LedgerParse { .. })
         ));
+    }
+
+    #[test]
+    fn a_version_1_ledger_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.json");
+        let old = r#"{"version": 1, "run_id": "0123456789abcdef", "created_at": 1, "shards": [
+            {"index": 0, "input_path": "a.jsonl", "sha256": "00", "bytes": 1, "attempt": 1, "updated_at": 1}]}"#;
+        std::fs::write(&path, old).unwrap();
+        let err = Ledger::load(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::LedgerVersion {
+                    found: 1,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.ends_with("has schema version 1, this program reads only version 2"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn paths_inside_the_ledger_dir_are_stored_relative_and_others_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        let path = work.join("job.json");
+        let mut ledger = Ledger::load_or_create(&path).unwrap();
+        let mut inside = ShardRecord::new(0, "a", work.join("a.jsonl"), String::new(), 0);
+        inside.output_path = Some(work.join("results/a_output.jsonl"));
+        let outside = dir.path().join("b.jsonl");
+        let mut elsewhere = ShardRecord::new(1, "b", outside.clone(), String::new(), 0);
+        // Below the directory only lexically: `..` takes it out again.
+        elsewhere.error_path = Some(work.join("../b_errors.jsonl"));
+        ledger.shards = vec![inside, elsewhere];
+        ledger.save(&path).unwrap();
+
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(raw["version"], 2);
+        assert_eq!(raw["context"], serde_json::json!({}));
+        let shards = &raw["shards"];
+        assert_eq!(shards[0]["id"], "a");
+        assert_eq!(shards[0]["input_path"], "a.jsonl");
+        assert_eq!(
+            Path::new(shards[0]["output_path"].as_str().unwrap()),
+            Path::new("results").join("a_output.jsonl")
+        );
+        assert_eq!(shards[0]["error_path"], serde_json::Value::Null);
+        assert_eq!(
+            Path::new(shards[1]["input_path"].as_str().unwrap()),
+            outside
+        );
+        let error_path = Path::new(shards[1]["error_path"].as_str().unwrap());
+        assert!(error_path.is_absolute(), "{}", error_path.display());
+
+        assert_eq!(Ledger::load(&path).unwrap(), ledger);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_ledger_dir_not_the_current_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moved/job.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let stored = r#"{"version": 2, "run_id": "0123456789abcdef", "created_at": 1,
+            "context": {"job_id": "demo"},
+            "shards": [{"index": 0, "id": "r01-001", "input_path": "r01_input_001.jsonl",
+                "sha256": "00", "bytes": 1, "attempt": 1,
+                "output_path": "results/r01-001_output.jsonl",
+                "error_path": "/elsewhere/r01-001_errors.jsonl", "updated_at": 1}]}"#;
+        std::fs::write(&path, stored).unwrap();
+
+        let ledger = Ledger::load(&path).unwrap();
+
+        let shard = &ledger.shards[0];
+        let work = dir.path().join("moved");
+        assert_eq!(shard.input_path, work.join("r01_input_001.jsonl"));
+        assert_eq!(
+            shard.output_path.as_deref(),
+            Some(work.join("results/r01-001_output.jsonl").as_path())
+        );
+        assert_eq!(
+            shard.error_path.as_deref(),
+            Some(Path::new("/elsewhere/r01-001_errors.jsonl"))
+        );
+        assert_eq!(shard.name(), "r01-001");
+        assert_eq!(ledger.context["job_id"], "demo");
     }
 
     #[tokio::test]
@@ -367,7 +549,7 @@ mod tests {
 
     #[test]
     fn stages_follow_the_record() {
-        let mut shard = ShardRecord::new(0, "a.jsonl".into(), String::new(), 0);
+        let mut shard = ShardRecord::new(0, "a", "a.jsonl".into(), String::new(), 0);
         assert_eq!(shard.stage(), ShardStage::New);
         shard.upload_requested_at = Some(1);
         assert_eq!(shard.stage(), ShardStage::Uploading);

@@ -36,9 +36,10 @@
 //!   ([`Client::create_batch`], [`Client::retrieve_batch`], [`Client::list_batches`],
 //!   [`Client::cancel_batch`]), retrying as the official SDK does ([`RetryPolicy`]).
 //! - [`Client::wait_for_batch`] polls with an adaptive interval ([`PollConfig`]).
-//! - [`JobRunner`] drives shard files through upload, create, poll and download, recording
-//!   each intent and result in a [`Ledger`] so that an interrupted job resumes without
-//!   uploading, creating or downloading anything twice.
+//! - [`JobRunner`] drives shard files ([`ShardInput`]: a stable id and a path) through upload,
+//!   create, poll and download, recording each intent and result in a [`Ledger`] so that an
+//!   interrupted job resumes without uploading, creating or downloading anything twice; with
+//!   [`JobConfig::job_key`] it even takes over the unfinished batches of a lost ledger.
 //! - Progress reaches the caller through [`Progress`] and [`JobProgress`]; the library prints
 //!   nothing and reads no environment variables.
 
@@ -58,7 +59,7 @@ mod types;
 pub use batches::{CreateBatchRequest, RUN_ID_KEY};
 pub use client::{Client, ClientConfig, Timeouts};
 pub use error::{ApiError, ApiErrorKind, Error};
-pub use job::{ATTEMPT_KEY, JobConfig, JobRunner, SHARD_KEY, SHARD_SHA256_KEY};
+pub use job::{ATTEMPT_KEY, JobConfig, JobRunner, SHARD_KEY, SHARD_SHA256_KEY, ShardInput};
 pub use ledger::{LEDGER_VERSION, Ledger, ShardRecord, ShardStage, sha256_file};
 pub use poll::PollConfig;
 pub use progress::{JobEvent, JobProgress, Progress};

@@ -62,6 +62,15 @@ pub enum JobEvent<'a> {
         /// The batch found.
         batch: &'a Batch,
     },
+    /// An unfinished batch made for the same job and the same shard content under another
+    /// ledger (one that was lost or replaced) was found by its metadata and taken over, instead
+    /// of uploading and creating again; see [`JobConfig::job_key`](crate::JobConfig::job_key).
+    Adopted {
+        /// Shard index.
+        shard: usize,
+        /// The batch taken over.
+        batch: &'a Batch,
+    },
     /// A batch's status or request counts changed (also sent for the first observation).
     Changed {
         /// Shard index.

@@ -2,7 +2,6 @@
 
 mod datagov;
 mod errors;
-mod existing;
 mod outlines;
 
 use std::path::PathBuf;

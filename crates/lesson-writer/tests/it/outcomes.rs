@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use curriculum_parser::LessonCode;
+
 use lesson_writer::{Failure, FailureKind, write_failures_jsonl};
 
 use crate::support::{files, lesson, run, run_with};
@@ -44,7 +46,7 @@ fn success_is_written_verbatim() {
 fn length_is_a_retryable_failure_kept_in_rejected() {
     let (dir, summary) = run(Some("length.jsonl"), None);
     let failure = only_failure(&summary.failures, FailureKind::Truncated, "length", true);
-    assert_eq!(failure.lesson_code, "M0-L001");
+    assert_eq!(failure.lesson_code.to_string(), "M0-L001");
     assert!(
         failure.reason.contains("max_completion_tokens"),
         "{}",
@@ -163,7 +165,7 @@ fn batch_expired_is_retryable() {
 
 #[test]
 fn output_and_error_files_are_joined_by_custom_id() {
-    let expected: BTreeSet<String> = (1..=8).map(|n| format!("lesson_M0-L{n:03}")).collect();
+    let expected: BTreeSet<LessonCode> = (1..=8).map(|n| LessonCode::new(0, n)).collect();
     let (dir, summary) = run_with(Some("success.jsonl"), Some("mixed.jsonl"), |config| {
         config.expected = Some(expected);
     });
@@ -174,12 +176,12 @@ fn output_and_error_files_are_joined_by_custom_id() {
     assert_eq!(summary.duplicates.len(), 1);
     assert_eq!(summary.duplicates[0].location.line, 6);
     assert_eq!(summary.duplicates[0].kept.line, 1);
-    let kinds: Vec<(&str, FailureKind, bool)> = summary
+    let kinds: Vec<(String, FailureKind, bool)> = summary
         .failures
         .iter()
         .map(|failure| {
             (
-                failure.lesson_code.as_str(),
+                failure.lesson_code.to_string(),
                 failure.kind,
                 failure.retryable,
             )
@@ -188,16 +190,27 @@ fn output_and_error_files_are_joined_by_custom_id() {
     assert_eq!(
         kinds,
         [
-            ("M0-L002", FailureKind::InvalidRequest, false),
-            ("M0-L003", FailureKind::ServerError, true),
-            ("M0-L004", FailureKind::RateLimited, true),
-            ("M0-L005", FailureKind::Expired, true),
-            ("M0-L006", FailureKind::Cancelled, true),
+            ("M0-L002".to_owned(), FailureKind::InvalidRequest, false),
+            ("M0-L003".to_owned(), FailureKind::ServerError, true),
+            ("M0-L004".to_owned(), FailureKind::RateLimited, true),
+            ("M0-L005".to_owned(), FailureKind::Expired, true),
+            ("M0-L006".to_owned(), FailureKind::Cancelled, true),
         ]
     );
     assert_eq!(summary.retryable().count(), 4);
-    assert_eq!(summary.missing, ["lesson_M0-L007", "lesson_M0-L008"]);
+    assert_eq!(
+        summary.missing,
+        [LessonCode::new(0, 7), LessonCode::new(0, 8)]
+    );
     assert!(summary.unexpected.is_empty());
+    // One outcome per expected lesson, and the counts add up.
+    let counts = summary.counts();
+    assert_eq!(counts.requested, 8);
+    assert_eq!(
+        counts.written + counts.unchanged + counts.kept + counts.failed + counts.missing,
+        counts.requested
+    );
+    assert_eq!((counts.written, counts.failed, counts.missing), (1, 5, 2));
 
     let mut jsonl = Vec::new();
     write_failures_jsonl(&summary, &mut jsonl).unwrap();
@@ -241,7 +254,7 @@ fn a_success_in_the_error_file_order_replaces_an_earlier_failure() {
         summary
             .failures
             .iter()
-            .all(|failure| failure.lesson_code != "M0-L001")
+            .all(|failure| failure.lesson_code != LessonCode::new(0, 1))
     );
     assert_eq!(summary.duplicates.len(), 1);
     assert_eq!(summary.duplicates[0].location.to_string(), "errors.jsonl:6");
@@ -256,4 +269,75 @@ fn summary_serializes_to_json() {
     assert_eq!(json["failures"][0]["kind"], "expired");
     assert_eq!(json["failures"][0]["retryable"], true);
     assert_eq!(json["usage"]["prompt_tokens"], 812);
+}
+
+/// An output line for `custom_id` whose answer is `text`.
+fn answer_line(custom_id: &str, text: &str) -> String {
+    let text = serde_json::to_string(text).unwrap();
+    format!(
+        r#"{{"custom_id":"{custom_id}","response":{{"status_code":200,"body":{{"model":"gpt-4o-mini","choices":[{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}}}}}}}"#
+    ) + "\n"
+}
+
+#[test]
+fn expected_and_seen_lessons_compare_as_codes_whatever_the_id_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = answer_line("M0-L001", "# Lesson M0-L001: One\n\nBody one.\n")
+        + &answer_line("lesson_M00-L002", "# Lesson M0-L002: Two\n\nBody two.\n");
+    let mut config = lesson_writer::ProcessConfig::new(dir.path());
+    config.expected = Some([LessonCode::new(0, 1), LessonCode::new(0, 2)].into());
+    let inputs = vec![lesson_writer::Input::new("output.jsonl", lines.as_bytes())];
+    let summary = lesson_writer::process_inputs(inputs, &config).unwrap();
+    assert_eq!(summary.written, 2);
+    assert!(summary.missing.is_empty(), "{:?}", summary.missing);
+    assert!(summary.unexpected.is_empty());
+    assert_eq!(summary.counts().requested, 2);
+}
+
+#[test]
+fn only_expected_lessons_are_written_and_headings_come_from_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = answer_line("lesson_M0-L001", "Body about the old title.\n")
+        + &answer_line(
+            "lesson_M9-L001",
+            "# Lesson M9-L001: Other course\n\nBody.\n",
+        );
+    let requests = std::collections::BTreeMap::from([(
+        LessonCode::new(0, 1),
+        lesson_writer::RequestedLesson {
+            title: "Old title".to_owned(),
+            request_sha256: "ab".repeat(32),
+        },
+    )]);
+    let curriculum = crate::support::curriculum();
+    let mut config = lesson_writer::ProcessConfig::new(dir.path());
+    config.expected = Some([LessonCode::new(0, 1)].into());
+    config.accept = config.expected.clone();
+    config.requests = Some(&requests);
+    config.curriculum = Some(&curriculum);
+    let inputs =
+        vec![lesson_writer::Input::new("output.jsonl", lines.as_bytes()).from_batch("batch_7")];
+    let summary = lesson_writer::process_inputs(inputs, &config).unwrap();
+    assert_eq!(summary.written, 1);
+    assert_eq!(summary.unexpected, [LessonCode::new(9, 1)]);
+    assert!(!dir.path().join("M9-L001.md").exists());
+    let text = std::fs::read_to_string(dir.path().join("M0-L001.md")).unwrap();
+    assert!(text.starts_with("# Lesson M0-L001: Old title\n"), "{text}");
+    // The manifest entry records the request, the file and the batch.
+    let [(code, entry)] = summary.provenance.as_slice() else {
+        panic!("{:?}", summary.provenance)
+    };
+    assert_eq!(*code, LessonCode::new(0, 1));
+    assert_eq!(
+        entry.request_sha256.as_deref(),
+        Some("ab".repeat(32).as_str())
+    );
+    assert_eq!(
+        entry.file_sha256,
+        lesson_writer::sha256_hex(text.as_bytes())
+    );
+    assert_eq!(entry.batch_id.as_deref(), Some("batch_7"));
+    assert_eq!(entry.usage.unwrap().completion_tokens, 20);
+    assert!(entry.cost_usd.unwrap() > 0.0);
+    assert_eq!(summary.counts().requested, 1);
 }

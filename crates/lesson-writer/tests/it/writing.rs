@@ -41,7 +41,7 @@ fn second_run_writes_nothing() {
         |_| {},
     );
     assert_eq!((second.written, second.unchanged), (0, 4));
-    assert!(second.skipped_existing.is_empty());
+    assert!(second.kept.is_empty());
     assert_eq!(mtimes(&out), before);
     assert_eq!(files(&out), contents);
 }
@@ -55,8 +55,10 @@ fn existing_lessons_are_kept_unless_overwrite_is_allowed() {
 
     let summary = run_in(dir.path(), Some("success.jsonl"), None, |_| {});
     assert_eq!(summary.written, 0);
-    assert_eq!(summary.skipped_existing.len(), 1);
-    assert_eq!(summary.skipped_existing[0].path, out.join("M0-L001.md"));
+    assert_eq!(summary.kept.len(), 1);
+    assert_eq!(summary.kept[0].path, out.join("M0-L001.md"));
+    assert_eq!(summary.kept[0].reason, lesson_writer::KeptReason::Exists);
+    assert_eq!(summary.counts().kept, 1);
     assert_eq!(
         fs::read_to_string(out.join("M0-L001.md")).unwrap(),
         "edited by hand\n"

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use openai_batch_client::{
     ApiErrorKind, BatchId, BatchStatus, Error, FileId, JobConfig, JobRunner, Ledger, PollConfig,
-    RequestCounts, ShardRecord, ShardStage, sha256_file,
+    RequestCounts, ShardInput, ShardRecord, ShardStage, sha256_file,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -16,40 +16,47 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::support::{self, Events};
 
-const OUTPUT: &str =
+pub(crate) const OUTPUT: &str =
     "{\"custom_id\":\"shard_001.jsonl-0\"}\n{\"custom_id\":\"shard_001.jsonl-1\"}\n";
-const ERRORS: &str = "{\"custom_id\":\"shard_001.jsonl-2\"}\n";
+pub(crate) const ERRORS: &str = "{\"custom_id\":\"shard_001.jsonl-2\"}\n";
+
+/// The id of the one-shard job's shard (not its file name): the downloads are named after it.
+pub(crate) const SHARD_ID: &str = "r01-001";
 
 /// A one-shard job in a scratch directory.
-struct Job {
-    dir: TempDir,
-    shard: PathBuf,
-    ledger: PathBuf,
+pub(crate) struct Job {
+    pub(crate) dir: TempDir,
+    pub(crate) shard: PathBuf,
+    pub(crate) ledger: PathBuf,
 }
 
 impl Job {
-    fn new() -> Job {
+    pub(crate) fn new() -> Job {
         let dir = tempfile::tempdir().unwrap();
         let shard = support::write_shard(dir.path(), "shard_001.jsonl", 3);
         let ledger = dir.path().join("work/demo.ledger.json");
         Job { dir, shard, ledger }
     }
 
-    fn out(&self) -> PathBuf {
+    /// The shard as submitted.
+    pub(crate) fn input(&self) -> ShardInput {
+        ShardInput::new(SHARD_ID, &self.shard)
+    }
+
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.path().join("results")
     }
 
-    fn runner(&self, server: &MockServer) -> (JobRunner, Arc<Events>) {
+    pub(crate) fn runner(&self, server: &MockServer) -> (JobRunner, Arc<Events>) {
+        self.runner_with(server, fast_config())
+    }
+
+    pub(crate) fn runner_with(
+        &self,
+        server: &MockServer,
+        config: JobConfig,
+    ) -> (JobRunner, Arc<Events>) {
         let events = Arc::new(Events::default());
-        let config = JobConfig {
-            poll: PollConfig {
-                initial_interval: Duration::from_millis(5),
-                max_interval: Duration::from_millis(20),
-                backoff: 2.0,
-                ..PollConfig::default()
-            },
-            ..JobConfig::default()
-        };
         let runner = JobRunner::new(support::client(&server.uri()), &self.ledger, config)
             .unwrap()
             .with_progress(events.clone());
@@ -57,23 +64,36 @@ impl Job {
     }
 
     /// Writes a ledger whose one shard is changed by `state`; returns the run id.
-    async fn ledger_at(&self, state: impl FnOnce(&mut ShardRecord)) -> String {
+    pub(crate) async fn ledger_at(&self, state: impl FnOnce(&mut ShardRecord)) -> String {
         let (sha256, bytes) = sha256_file(&self.shard).await.unwrap();
         let mut ledger = Ledger::load_or_create(&self.ledger).unwrap();
-        let mut shard = ShardRecord::new(0, self.shard.clone(), sha256, bytes);
+        let mut shard = ShardRecord::new(0, SHARD_ID, self.shard.clone(), sha256, bytes);
         state(&mut shard);
         ledger.shards.push(shard);
         ledger.save(&self.ledger).unwrap();
         ledger.run_id
     }
 
-    fn metadata(&self, run_id: &str) -> Value {
+    pub(crate) fn metadata(&self, run_id: &str) -> Value {
         let sha256 = sha256_hex(&self.shard);
-        json!({"run_id": run_id, "shard": "shard_001.jsonl", "shard_sha256": sha256, "attempt": "1"})
+        json!({"run_id": run_id, "shard": SHARD_ID, "shard_sha256": sha256, "attempt": "1"})
     }
 }
 
-fn sha256_hex(path: &Path) -> String {
+/// A job config that polls every few milliseconds.
+pub(crate) fn fast_config() -> JobConfig {
+    JobConfig {
+        poll: PollConfig {
+            initial_interval: Duration::from_millis(5),
+            max_interval: Duration::from_millis(20),
+            backoff: 2.0,
+            ..PollConfig::default()
+        },
+        ..JobConfig::default()
+    }
+}
+
+pub(crate) fn sha256_hex(path: &Path) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(std::fs::read(path).unwrap());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -81,18 +101,23 @@ fn sha256_hex(path: &Path) -> String {
 
 /// How many times each endpoint of a one-shard job must be called.
 #[derive(Debug, Clone, Copy, Default)]
-struct Expect {
-    upload: u64,
-    retrieve_file: u64,
-    create: u64,
-    list: u64,
-    download_output: u64,
-    download_errors: u64,
+pub(crate) struct Expect {
+    pub(crate) upload: u64,
+    pub(crate) retrieve_file: u64,
+    pub(crate) create: u64,
+    pub(crate) list: u64,
+    pub(crate) download_output: u64,
+    pub(crate) download_errors: u64,
 }
 
 /// The one-shard API: upload gives `file-in-1`, create gives `batch_1`, which polls as
 /// `in_progress` then `terminal`; the list holds `listed`.
-async fn mount_api(server: &MockServer, expect: Expect, terminal: Value, listed: Vec<Value>) {
+pub(crate) async fn mount_api(
+    server: &MockServer,
+    expect: Expect,
+    terminal: Value,
+    listed: Vec<Value>,
+) {
     Mock::given(method("POST"))
         .and(path("/files"))
         .and(body_string_contains("name=\"purpose\"\r\n\r\nbatch"))
@@ -169,7 +194,7 @@ async fn mount_api(server: &MockServer, expect: Expect, terminal: Value, listed:
 }
 
 /// A terminal batch with the given files.
-fn terminal(status: &str, output: Option<&str>, errors: Option<&str>) -> Value {
+pub(crate) fn terminal(status: &str, output: Option<&str>, errors: Option<&str>) -> Value {
     let mut batch = support::batch_counts("batch_1", status, 3, 2, 1);
     batch["input_file_id"] = json!("file-in-1");
     batch["output_file_id"] = json!(output);
@@ -208,10 +233,7 @@ async fn a_full_run_then_a_resumed_run_repeat_nothing() {
     .await;
     let (runner, events) = job.runner(&server);
 
-    let indices = runner
-        .submit(std::slice::from_ref(&job.shard))
-        .await
-        .unwrap();
+    let indices = runner.submit(&[job.input()]).await.unwrap();
     assert_eq!(indices, [0]);
     assert_eq!(runner.shards()[0].stage(), ShardStage::Submitted);
     assert_eq!(runner.unfinished().len(), 1);
@@ -246,8 +268,8 @@ async fn a_full_run_then_a_resumed_run_repeat_nothing() {
             failed: 1
         })
     );
-    let output_path = job.out().join("shard_001_output.jsonl");
-    let error_path = job.out().join("shard_001_errors.jsonl");
+    let output_path = job.out().join("r01-001_output.jsonl");
+    let error_path = job.out().join("r01-001_errors.jsonl");
     assert_eq!(shard.output_path.as_deref(), Some(output_path.as_path()));
     assert_eq!(shard.error_path.as_deref(), Some(error_path.as_path()));
     assert_eq!(std::fs::read_to_string(&output_path).unwrap(), OUTPUT);
@@ -281,15 +303,12 @@ async fn a_full_run_then_a_resumed_run_repeat_nothing() {
 
     // A second process on the same ledger: every step is already done.
     let (again, events) = job.runner(&server);
-    again
-        .run(std::slice::from_ref(&job.shard), &job.out())
-        .await
-        .unwrap();
+    again.run(&[job.input()], &job.out()).await.unwrap();
     assert_eq!(polls(&server).await, polled, "no poll of a terminal batch");
     assert!(events.lines().is_empty(), "{:?}", events.lines());
     assert_eq!(again.shards()[0].stage(), ShardStage::HandedOn);
     let on_disk = Ledger::load(&job.ledger).unwrap();
-    assert_eq!(on_disk.version, 1);
+    assert_eq!(on_disk.version, 2);
     assert_eq!(on_disk, again.ledger());
     server.verify().await;
 }
@@ -314,10 +333,7 @@ async fn check_resume(
     .await;
     let (runner, events) = job.runner(&server);
 
-    runner
-        .run(std::slice::from_ref(&job.shard), &job.out())
-        .await
-        .unwrap();
+    runner.run(&[job.input()], &job.out()).await.unwrap();
 
     server.verify().await;
     let shard = &runner.shards()[0];
@@ -325,9 +341,9 @@ async fn check_resume(
     assert_eq!(shard.batch_id, Some(BatchId::from("batch_1")));
     assert_eq!(shard.status, Some(BatchStatus::Completed));
     assert_eq!(shard.stage(), ShardStage::Downloaded);
-    let output = job.out().join("shard_001_output.jsonl");
+    let output = job.out().join("r01-001_output.jsonl");
     assert_eq!(std::fs::read_to_string(output).unwrap(), OUTPUT);
-    let errors = job.out().join("shard_001_errors.jsonl");
+    let errors = job.out().join("r01-001_errors.jsonl");
     assert_eq!(std::fs::read_to_string(errors).unwrap(), ERRORS);
     (job, runner, events)
 }
@@ -477,7 +493,7 @@ async fn resume_after_the_terminal_status_only_downloads() {
 #[tokio::test]
 async fn resume_after_the_output_download_fetches_only_the_error_file() {
     let job = Job::new();
-    let output = job.out().join("shard_001_output.jsonl");
+    let output = job.out().join("r01-001_output.jsonl");
     std::fs::create_dir_all(job.out()).unwrap();
     std::fs::write(&output, OUTPUT).unwrap();
     let output_path = output.clone();
@@ -494,15 +510,12 @@ async fn resume_after_the_output_download_fetches_only_the_error_file() {
     mount_api(&server, expect, terminal("completed", None, None), vec![]).await;
     let (runner, _events) = job.runner(&server);
 
-    runner
-        .run(std::slice::from_ref(&job.shard), &job.out())
-        .await
-        .unwrap();
+    runner.run(&[job.input()], &job.out()).await.unwrap();
 
     server.verify().await;
     let shard = &runner.shards()[0];
     assert_eq!(shard.output_path.as_deref(), Some(output.as_path()));
-    let errors = job.out().join("shard_001_errors.jsonl");
+    let errors = job.out().join("r01-001_errors.jsonl");
     assert_eq!(shard.error_path.as_deref(), Some(errors.as_path()));
     assert_eq!(polls(&server).await, 0);
 }
@@ -527,10 +540,7 @@ async fn resume_after_the_downloads_does_nothing() {
     .await;
     let (runner, events) = job.runner(&server);
 
-    runner
-        .run(std::slice::from_ref(&job.shard), &job.out())
-        .await
-        .unwrap();
+    runner.run(&[job.input()], &job.out()).await.unwrap();
 
     server.verify().await;
     assert!(server.received_requests().await.unwrap().is_empty());
@@ -544,10 +554,7 @@ async fn run_to(terminal: Value, expect: Expect) -> (Job, JobRunner, Arc<Events>
     let server = MockServer::start().await;
     mount_api(&server, expect, terminal, vec![]).await;
     let (runner, events) = job.runner(&server);
-    runner
-        .run(std::slice::from_ref(&job.shard), &job.out())
-        .await
-        .unwrap();
+    runner.run(&[job.input()], &job.out()).await.unwrap();
     server.verify().await;
     (job, runner, events)
 }
@@ -568,7 +575,7 @@ async fn completed_with_no_output_file_downloads_the_error_file() {
     assert_eq!(shard.output_path, None);
     assert!(shard.error_path.is_some());
     assert_eq!(shard.stage(), ShardStage::Downloaded);
-    assert_eq!(support::dir_names(&job.out()), ["shard_001_errors.jsonl"]);
+    assert_eq!(support::dir_names(&job.out()), ["r01-001_errors.jsonl"]);
 }
 
 #[tokio::test]
@@ -588,7 +595,7 @@ async fn expired_with_partial_output_downloads_both_files() {
     assert_eq!(runner.shards()[0].status, Some(BatchStatus::Expired));
     assert_eq!(
         support::dir_names(&job.out()),
-        ["shard_001_errors.jsonl", "shard_001_output.jsonl"]
+        ["r01-001_errors.jsonl", "r01-001_output.jsonl"]
     );
 }
 
@@ -602,7 +609,7 @@ async fn cancelled_with_partial_output_downloads_it() {
     };
     let (job, _runner, _events) =
         run_to(terminal("cancelled", Some("file-out"), None), expect).await;
-    assert_eq!(support::dir_names(&job.out()), ["shard_001_output.jsonl"]);
+    assert_eq!(support::dir_names(&job.out()), ["r01-001_output.jsonl"]);
 }
 
 #[tokio::test]
@@ -666,11 +673,11 @@ async fn a_shard_changed_after_upload_is_refused() {
     std::fs::write(&job.shard, "{\"changed\":true}\n").unwrap();
     let server = MockServer::start().await;
     let (runner, _events) = job.runner(&server);
-    let err = runner
-        .submit(std::slice::from_ref(&job.shard))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::ShardChanged { ref path, .. } if *path == job.shard));
+    let err = runner.submit(&[job.input()]).await.unwrap_err();
+    assert!(
+        matches!(err, Error::ShardChanged { ref id, ref path, .. } if id == SHARD_ID && *path == job.shard),
+        "{err:?}"
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
@@ -680,7 +687,7 @@ fn batch_created_at() -> i64 {
 }
 
 /// A fake API for many shards: ids derive from the shard names.
-struct Upload;
+pub(crate) struct Upload;
 
 impl Respond for Upload {
     fn respond(&self, request: &Request) -> ResponseTemplate {
@@ -695,7 +702,7 @@ impl Respond for Upload {
     }
 }
 
-struct Create;
+pub(crate) struct Create;
 
 impl Respond for Create {
     fn respond(&self, request: &Request) -> ResponseTemplate {
@@ -733,9 +740,12 @@ impl Respond for Content {
 #[tokio::test]
 async fn many_shards_run_side_by_side_and_fail_separately() {
     let dir = tempfile::tempdir().unwrap();
-    let shards: Vec<PathBuf> = ["a", "b", "c", "d", "e"]
+    let shards: Vec<ShardInput> = ["a", "b", "c", "d", "e"]
         .iter()
-        .map(|name| support::write_shard(dir.path(), &format!("{name}.jsonl"), 2))
+        .map(|name| {
+            let path = support::write_shard(dir.path(), &format!("{name}.jsonl"), 2);
+            ShardInput::new(*name, path)
+        })
         .collect();
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -3,6 +3,8 @@
 mod batches;
 mod files;
 mod job;
+mod job_adopt;
+mod job_shards;
 mod poll;
 mod retry;
 mod support;

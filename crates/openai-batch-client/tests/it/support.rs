@@ -229,6 +229,7 @@ impl JobProgress for Events {
             JobEvent::Uploaded { shard, file_id } => format!("{shard} uploaded {file_id}"),
             JobEvent::Created { shard, batch } => format!("{shard} created {}", batch.id),
             JobEvent::Recovered { shard, batch } => format!("{shard} recovered {}", batch.id),
+            JobEvent::Adopted { shard, batch } => format!("{shard} adopted {}", batch.id),
             JobEvent::TokenLimitExceeded { shard, batch } => {
                 format!("{shard} token limit exceeded {}", batch.id)
             }

@@ -1,0 +1,131 @@
+//! The crate's error type, with the context a person needs (paths, lines, ids), and its
+//! kind, from which the binaries choose an exit code.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use curriculum_parser::LessonCode;
+
+use crate::LockHolder;
+
+/// Why a job could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The outline could not be parsed.
+    #[error(transparent)]
+    Outline(#[from] curriculum_parser::Error),
+    /// The template, the settings or a request is wrong.
+    #[error(transparent)]
+    Request(#[from] batch_request::Error),
+    /// The Batch API, the network or the ledger failed.
+    #[error(transparent)]
+    Client(#[from] openai_batch_client::Error),
+    /// Writing lesson files (or the manifest) failed.
+    #[error(transparent)]
+    Writer(#[from] lesson_writer::Error),
+    /// A file or directory could not be read or written.
+    #[error("cannot {action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Another run holds the job's lock (only with [`LockWait::NoWait`](crate::LockWait::NoWait)).
+    #[error("{}", locked_message(.holder.as_deref()))]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, when the lock file says.
+        holder: Option<Box<LockHolder>>,
+    },
+    /// The output directory holds the lessons of another outline.
+    #[error(
+        "{out_dir} holds the lessons of the outline {owner}, not of {outline}",
+        out_dir = .out_dir.display(), owner = .owner.display(), outline = .outline.display()
+    )]
+    OutDirOfAnotherOutline {
+        /// The output directory.
+        out_dir: PathBuf,
+        /// The outline its manifest names.
+        owner: PathBuf,
+        /// The outline of this run.
+        outline: PathBuf,
+    },
+    /// A lesson named by the caller is not in the outline.
+    #[error("{code} is not a lesson of the outline {}", .outline.display())]
+    UnknownLesson {
+        /// The lesson.
+        code: LessonCode,
+        /// The outline.
+        outline: PathBuf,
+    },
+    /// A module named by the caller is not in the outline.
+    #[error("M{number} is not a module of the outline {}", .outline.display())]
+    UnknownModule {
+        /// The module number.
+        number: u32,
+        /// The outline.
+        outline: PathBuf,
+    },
+    /// A line of a job file (the requests of a shard) is not what this tool wrote.
+    #[error("{}:{line}: {problem}", .path.display())]
+    JobFile {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: u64,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// What kind of failure an [`Error`] is; the binaries choose exit codes from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The user's input is wrong (outline, template, settings, a lesson or module named,
+    /// an output directory of another outline): fix it and run again.
+    Input,
+    /// Another run is working on the job.
+    Locked,
+    /// Anything else: network, API, disk.
+    Runtime,
+}
+
+impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Outline(curriculum_parser::Error::Read { .. }) => ErrorKind::Input,
+            Error::Outline(_)
+            | Error::Request(_)
+            | Error::OutDirOfAnotherOutline { .. }
+            | Error::UnknownLesson { .. }
+            | Error::UnknownModule { .. } => ErrorKind::Input,
+            Error::Writer(lesson_writer::Error::InvalidPattern { .. }) => ErrorKind::Input,
+            Error::Locked { .. } => ErrorKind::Locked,
+            _ => ErrorKind::Runtime,
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Error {
+        Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn locked_message(holder: Option<&LockHolder>) -> String {
+    match holder {
+        Some(holder) => format!(
+            "another run (pid {}, {}) is working on this job",
+            holder.pid, holder.command
+        ),
+        None => "another run is working on this job".to_owned(),
+    }
+}

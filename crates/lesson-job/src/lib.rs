@@ -1,0 +1,84 @@
+//! The whole lesson-generation job as a library: a job is one outline generating into one
+//! output directory.
+//!
+//! - **Identity.** A [`JobId`] derives from the canonical output directory; the job's files
+//!   (ledger, shards, downloads) live in its own folder of a work dir that many jobs may
+//!   share, and every batch carries the id in its metadata.
+//! - **One run at a time.** [`Job::lock`] takes an OS lock on the output directory, held by
+//!   every command that submits, downloads or writes lessons for the job.
+//! - **Plan, then execute.** [`Job::plan`] chooses the lessons (skipping those with a file,
+//!   attaching to unfinished batches, adding stale ones on request) and writes the round's
+//!   shards; [`Job::execute`] submits, waits, downloads, writes lessons, records their
+//!   provenance in the manifest and retries what can succeed.
+//! - **Every lesson accounted for.** The [`JobReport`] gives each requested lesson exactly
+//!   one outcome.
+//!
+//! ```
+//! use lesson_job::{Job, JobSpec, LessonState, Selection};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let outline = dir.path().join("course/outline.md");
+//! std::fs::create_dir_all(outline.parent().unwrap())?;
+//! std::fs::write(&outline, "# M0: Basics\n## L001: What Is Data? [F]\n## L002: Owners [I]\n")?;
+//! let job = Job::open(JobSpec {
+//!     outline,
+//!     out_dir: dir.path().join("lessons"),
+//!     work_dir: dir.path().join("work"),
+//!     name: None,
+//!     template: batch_request::Template::generic(),
+//!     settings: batch_request::RequestSettings::default(),
+//!     file_name: lesson_writer::FileNamePattern::default(),
+//! })?;
+//! assert_eq!(job.name(), "course");
+//! let states = job.lesson_states()?;
+//! assert!(states.iter().all(|lesson| lesson.state == LessonState::NotGenerated));
+//!
+//! // A dry run: shards and an estimate, nothing sent.
+//! let manifest = lesson_writer::Manifest::default();
+//! let plan = job.plan(&manifest, &Selection::default(), true)?;
+//! assert_eq!(plan.new_requests(), 2);
+//! assert_eq!(plan.requested().len(), 2);
+//! assert!(plan.estimate.as_ref().unwrap().input_tokens > 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Another content pipeline (say, product descriptions) needs none of this crate: it uses
+//! `openai-batch-client` (upload, batches, the ledgered `JobRunner`), `batch-request`'s line
+//! types and JSONL writers, and `lesson-writer`'s reader and classifier.
+
+#![warn(missing_docs)]
+
+mod error;
+mod identity;
+mod job;
+mod lock;
+mod observer;
+mod report;
+mod results;
+mod round;
+mod select;
+mod work_dir;
+
+pub use error::{Error, ErrorKind};
+pub use identity::{
+    Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY, TOOL_NAME,
+    job_name,
+};
+pub use job::{AttachedShard, Job, JobSpec, Plan, RunOptions, larger_budget};
+pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
+pub use lock::{JobLock, LOCK_FILE, LockHolder, LockWait};
+pub use observer::{JobObserver, Step};
+pub use report::{
+    BatchReport, CostReport, FailedLesson, JobReport, KeptLesson, ShardReport, StaleLesson,
+};
+pub use results::{ResultsFile, ResultsSpec, process_results};
+pub use round::{RequestHasher, RoundShard, SentLesson, read_requests, requests_path};
+pub use select::{LessonState, LessonStatus, Selection, StaleReason};
+pub use work_dir::{RecordedBatch, latest_batch, recorded_batch};
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
