@@ -2,8 +2,10 @@
 
 mod check;
 mod generate;
+mod job;
 mod list_lessons;
 mod process;
+mod provenance;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,1 @@
+//! One job, whatever the user does: concurrent runs, another directory, a lost ledger, leftovers.

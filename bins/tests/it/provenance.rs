@@ -1,0 +1,1 @@
+//! Which request produced which lesson: file names, provenance, counts, retries.
