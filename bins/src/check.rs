@@ -1,14 +1,13 @@
 //! `check-batch-status`: one batch's status, results download, processing, waiting, cancel, list.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{Local, TimeZone};
 use clap::Parser;
 use futures::StreamExt;
-use lesson_job::{JobReport, ResultsFile};
+use lesson_job::JobReport;
 use openai_batch_client::{Batch, BatchId, BatchStatus, Client, PollConfig};
 use serde::Serialize;
 
@@ -135,29 +134,23 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         print!("{}", describe(&batch, chrono::Utc::now().timestamp()));
     }
 
-    let mut output_path = None;
-    let mut error_path = None;
+    let mut results = lesson_job::DownloadedResults::default();
     if args.download || args.process {
         if batch.status.is_terminal() {
-            output_path = download(
-                &client,
-                &batch,
-                batch.output_file_id.as_ref(),
-                "output",
-                args,
-                &reporter,
-            )
-            .await?;
-            error_path = download(
-                &client,
-                &batch,
-                batch.error_file_id.as_ref(),
-                "errors",
-                args,
-                &reporter,
-            )
-            .await?;
-            if output_path.is_none() && error_path.is_none() {
+            results = lesson_job::download_results(&client, &batch, &args.work_dir, args.force)
+                .await
+                .with_context(|| format!("cannot download the results of {batch_id}"))?;
+            for path in [&results.output, &results.errors].into_iter().flatten() {
+                if results.reused.contains(path) {
+                    reporter.say(format!(
+                        "{} is already downloaded (--force downloads it again)",
+                        path.display()
+                    ));
+                } else {
+                    reporter.say(format!("Downloaded {}", path.display()));
+                }
+            }
+            if results.files(&batch.id).is_empty() {
                 reporter.say("Nothing to download: the batch has no output or error file.");
             }
         } else {
@@ -172,18 +165,11 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         _ => ExitStatus::Success,
     };
     let mut process_report = None;
-    if args.process && (output_path.is_some() || error_path.is_some()) {
+    let files = results.files(&batch.id);
+    if args.process && !files.is_empty() {
         // A batch of a job in the work dir: only its lessons count, with the titles its
         // requests had, written into that job's output directory unless --out says otherwise.
         let recorded = lesson_job::recorded_batch(&args.work_dir, &batch.id)?;
-        let files: Vec<ResultsFile> = [&output_path, &error_path]
-            .into_iter()
-            .flatten()
-            .map(|path| ResultsFile {
-                path: path.clone(),
-                batch_id: Some(batch.id.to_string()),
-            })
-            .collect();
         let report = write_lessons(
             &args.write,
             recorded
@@ -204,8 +190,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if args.output.json {
         crate::print_json(&CheckReport {
             batch,
-            output_path,
-            error_path,
+            output_path: results.output,
+            error_path: results.errors,
             process: process_report,
         })?;
     }
@@ -253,37 +239,6 @@ async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Resu
         );
     }
     Ok(ExitStatus::Success)
-}
-
-async fn download(
-    client: &Client,
-    batch: &Batch,
-    file_id: Option<&openai_batch_client::FileId>,
-    kind: &str,
-    args: &Args,
-    reporter: &Reporter,
-) -> anyhow::Result<Option<PathBuf>> {
-    let Some(file_id) = file_id else {
-        return Ok(None);
-    };
-    std::fs::create_dir_all(&args.work_dir)
-        .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
-    let path = args
-        .work_dir
-        .join(format!("batch_{}_{kind}.jsonl", batch.id));
-    if path.exists() && !args.force {
-        reporter.say(format!(
-            "{} is already downloaded (--force downloads it again)",
-            path.display()
-        ));
-        return Ok(Some(path));
-    }
-    let bytes = client
-        .download_file_to(file_id, &path, Arc::new(()))
-        .await
-        .with_context(|| format!("cannot download {file_id} to {}", path.display()))?;
-    reporter.say(format!("Downloaded {} ({bytes} bytes)", path.display()));
-    Ok(Some(path))
 }
 
 /// The human description of a batch, relative to `now` (Unix seconds).

@@ -267,7 +267,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if let Some(estimate) = &plan.estimate {
         reporter.say("Step 3: Building requests...");
         print_estimate(&reporter, &plan, estimate);
-        check_budget(args, estimate)?;
+        if let Some(budget) = args.budget {
+            plan.check_budget(budget, &job.settings().model)?;
+        }
         if args.dry_run {
             reporter.say("Dry run: nothing was sent. Run again without --dry-run to submit.");
             return finish(args, &reporter, job.report_of(&plan));
@@ -544,30 +546,6 @@ fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
     ));
     for warning in &estimate.warnings {
         reporter.warn(warning);
-    }
-}
-
-fn check_budget(args: &Args, estimate: &Estimate) -> anyhow::Result<()> {
-    let Some(budget) = args.budget else {
-        return Ok(());
-    };
-    match estimate.max_usd {
-        Some(max) if max > budget => Err(usage_error(
-            format!(
-                "the upper-bound cost {} exceeds the budget {} by {}",
-                usd(Some(max)),
-                usd(Some(budget)),
-                usd(Some(max - budget))
-            ),
-            Some(
-                "raise --budget, lower --max-completion-tokens, or select fewer lessons with --limit, --only or --modules",
-            ),
-        )),
-        Some(_) => Ok(()),
-        None => Err(usage_error(
-            "cannot check --budget: the model has no price",
-            Some("add the model's prices under [prices.<model>] in lessons.toml"),
-        )),
     }
 }
 

@@ -154,6 +154,12 @@ fn job_hint(err: &lesson_job::Error) -> Option<String> {
             "use another --out for this outline, or --force to regenerate its lessons here"
                 .to_owned()
         }
+        lesson_job::Error::OverBudget { .. } | lesson_job::Error::InvalidBudget { .. } => {
+            "raise --budget, lower --max-completion-tokens, or select fewer lessons with --limit, --only or --modules".to_owned()
+        }
+        lesson_job::Error::NoPrice { .. } => {
+            "add the model's prices under [prices.<model>] in lessons.toml".to_owned()
+        }
         lesson_job::Error::UnknownLesson { .. } | lesson_job::Error::UnknownModule { .. } => {
             "list the lessons and modules with --list-lessons".to_owned()
         }

@@ -71,6 +71,29 @@ pub enum Error {
         /// The outline.
         outline: PathBuf,
     },
+    /// The upper-bound cost of the new requests exceeds the budget.
+    #[error(
+        "the upper-bound cost {} exceeds the budget {} by {}",
+        usd(*.max), usd(*.budget), usd(.max - .budget)
+    )]
+    OverBudget {
+        /// The upper-bound cost in USD.
+        max: f64,
+        /// The budget in USD.
+        budget: f64,
+    },
+    /// A budget was given, but the model has no price, so the cost is unknown.
+    #[error("cannot check the budget: the model {model} has no price")]
+    NoPrice {
+        /// The model.
+        model: String,
+    },
+    /// A budget that is not a number of dollars (negative, NaN, infinite).
+    #[error("the budget {budget} is not an amount of USD")]
+    InvalidBudget {
+        /// The budget given.
+        budget: f64,
+    },
     /// A line of a job file (the requests of a shard) is not what this tool wrote.
     #[error("{}:{line}: {problem}", .path.display())]
     JobFile {
@@ -104,7 +127,10 @@ impl Error {
             | Error::Request(_)
             | Error::OutDirOfAnotherOutline { .. }
             | Error::UnknownLesson { .. }
-            | Error::UnknownModule { .. } => ErrorKind::Input,
+            | Error::UnknownModule { .. }
+            | Error::OverBudget { .. }
+            | Error::NoPrice { .. }
+            | Error::InvalidBudget { .. } => ErrorKind::Input,
             Error::Writer(lesson_writer::Error::InvalidPattern { .. }) => ErrorKind::Input,
             Error::Locked { .. } => ErrorKind::Locked,
             _ => ErrorKind::Runtime,
@@ -127,5 +153,14 @@ fn locked_message(holder: Option<&LockHolder>) -> String {
             holder.pid, holder.command
         ),
         None => "another run is working on this job".to_owned(),
+    }
+}
+
+/// `$0.1234` below a cent, else `$1.23`.
+fn usd(value: f64) -> String {
+    if value < 0.01 {
+        format!("${value:.4}")
+    } else {
+        format!("${value:.2}")
     }
 }

@@ -132,6 +132,28 @@ impl Plan {
         &self.requested
     }
 
+    /// Refuses the plan when the upper-bound cost of its new requests exceeds `budget` USD
+    /// (or cannot be known, the model having no price).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OverBudget`], [`Error::NoPrice`], [`Error::InvalidBudget`].
+    pub fn check_budget(&self, budget: f64, model: &str) -> Result<(), Error> {
+        if !budget.is_finite() || budget < 0.0 {
+            return Err(Error::InvalidBudget { budget });
+        }
+        let Some(estimate) = &self.estimate else {
+            return Ok(());
+        };
+        match estimate.max_usd {
+            Some(max) if max > budget => Err(Error::OverBudget { max, budget }),
+            Some(_) => Ok(()),
+            None => Err(Error::NoPrice {
+                model: model.to_owned(),
+            }),
+        }
+    }
+
     /// Requests in the new shards.
     pub fn new_requests(&self) -> usize {
         self.shards.iter().map(|shard| shard.shard.requests).sum()

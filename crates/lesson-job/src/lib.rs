@@ -74,7 +74,9 @@ pub use report::{
 pub use results::{ResultsFile, ResultsSpec, process_results};
 pub use round::{RequestHasher, RoundShard, SentLesson, read_requests, requests_path};
 pub use select::{LessonState, LessonStatus, Selection, StaleReason};
-pub use work_dir::{RecordedBatch, latest_batch, recorded_batch};
+pub use work_dir::{
+    DownloadedResults, RecordedBatch, download_results, latest_batch, recorded_batch,
+};
 
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> i64 {

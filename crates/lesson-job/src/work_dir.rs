@@ -81,3 +81,65 @@ pub fn recorded_batch(work_dir: &Path, batch_id: &BatchId) -> Result<Option<Reco
     }
     Ok(None)
 }
+
+/// A batch's results downloaded into the work dir.
+#[derive(Debug, Clone, Default)]
+pub struct DownloadedResults {
+    /// `<work-dir>/batch_<id>_output.jsonl`, when the batch has an output file.
+    pub output: Option<PathBuf>,
+    /// `<work-dir>/batch_<id>_errors.jsonl`, when the batch has an error file.
+    pub errors: Option<PathBuf>,
+    /// The files that were already there and not downloaded again.
+    pub reused: Vec<PathBuf>,
+}
+
+impl DownloadedResults {
+    /// The files, output first, as results files of the batch.
+    pub fn files(&self, batch_id: &BatchId) -> Vec<crate::ResultsFile> {
+        [&self.output, &self.errors]
+            .into_iter()
+            .flatten()
+            .map(|path| crate::ResultsFile {
+                path: path.clone(),
+                batch_id: Some(batch_id.to_string()),
+            })
+            .collect()
+    }
+}
+
+/// Downloads the output and error files of a terminal `batch` into `work_dir` as
+/// `batch_<id>_output.jsonl` and `batch_<id>_errors.jsonl` (also the partial results of an
+/// expired or cancelled batch), streamed and atomically. A file already there is kept
+/// unless `force`.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the work dir cannot be created, [`Error::Client`] for the download.
+pub async fn download_results(
+    client: &openai_batch_client::Client,
+    batch: &openai_batch_client::Batch,
+    work_dir: &Path,
+    force: bool,
+) -> Result<DownloadedResults, Error> {
+    fs::create_dir_all(work_dir).map_err(|source| Error::io("create", work_dir, source))?;
+    let mut results = DownloadedResults::default();
+    for (file_id, kind) in [
+        (&batch.output_file_id, "output"),
+        (&batch.error_file_id, "errors"),
+    ] {
+        let Some(file_id) = file_id else { continue };
+        let path = work_dir.join(format!("batch_{}_{kind}.jsonl", batch.id));
+        if path.exists() && !force {
+            results.reused.push(path.clone());
+        } else {
+            client
+                .download_file_to(file_id, &path, std::sync::Arc::new(()))
+                .await?;
+        }
+        match kind {
+            "output" => results.output = Some(path),
+            _ => results.errors = Some(path),
+        }
+    }
+    Ok(results)
+}

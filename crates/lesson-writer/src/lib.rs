@@ -50,7 +50,7 @@ pub use manifest::{
     FileProvenance, LessonUsage, MANIFEST_FILE, MANIFEST_VERSION, Manifest, ManifestEntry,
 };
 pub use names::{FileNamePattern, existing_lessons, slug};
-pub use outcome::FailureKind;
+pub use outcome::{Failed, FailureKind, NoResult, Outcome, classify};
 pub use output::{Overwrite, TEMP_PREFIX, is_temp_file, remove_leftovers, sha256_hex};
 pub use process::{
     DEFAULT_MAX_LINE_BYTES, Input, ProcessConfig, REJECTED_DIR, RequestedLesson, process,

@@ -90,23 +90,23 @@ impl std::fmt::Display for FailureKind {
 
 /// A classified failure of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Failed {
+pub struct Failed {
     /// The class of failure.
-    pub(crate) kind: FailureKind,
+    pub kind: FailureKind,
     /// The most specific code the line gave: a `finish_reason`, the API error's
     /// `code` or `type`, `http_<status>`, or the non-HTTP error code.
-    pub(crate) code: String,
+    pub code: String,
     /// A sentence fragment saying what happened and what to do.
-    pub(crate) reason: String,
+    pub reason: String,
     /// The HTTP status, when the request ran.
-    pub(crate) status: Option<u16>,
+    pub status: Option<u16>,
     /// The text of a truncated answer, kept for inspection.
-    pub(crate) partial_text: Option<String>,
+    pub partial_text: Option<String>,
 }
 
 /// What a parsed result line amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// A finished answer.
     Answer(String),
     /// No usable answer.
@@ -115,10 +115,28 @@ pub(crate) enum Outcome {
 
 /// A line with neither a response nor an error: an unexpected shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct NoResult;
+pub struct NoResult;
 
-/// Classifies a result line, taking the answer text out of it.
-pub(crate) fn classify(line: &mut ResultLine) -> Result<Outcome, NoResult> {
+/// Classifies any Batch API result line (of any content pipeline, not only lessons),
+/// taking the answer text out of it: a finished answer, or a [`Failed`] with its
+/// [`FailureKind`], a reason and whether resubmitting may help.
+///
+/// ```
+/// use lesson_writer::{FailureKind, Outcome, classify};
+/// let mut line: batch_request::ResultLine = serde_json::from_str(
+///     r#"{"custom_id": "product-17", "response": null, "error": {"code": "batch_expired", "message": "m"}}"#,
+/// )?;
+/// match classify(&mut line) {
+///     Ok(Outcome::Failed(failed)) => assert_eq!(failed.kind, FailureKind::Expired),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`NoResult`] when the line has neither a response nor an error.
+pub fn classify(line: &mut ResultLine) -> Result<Outcome, NoResult> {
     Ok(match (&mut line.response, &line.error) {
         (Some(response), _) if response.status_code == 200 => classify_answer(response),
         (Some(response), _) => Outcome::Failed(classify_http(response)),
