@@ -9,7 +9,8 @@ use batch_emulator::{EmulatorConfig, Timing};
 use openai_batch_client::{BatchStatus, Ledger};
 
 use crate::{
-    batches, code, command, datagov, emulator, job_file, lesson_files, run, stderr, stdout,
+    batches, code, command, datagov, emulator, input_of, job_file, lesson_files, run, stderr,
+    stdout,
 };
 
 /// A generate command on the Data Governance fixture, writing into `dir`.
@@ -334,17 +335,7 @@ async fn failed_requests_exit_3_and_only_retryable_ones_are_resubmitted() {
     assert_eq!(all[0].counts().total, retryable.len() as u64);
 
     // The retry input: no permanent failure in it, and truncated lessons got a larger budget.
-    let client = openai_batch_client::Client::new(openai_batch_client::ClientConfig::new(
-        emulator.base_url(),
-        secrecy::SecretString::from("sk-test-key".to_owned()),
-    ))
-    .unwrap();
-    let input = dir.path().join("retry-input.jsonl");
-    client
-        .download_file_to(&all[0].input_file_id, &input, std::sync::Arc::new(()))
-        .await
-        .unwrap();
-    let text = std::fs::read_to_string(&input).unwrap();
+    let text = input_of(&emulator, &all[0]).await;
     for line in text.lines() {
         let line: batch_request::RequestLine = serde_json::from_str(line).unwrap();
         let code = line.custom_id.trim_start_matches("lesson_");

@@ -83,6 +83,22 @@ pub(crate) async fn batches_with_key(emulator: &Emulator, key: &str) -> Vec<Batc
     page.data
 }
 
+/// The text of the input file a batch was created from, as the emulator holds it.
+pub(crate) async fn input_of(emulator: &Emulator, batch: &Batch) -> String {
+    let client = Client::new(ClientConfig::new(
+        emulator.base_url(),
+        secrecy::SecretString::from("sk-test-key".to_owned()),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.jsonl");
+    client
+        .download_file_to(&batch.input_file_id, &path, std::sync::Arc::new(()))
+        .await
+        .unwrap();
+    std::fs::read_to_string(&path).unwrap()
+}
+
 /// Runs one one-request batch to its end, so one-time costs of the emulator (its tokenizer)
 /// are paid before a test measures time against a completion window.
 pub(crate) async fn warm_up(emulator: &Emulator) {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use batch_emulator::EmulatorConfig;
 
-use crate::{batches, code, command, datagov, emulator, lesson_files, run, stderr, stdout};
+use crate::{
+    batches, code, command, datagov, emulator, input_of, lesson_files, run, stderr, stdout,
+};
 
 /// A generate command on `outline`, writing into `dir/out` and `dir/work`, against `url`.
 fn generate(dir: &Path, outline: &Path, url: &str) -> Command {
@@ -384,17 +386,7 @@ async fn a_retry_round_counts_lessons_once_and_truncation_at_the_models_limit_is
     assert_eq!(all.len(), 2);
     let sent = report["requests_sent"].as_u64().unwrap();
     assert_eq!(sent, 30 + all[0].counts().total);
-    let client = openai_batch_client::Client::new(openai_batch_client::ClientConfig::new(
-        emulator.base_url(),
-        secrecy::SecretString::from("sk-test-key".to_owned()),
-    ))
-    .unwrap();
-    let input = dir.path().join("retry-input.jsonl");
-    client
-        .download_file_to(&all[0].input_file_id, &input, std::sync::Arc::new(()))
-        .await
-        .unwrap();
-    let retried = std::fs::read_to_string(&input).unwrap();
+    let retried = input_of(&emulator, &all[0]).await;
     for failure in truncated {
         let code = failure["lesson_code"].as_str().unwrap();
         assert!(

@@ -102,6 +102,20 @@ pub struct FailedLesson {
     pub retryable: bool,
 }
 
+impl FailedLesson {
+    /// A lesson in neither the output file nor the error file: retryable, code `missing`.
+    pub fn missing(code: LessonCode) -> Self {
+        FailedLesson {
+            custom_id: code.custom_id(),
+            lesson_code: code,
+            kind: None,
+            code: "missing".to_owned(),
+            reason: "in neither the output file nor the error file".to_owned(),
+            retryable: true,
+        }
+    }
+}
+
 /// A lesson written from an earlier request than it would get now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StaleLesson {
@@ -174,17 +188,7 @@ impl Outcomes {
             );
         }
         for code in &summary.missing {
-            self.failures.insert(
-                *code,
-                FailedLesson {
-                    custom_id: code.custom_id(),
-                    lesson_code: *code,
-                    kind: None,
-                    code: "missing".to_owned(),
-                    reason: "in neither the output file nor the error file".to_owned(),
-                    retryable: true,
-                },
-            );
+            self.failures.insert(*code, FailedLesson::missing(*code));
         }
         for kept in &summary.kept {
             self.kept.insert(
@@ -281,14 +285,7 @@ impl JobReport {
         self.failed
             .iter()
             .cloned()
-            .chain(self.missing.iter().map(|code| FailedLesson {
-                custom_id: code.custom_id(),
-                lesson_code: *code,
-                kind: None,
-                code: "missing".to_owned(),
-                reason: "in neither the output file nor the error file".to_owned(),
-                retryable: true,
-            }))
+            .chain(self.missing.iter().map(|code| FailedLesson::missing(*code)))
     }
 
     /// Writes the failed and missing lessons as JSONL to `path`, atomically, and records
