@@ -159,6 +159,27 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A file expiry outside what the Files API accepts (3,600 to 2,592,000 seconds).
+    #[error("invalid file expiry of {seconds} s: the Files API accepts 3600 (1 hour) to 2592000 (30 days)")]
+    InvalidExpiry {
+        /// The expiry asked for, in seconds.
+        seconds: u64,
+    },
+    /// A shard whose input tokens alone pass its model's enqueued-token limit: no batch of it
+    /// can ever be accepted, so it is not submitted.
+    #[error(
+        "shard {id} holds {tokens} input tokens of {model}, more than its enqueued-token limit of {limit}: split it into smaller shards"
+    )]
+    ShardOverLimit {
+        /// The shard's id.
+        id: String,
+        /// Its model.
+        model: String,
+        /// Its input tokens.
+        tokens: u64,
+        /// The model's limit.
+        limit: u64,
+    },
     /// A shard index that the ledger does not hold.
     #[error("the ledger has no shard {index}")]
     UnknownShard {

@@ -14,7 +14,21 @@ use crate::client::{Client, Failed};
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::retry::{self, Failure, Verdict};
-use crate::types::{DeletedFile, FileId, FileObject};
+use crate::types::{DeletedFile, FileId, FileObject, ListPage};
+
+/// The shortest file expiry the Files API accepts, in seconds (1 hour).
+pub const MIN_FILE_EXPIRY_SECS: u64 = 3600;
+/// The longest file expiry the Files API accepts, in seconds (30 days).
+pub const MAX_FILE_EXPIRY_SECS: u64 = 2_592_000;
+
+/// Refuses an expiry the Files API would refuse.
+pub(crate) fn check_expiry(seconds: u64) -> Result<(), Error> {
+    if (MIN_FILE_EXPIRY_SECS..=MAX_FILE_EXPIRY_SECS).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(Error::InvalidExpiry { seconds })
+    }
+}
 
 /// Size of the chunks read from disk for an upload.
 const UPLOAD_CHUNK: usize = 256 * 1024;
@@ -38,6 +52,26 @@ impl Client {
         path: &Path,
         progress: Arc<dyn Progress>,
     ) -> Result<FileObject, Error> {
+        self.upload_file_expiring(path, None, progress).await
+    }
+
+    /// As [`Client::upload_file`], with `expires_after[anchor]=created_at` and
+    /// `expires_after[seconds]` when `expires_after` is given: the server deletes the file by
+    /// itself that many seconds after the upload (without it, batch files live 30 days).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidExpiry`] for an expiry outside 3,600 to 2,592,000 seconds (nothing is
+    /// sent); otherwise as [`Client::upload_file`].
+    pub async fn upload_file_expiring(
+        &self,
+        path: &Path,
+        expires_after: Option<u64>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<FileObject, Error> {
+        if let Some(seconds) = expires_after {
+            check_expiry(seconds)?;
+        }
         let filename = upload_name(path);
         let method = Method::POST;
         let max_retries = self.max_retries(&method);
@@ -59,7 +93,13 @@ impl Client {
                 .file_name(filename.clone())
                 .mime_str("application/octet-stream")
                 .expect("a constant MIME type parses");
-            let form = Form::new().text("purpose", "batch").part("file", part);
+            let mut form = Form::new().text("purpose", "batch");
+            if let Some(seconds) = expires_after {
+                form = form
+                    .text("expires_after[anchor]", "created_at")
+                    .text("expires_after[seconds]", seconds.to_string());
+            }
+            let form = form.part("file", part);
             let builder = self.request(method.clone(), "/files").multipart(form);
             match self
                 .attempt_json(builder, &method, "/files", retries, max_retries)
@@ -69,6 +109,34 @@ impl Client {
                 Err(failed) => self.pause(failed, &mut retries, &method, "/files").await?,
             }
         }
+    }
+
+    /// One page of the account's files, newest first: those after the file id `after`, at
+    /// most `limit` (1 to 10,000) of them, only of `purpose` when given (`batch`,
+    /// `batch_output`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::retrieve_file`].
+    pub async fn list_files_page(
+        &self,
+        purpose: Option<&str>,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ListPage<FileObject>, Error> {
+        self.send_json(Method::GET, "/files", |mut builder| {
+            if let Some(purpose) = purpose {
+                builder = builder.query(&[("purpose", purpose)]);
+            }
+            if let Some(after) = after {
+                builder = builder.query(&[("after", after)]);
+            }
+            if let Some(limit) = limit {
+                builder = builder.query(&[("limit", limit)]);
+            }
+            builder
+        })
+        .await
     }
 
     /// Retrieves a file's metadata.

@@ -1,16 +1,17 @@
 //! The job runner: drives shard files through upload, create, poll and download, idempotently,
 //! recording every intent and result in the [`Ledger`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use futures::StreamExt;
 
 use crate::batches::{CreateBatchRequest, RUN_ID_KEY, unix_now};
 use crate::client::Client;
 use crate::error::{ApiErrorKind, Error};
-use crate::ledger::{Ledger, ShardRecord, absolute, sha256_file};
+use crate::ledger::{AttemptRecord, Ledger, ShardRecord, absolute, sha256_file};
 use crate::poll::PollConfig;
 use crate::progress::{DownloadReporter, JobEvent, JobProgress, UploadReporter};
 use crate::types::{Batch, BatchStatus, FileId};
@@ -28,6 +29,10 @@ const LOOKUP_SLACK_SECS: i64 = 3600;
 /// How far back (seconds) an unfinished batch of the same job is looked for before creating.
 const ADOPT_WINDOW_SECS: i64 = 48 * 3600;
 
+/// How long an uploaded shard lives on the server unless deleted first: 7 days, long enough
+/// for a batch's 24 hours and days of waiting for queue capacity.
+pub const DEFAULT_INPUT_EXPIRY_SECS: u64 = 7 * 24 * 3600;
+
 /// The longest shard id, in bytes; with `_output.jsonl` it stays a valid file name.
 const MAX_SHARD_ID_LEN: usize = 200;
 
@@ -44,6 +49,10 @@ pub struct ShardInput {
     /// The request JSONL file; a relative path is taken against the current directory once,
     /// when submitted, and recorded absolute.
     pub path: PathBuf,
+    /// The model of its requests and their estimated input tokens, for scheduling under the
+    /// organization's enqueued-token limit ([`JobConfig::enqueued_token_limits`]); `None`
+    /// counts as no tokens.
+    pub enqueued: Option<(String, u64)>,
 }
 
 impl ShardInput {
@@ -52,6 +61,39 @@ impl ShardInput {
         ShardInput {
             id: id.into(),
             path: path.into(),
+            enqueued: None,
+        }
+    }
+
+    /// The same, holding `input_tokens` estimated input tokens of `model`.
+    #[must_use]
+    pub fn with_tokens(mut self, model: impl Into<String>, input_tokens: u64) -> Self {
+        self.enqueued = Some((model.into(), input_tokens));
+        self
+    }
+}
+
+/// How long the runner waits before submitting again a shard refused with
+/// `token_limit_exceeded` while none of the job's own batches of that model is running (the
+/// queue is full of other work): `initial`, doubling up to `max`, for at most
+/// `max_attempts` batches per shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLimitBackoff {
+    /// The first wait (1 minute).
+    pub initial: Duration,
+    /// The longest wait (30 minutes).
+    pub max: Duration,
+    /// The most batches made for one shard before its `token_limit_exceeded` failure is
+    /// handed on to the caller (40: about 18 hours of waiting at the defaults).
+    pub max_attempts: u32,
+}
+
+impl Default for TokenLimitBackoff {
+    fn default() -> Self {
+        TokenLimitBackoff {
+            initial: Duration::from_secs(60),
+            max: Duration::from_secs(30 * 60),
+            max_attempts: 40,
         }
     }
 }
@@ -77,6 +119,16 @@ pub struct JobConfig {
     pub concurrency: usize,
     /// Polling pace.
     pub poll: PollConfig,
+    /// The organization's enqueued-token limit per model (the input tokens of its unfinished
+    /// batches). The runner keeps the tokens of this job's unfinished batches of a model
+    /// within it, submitting a shard only when it fits (one at a time when nothing runs);
+    /// a model without an entry is not limited. Empty by default.
+    pub enqueued_token_limits: BTreeMap<String, u64>,
+    /// Waiting after `token_limit_exceeded`, see [`JobRunner::drive`].
+    pub token_limit_backoff: TokenLimitBackoff,
+    /// `expires_after[seconds]` of every upload (3,600 to 2,592,000), or `None` for the
+    /// server's default (30 days for batch files). Default: 7 days.
+    pub input_expires_after: Option<u64>,
 }
 
 impl Default for JobConfig {
@@ -87,6 +139,9 @@ impl Default for JobConfig {
             job_key: None,
             concurrency: 4,
             poll: PollConfig::default(),
+            enqueued_token_limits: BTreeMap::new(),
+            token_limit_backoff: TokenLimitBackoff::default(),
+            input_expires_after: Some(DEFAULT_INPUT_EXPIRY_SECS),
         }
     }
 }
@@ -314,7 +369,20 @@ impl JobRunner {
         self.update(index, |shard| {
             if shard.status.is_some_and(BatchStatus::is_terminal) {
                 reset = true;
+                shard.attempts.push(AttemptRecord {
+                    attempt: shard.attempt,
+                    batch_id: shard.batch_id.clone(),
+                    status: shard.status,
+                    error_codes: shard
+                        .errors
+                        .iter()
+                        .filter_map(|error| error.code.clone())
+                        .collect(),
+                    created_at: shard.create_requested_at,
+                    ended_at: unix_now(),
+                });
                 shard.attempt += 1;
+                shard.terminal_at = None;
                 shard.create_requested_at = None;
                 shard.batch_id = None;
                 shard.status = None;
@@ -339,6 +407,10 @@ impl JobRunner {
     /// With [`JobConfig::job_key`] set, an unfinished batch of the same job and content is
     /// taken over instead of uploading and creating (see [`JobRunner`] for what that costs).
     ///
+    /// With [`JobConfig::enqueued_token_limits`], only the shards that fit their model's limit
+    /// next to the job's unfinished batches are submitted (in ledger order, skipping those that
+    /// do not fit); the others wait for a later call, such as [`JobRunner::drive`]'s.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidShardId`] and [`Error::DuplicateShardId`] for bad ids (nothing is
@@ -348,13 +420,7 @@ impl JobRunner {
     /// [`Error::Shard`] for the first shard whose upload or create failed.
     pub async fn submit(&self, shards: &[ShardInput]) -> Result<Vec<usize>, Error> {
         let indices = self.register(shards).await?;
-        let pending: Vec<ShardRecord> = self
-            .lock()
-            .shards
-            .iter()
-            .filter(|shard| shard.batch_id.is_none())
-            .cloned()
-            .collect();
+        let pending = self.fitting();
         let needs_list = pending
             .iter()
             .any(|shard| shard.create_requested_at.is_none());
@@ -367,6 +433,291 @@ impl JobRunner {
         self.for_each(pending, |index| self.submit_shard(index, adoptable))
             .await?;
         Ok(indices)
+    }
+
+    /// Runs the job to its end: [`JobRunner::submit`]s `shards` (and every shard of the ledger
+    /// not submitted yet), waits, and downloads into `dir` as [`JobRunner::download`] does,
+    /// submitting each shard that waits for queue capacity as soon as an earlier batch of its
+    /// model finishes, all in one call. Returns when every shard's results are downloaded.
+    ///
+    /// A batch refused with `token_limit_exceeded` (other work of the organization fills the
+    /// queue; nothing ran or was billed) is created again from the same uploaded file: at once
+    /// when one of this job's batches of that model finished after the refused one was
+    /// asked for, after the job's own running batch of that model finishes when there is one,
+    /// and otherwise after a wait ([`JobConfig::token_limit_backoff`]: 1 minute, doubling, at
+    /// most 30). Every refused batch stays in the ledger ([`ShardRecord::attempts`]). After
+    /// `max_attempts` batches, the refused batch is handed on like any failed one.
+    ///
+    /// Dropping the future stops waiting; the batches run on and a later call goes on.
+    ///
+    /// # Errors
+    ///
+    /// As [`JobRunner::submit`], [`JobRunner::wait`] and [`JobRunner::download`]; the first
+    /// failure stops the run (the ledger keeps everything done before it).
+    pub async fn drive(&self, shards: &[ShardInput], dir: &Path) -> Result<(), Error> {
+        let dir = absolute(dir)?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| Error::io("create", &dir, source))?;
+        self.submit(shards).await?;
+        let backoff = self.config.token_limit_backoff;
+        let mut delays: HashMap<usize, Duration> = HashMap::new();
+        let mut retry_at: HashMap<usize, tokio::time::Instant> = HashMap::new();
+        let mut last_queue = None;
+        loop {
+            self.retry_refused(&backoff, &mut delays, &mut retry_at)?;
+            self.download_final(&dir).await?;
+            self.submit(&[]).await?;
+            let ledger = self.ledger();
+            let running: Vec<usize> = ledger
+                .shards
+                .iter()
+                .filter(|shard| shard.batch_id.is_some() && shard.is_in_flight())
+                .map(|shard| shard.index)
+                .collect();
+            let waiting = ledger
+                .shards
+                .iter()
+                .filter(|shard| {
+                    (shard.batch_id.is_none() && shard.create_requested_at.is_none())
+                        || (shard.downloaded_at.is_none()
+                            && shard.token_limit_exceeded()
+                            && shard.attempt < backoff.max_attempts)
+                })
+                .count();
+            let done = ledger
+                .shards
+                .iter()
+                .filter(|shard| shard.downloaded_at.is_some())
+                .count();
+            let queue = (done, running.len(), waiting);
+            if last_queue != Some(queue) {
+                self.emit(&JobEvent::Queue {
+                    done,
+                    running: running.len(),
+                    waiting,
+                });
+                last_queue = Some(queue);
+            }
+            let unfinished = ledger.shards.iter().any(ShardRecord::is_unfinished);
+            if !unfinished {
+                return Ok(());
+            }
+            let until = retry_at.values().min().copied();
+            if running.is_empty() && until.is_none() {
+                // Nothing runs and nothing is scheduled, yet work remains: only a shard whose
+                // create is in doubt can be in that state; the next submit settles it. Pause so
+                // that a server answering oddly is not asked in a tight loop.
+                tokio::time::sleep(backoff.initial.min(self.config.poll.max_interval)).await;
+                continue;
+            }
+            self.wait_any(running, until).await?;
+        }
+    }
+
+    /// Resets the shards refused with `token_limit_exceeded` whose time has come (see
+    /// [`JobRunner::drive`]), scheduling a later retry for the others.
+    fn retry_refused(
+        &self,
+        backoff: &TokenLimitBackoff,
+        delays: &mut HashMap<usize, Duration>,
+        retry_at: &mut HashMap<usize, tokio::time::Instant>,
+    ) -> Result<(), Error> {
+        let ledger = self.ledger();
+        let now = tokio::time::Instant::now();
+        let refused = ledger.shards.iter().filter(|shard| {
+            shard.downloaded_at.is_none()
+                && shard.token_limit_exceeded()
+                && shard.attempt < backoff.max_attempts
+        });
+        for shard in refused {
+            let index = shard.index;
+            let same_model = |other: &&ShardRecord| {
+                other.index != index
+                    && (other.model.is_none() || shard.model.is_none() || other.model == shard.model)
+            };
+            let asked_at = shard.create_requested_at.unwrap_or(0);
+            let freed = ledger
+                .shards
+                .iter()
+                .filter(same_model)
+                .filter(|other| !other.token_limit_exceeded())
+                .any(|other| other.terminal_at.is_some_and(|at| at >= asked_at));
+            let delay = if freed {
+                Duration::ZERO
+            } else if ledger
+                .shards
+                .iter()
+                .filter(same_model)
+                .any(|other| other.batch_id.is_some() && other.is_in_flight())
+            {
+                // One of ours holds the queue: it finishing frees room ("freed" above).
+                continue;
+            } else if let Some(at) = retry_at.get(&index) {
+                if now < *at {
+                    continue;
+                }
+                Duration::ZERO
+            } else {
+                let delay = delays.get(&index).copied().unwrap_or(backoff.initial);
+                delays.insert(index, (delay * 2).min(backoff.max));
+                // The refusal may be old (a run that stopped): count the time since it.
+                let since = u64::try_from(unix_now() - shard.terminal_at.unwrap_or_else(unix_now))
+                    .unwrap_or(0);
+                let remaining = delay.saturating_sub(Duration::from_secs(since));
+                self.emit(&JobEvent::TokenLimitRetry {
+                    shard: index,
+                    attempt: shard.attempt + 1,
+                    delay: remaining,
+                });
+                if !remaining.is_zero() {
+                    retry_at.insert(index, now + remaining);
+                    continue;
+                }
+                remaining
+            };
+            if freed {
+                delays.remove(&index);
+                self.emit(&JobEvent::TokenLimitRetry {
+                    shard: index,
+                    attempt: shard.attempt + 1,
+                    delay,
+                });
+            }
+            retry_at.remove(&index);
+            self.retry_shard(index)?;
+        }
+        Ok(())
+    }
+
+    /// Downloads the terminal shards that will not be submitted again.
+    async fn download_final(&self, dir: &Path) -> Result<(), Error> {
+        let max_attempts = self.config.token_limit_backoff.max_attempts;
+        let pending: Vec<usize> = self
+            .lock()
+            .shards
+            .iter()
+            .filter(|shard| {
+                shard.downloaded_at.is_none()
+                    && shard.status.is_some_and(BatchStatus::is_terminal)
+                    && (!shard.token_limit_exceeded() || shard.attempt >= max_attempts)
+            })
+            .map(|shard| shard.index)
+            .collect();
+        self.for_each(pending, |index| self.download_shard(index, dir))
+            .await
+    }
+
+    /// Polls the batches of `running` until one is terminal, or until `until`.
+    async fn wait_any(
+        &self,
+        running: Vec<usize>,
+        until: Option<tokio::time::Instant>,
+    ) -> Result<(), Error> {
+        let deadline = async move {
+            match until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut waits: futures::stream::FuturesUnordered<_> = running
+            .into_iter()
+            .map(|index| async move { (index, self.wait_shard(index).await) })
+            .collect();
+        if waits.is_empty() {
+            deadline.await;
+            return Ok(());
+        }
+        tokio::select! {
+            Some((index, result)) = waits.next() => {
+                result.map_err(|error| self.shard_failure(index, error))
+            }
+            () = deadline => Ok(()),
+        }
+    }
+
+    /// Deletes shard `index`'s files from the server once its results are downloaded: the
+    /// input file, and unless `keep_results` the output and error files. The local copies
+    /// stay; a file already gone counts as deleted, and each deletion is recorded in the
+    /// ledger so it is not asked for again. Returns how many files were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownShard`], [`Error::Api`] and the transport variants when a deletion
+    /// fails (the others recorded so far stay recorded), [`Error::Io`] for the ledger.
+    pub async fn delete_remote_files(
+        &self,
+        index: usize,
+        keep_results: bool,
+    ) -> Result<usize, Error> {
+        let shard = self.snapshot(index)?;
+        if shard.downloaded_at.is_none() {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        if !shard.input_file_deleted {
+            if let Some(file_id) = &shard.input_file_id {
+                self.delete_if_present(file_id).await?;
+                deleted += 1;
+            }
+            self.update(index, |shard| shard.input_file_deleted = true)?;
+        }
+        if !keep_results && !shard.result_files_deleted {
+            for file_id in [&shard.output_file_id, &shard.error_file_id]
+                .into_iter()
+                .flatten()
+            {
+                self.delete_if_present(file_id).await?;
+                deleted += 1;
+            }
+            self.update(index, |shard| shard.result_files_deleted = true)?;
+        }
+        if deleted > 0 {
+            self.emit(&JobEvent::RemoteFilesDeleted {
+                shard: index,
+                files: deleted,
+            });
+        }
+        Ok(deleted)
+    }
+
+    async fn delete_if_present(&self, file_id: &FileId) -> Result<(), Error> {
+        match self.client.delete_file(file_id).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.api_kind() == Some(ApiErrorKind::NotFound) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The shards without a batch that may be submitted now: each one with a create intent
+    /// (its batch may exist), and the others in ledger order as long as they fit their
+    /// model's enqueued-token limit next to the job's batches in flight.
+    fn fitting(&self) -> Vec<ShardRecord> {
+        let ledger = self.lock();
+        let mut enqueued: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+        for shard in ledger.shards.iter().filter(|shard| shard.is_in_flight()) {
+            *enqueued.entry(shard.model.as_deref()).or_default() +=
+                shard.input_tokens.unwrap_or(0);
+        }
+        let mut fitting = Vec::new();
+        for shard in ledger.shards.iter().filter(|shard| shard.batch_id.is_none()) {
+            if shard.create_requested_at.is_some() {
+                fitting.push(shard.clone());
+                continue;
+            }
+            let tokens = shard.input_tokens.unwrap_or(0);
+            let used = enqueued.entry(shard.model.as_deref()).or_default();
+            let limit = shard
+                .model
+                .as_ref()
+                .and_then(|model| self.config.enqueued_token_limits.get(model));
+            let fits = limit.is_none_or(|&limit| *used == 0 || *used + tokens <= limit);
+            if fits {
+                *used += tokens;
+                fitting.push(shard.clone());
+            }
+        }
+        fitting
     }
 
     /// Polls every submitted batch that is not terminal until it is, recording each status and
@@ -469,6 +820,19 @@ impl JobRunner {
                 });
             }
         }
+        for input in inputs {
+            if let Some((model, tokens)) = &input.enqueued
+                && let Some(&limit) = self.config.enqueued_token_limits.get(model)
+                && *tokens > limit
+            {
+                return Err(Error::ShardOverLimit {
+                    id: input.id.clone(),
+                    model: model.clone(),
+                    tokens: *tokens,
+                    limit,
+                });
+            }
+        }
         let mut indices = Vec::with_capacity(inputs.len());
         for input in inputs {
             let path = absolute(&input.path)?;
@@ -478,7 +842,11 @@ impl JobRunner {
             let index = match existing {
                 Some(index) => {
                     let shard = &mut ledger.shards[index];
-                    let unchanged = shard.sha256 == sha256 && shard.input_path == path;
+                    let unchanged = shard.sha256 == sha256
+                        && shard.input_path == path
+                        && input.enqueued.as_ref().is_none_or(|(model, tokens)| {
+                            shard.model.as_ref() == Some(model) && shard.input_tokens == Some(*tokens)
+                        });
                     if unchanged {
                         indices.push(index);
                         continue;
@@ -500,12 +868,20 @@ impl JobRunner {
                     }
                     // The same content may have moved, e.g. with its work dir.
                     shard.input_path = path;
+                    if let Some((model, tokens)) = &input.enqueued {
+                        shard.model = Some(model.clone());
+                        shard.input_tokens = Some(*tokens);
+                    }
                     shard.updated_at = unix_now();
                     index
                 }
                 None => {
                     let index = ledger.shards.len();
-                    let shard = ShardRecord::new(index, input.id.clone(), path, sha256, bytes);
+                    let mut shard = ShardRecord::new(index, input.id.clone(), path, sha256, bytes);
+                    if let Some((model, tokens)) = &input.enqueued {
+                        shard.model = Some(model.clone());
+                        shard.input_tokens = Some(*tokens);
+                    }
                     ledger.shards.push(shard);
                     index
                 }
@@ -594,7 +970,10 @@ impl JobRunner {
             path: shard.input_path.clone(),
             progress: Arc::clone(&self.progress),
         });
-        let file = self.client.upload_file(&shard.input_path, reporter).await?;
+        let file = self
+            .client
+            .upload_file_expiring(&shard.input_path, self.config.input_expires_after, reporter)
+            .await?;
         self.update(index, |shard| shard.input_file_id = Some(file.id.clone()))?;
         self.emit(&JobEvent::Uploaded {
             shard: index,
@@ -769,6 +1148,7 @@ impl JobRunner {
             shard.status = Some(batch.status);
             shard.counts = batch.request_counts;
             if batch.status.is_terminal() {
+                shard.terminal_at.get_or_insert_with(unix_now);
                 shard.output_file_id = batch.output_file_id.clone();
                 shard.error_file_id = batch.error_file_id.clone();
                 shard.errors = batch
@@ -801,22 +1181,28 @@ impl JobRunner {
         failures.sort_by_key(|(index, _)| *index);
         let mut first = None;
         for (index, error) in failures {
-            self.emit(&JobEvent::ShardFailed {
-                shard: index,
-                error: &error,
-            });
-            if first.is_none() {
-                let shard = self.snapshot(index)?;
-                first = Some(Error::Shard {
-                    index,
-                    id: shard.id,
-                    path: shard.input_path,
-                    batch_id: shard.batch_id,
-                    source: Box::new(error),
-                });
-            }
+            let error = self.shard_failure(index, error);
+            first.get_or_insert(error);
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Reports a shard's failure and wraps it with the shard's id, file and batch.
+    fn shard_failure(&self, index: usize, error: Error) -> Error {
+        self.emit(&JobEvent::ShardFailed {
+            shard: index,
+            error: &error,
+        });
+        match self.snapshot(index) {
+            Ok(shard) => Error::Shard {
+                index,
+                id: shard.id,
+                path: shard.input_path,
+                batch_id: shard.batch_id,
+                source: Box::new(error),
+            },
+            Err(unknown) => unknown,
+        }
     }
 
     /// Changes one shard and writes the ledger.
@@ -877,6 +1263,9 @@ fn check_shard_id(id: &str) -> Result<(), Error> {
 
 /// Refuses a job key that cannot identify the job.
 fn check_config(config: &JobConfig) -> Result<(), Error> {
+    if let Some(seconds) = config.input_expires_after {
+        crate::files::check_expiry(seconds)?;
+    }
     let Some(key) = &config.job_key else {
         return Ok(());
     };

@@ -61,6 +61,17 @@ pub struct ShardRecord {
     /// Batch attempt, starting at 1; [`JobRunner::retry_shard`](crate::JobRunner::retry_shard)
     /// increments it.
     pub attempt: u32,
+    /// The model of the shard's requests, when the caller said (it is what the
+    /// organization's enqueued-token limit is counted by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The shard's estimated input tokens, when the caller said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    /// The earlier batches of this shard, one per attempt given up on (oldest first), e.g.
+    /// those refused with `token_limit_exceeded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptRecord>,
     /// Intent: an upload was started (Unix seconds).
     #[serde(default)]
     pub upload_requested_at: Option<i64>,
@@ -100,8 +111,35 @@ pub struct ShardRecord {
     /// The caller took the results over.
     #[serde(default)]
     pub handed_on: bool,
+    /// When the batch was first seen terminal (Unix seconds, this machine's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_at: Option<i64>,
+    /// The input file was deleted from the server (or was already gone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub input_file_deleted: bool,
+    /// The output and error files were deleted from the server (or were already gone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub result_files_deleted: bool,
     /// Last change of this record (Unix seconds).
     pub updated_at: i64,
+}
+
+/// One earlier batch of a shard, kept when the shard was submitted again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// The attempt number (the batch metadata's `attempt`).
+    pub attempt: u32,
+    /// The batch, when one was created.
+    pub batch_id: Option<BatchId>,
+    /// Its last status seen.
+    pub status: Option<BatchStatus>,
+    /// The `code`s of its `errors.data`, e.g. `token_limit_exceeded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_codes: Vec<String>,
+    /// When its create was asked for (Unix seconds).
+    pub created_at: Option<i64>,
+    /// When it was given up on and the shard reset (Unix seconds).
+    pub ended_at: i64,
 }
 
 /// Where a shard stands, derived from its record.
@@ -141,6 +179,9 @@ impl ShardRecord {
             sha256,
             bytes,
             attempt: 1,
+            model: None,
+            input_tokens: None,
+            attempts: Vec::new(),
             upload_requested_at: None,
             input_file_id: None,
             create_requested_at: None,
@@ -154,6 +195,9 @@ impl ShardRecord {
             error_path: None,
             downloaded_at: None,
             handed_on: false,
+            terminal_at: None,
+            input_file_deleted: false,
+            result_files_deleted: false,
             updated_at: unix_now(),
         }
     }
@@ -193,6 +237,13 @@ impl ShardRecord {
                 .errors
                 .iter()
                 .any(|error| error.code.as_deref() == Some("token_limit_exceeded"))
+    }
+
+    /// Whether the batch was created (or a create was asked for) and is not terminal yet: it
+    /// counts against the organization's enqueued-token limit.
+    pub fn is_in_flight(&self) -> bool {
+        (self.batch_id.is_some() || self.create_requested_at.is_some())
+            && !self.status.is_some_and(BatchStatus::is_terminal)
     }
 
     /// The shard's id, used in batch metadata and download names.

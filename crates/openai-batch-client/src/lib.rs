@@ -59,8 +59,12 @@ mod types;
 pub use batches::{CreateBatchRequest, RUN_ID_KEY};
 pub use client::{Client, ClientConfig, Timeouts};
 pub use error::{ApiError, ApiErrorKind, Error};
-pub use job::{ATTEMPT_KEY, JobConfig, JobRunner, SHARD_KEY, SHARD_SHA256_KEY, ShardInput};
-pub use ledger::{LEDGER_VERSION, Ledger, ShardRecord, ShardStage, sha256_file};
+pub use files::{MAX_FILE_EXPIRY_SECS, MIN_FILE_EXPIRY_SECS};
+pub use job::{
+    ATTEMPT_KEY, DEFAULT_INPUT_EXPIRY_SECS, JobConfig, JobRunner, SHARD_KEY, SHARD_SHA256_KEY,
+    ShardInput, TokenLimitBackoff,
+};
+pub use ledger::{AttemptRecord, LEDGER_VERSION, Ledger, ShardRecord, ShardStage, sha256_file};
 pub use poll::PollConfig;
 pub use progress::{JobEvent, JobProgress, Progress};
 pub use retry::RetryPolicy;

@@ -114,6 +114,35 @@ pub enum JobEvent<'a> {
         /// Its size.
         bytes: u64,
     },
+    /// Where the shards of [`JobRunner::drive`](crate::JobRunner::drive) stand; sent whenever
+    /// one of the numbers changes.
+    Queue {
+        /// Shards whose batch is finished.
+        done: usize,
+        /// Shards whose batch is created and not finished.
+        running: usize,
+        /// Shards waiting for queue capacity: not submitted yet because the model's
+        /// enqueued-token limit is reached, or refused with `token_limit_exceeded` and waiting
+        /// to be submitted again.
+        waiting: usize,
+    },
+    /// A shard refused with `token_limit_exceeded` is submitted again from the same uploaded
+    /// file after `delay` (zero when one of this job's batches has finished since).
+    TokenLimitRetry {
+        /// Shard index.
+        shard: usize,
+        /// The attempt about to be made.
+        attempt: u32,
+        /// How long the runner waits first.
+        delay: std::time::Duration,
+    },
+    /// A shard's files were deleted from the server (its local copies stay).
+    RemoteFilesDeleted {
+        /// Shard index.
+        shard: usize,
+        /// How many files were deleted (or were already gone).
+        files: usize,
+    },
     /// A step of a shard failed; the runner goes on with the other shards.
     ShardFailed {
         /// Shard index.

@@ -4,6 +4,7 @@ mod batches;
 mod files;
 mod job;
 mod job_adopt;
+mod job_queue;
 mod job_shards;
 mod poll;
 mod retry;
