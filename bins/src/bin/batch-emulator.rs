@@ -77,6 +77,11 @@ struct Args {
     /// Largest batch input file, in bytes.
     #[arg(long, default_value_t = 209_715_200)]
     max_file_bytes: u64,
+    /// Most prompt tokens enqueued per model over all unfinished batches, like the real
+    /// API's per-organization limit (e.g. 2000000 for gpt-4o-mini at Tier 1); a batch
+    /// that would pass it fails with `token_limit_exceeded` (default: no limit).
+    #[arg(long, value_name = "N")]
+    enqueued_token_limit: Option<u64>,
 
     /// Seed of the request faults below.
     #[arg(long, default_value_t = 0, help_heading = "Faults")]
@@ -199,6 +204,7 @@ fn config(args: &Args) -> anyhow::Result<EmulatorConfig> {
         completion_window: seconds("completion-window-secs", args.completion_window_secs)?,
         max_file_bytes: args.max_file_bytes,
         max_requests: args.max_requests,
+        enqueued_token_limit: args.enqueued_token_limit,
         responder,
         faults: Faults {
             seed: args.fault_seed,

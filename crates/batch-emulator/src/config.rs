@@ -30,6 +30,11 @@ pub struct EmulatorConfig {
     pub max_file_bytes: u64,
     /// Most requests in one input file (50,000 like the real API).
     pub max_requests: usize,
+    /// Most prompt tokens enqueued per model, over all batches past validation and not
+    /// yet terminal, like the real API's per-organization limit (2,000,000 for
+    /// gpt-4o-mini at Tier 1); a batch that would pass it fails with
+    /// `token_limit_exceeded`. `None`, the default, has no limit.
+    pub enqueued_token_limit: Option<u64>,
     /// Who answers the requests.
     pub responder: Responder,
     /// Failures to inject, for tests.
@@ -47,6 +52,7 @@ impl Default for EmulatorConfig {
             completion_window: Duration::from_secs(24 * 60 * 60),
             max_file_bytes: 209_715_200,
             max_requests: 50_000,
+            enqueued_token_limit: None,
             responder: Responder::Offline,
             faults: Faults::default(),
         }
@@ -64,6 +70,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("completion_window", &self.completion_window)
             .field("max_file_bytes", &self.max_file_bytes)
             .field("max_requests", &self.max_requests)
+            .field("enqueued_token_limit", &self.enqueued_token_limit)
             .field("responder", &self.responder)
             .field("faults", &self.faults)
             .finish()

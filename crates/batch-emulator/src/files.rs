@@ -1,4 +1,5 @@
-//! The Files API: upload (multipart, streamed to disk), retrieve, content, delete, list.
+//! The Files API: upload (multipart, streamed to disk, with `expires_after`), retrieve,
+//! content, delete, list. An expired file is gone, as if deleted.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ const PURPOSES: [&str; 6] = [
 pub(crate) const MAX_ANY_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// `purpose=batch` files expire after 30 days unless `expires_after` says otherwise.
 const BATCH_FILE_LIFETIME: i64 = 30 * 24 * 60 * 60;
+/// The range of `expires_after[seconds]`: 1 hour to 30 days.
+const EXPIRES_AFTER_SECONDS: std::ops::RangeInclusive<i64> = 3600..=2_592_000;
 
 /// `POST /files`.
 pub(crate) async fn upload(
@@ -46,29 +49,17 @@ pub(crate) async fn upload(
     })?;
     let any_limit = shared.config.max_file_bytes.max(MAX_ANY_FILE_BYTES);
     let mut purpose: Option<String> = None;
-    let mut expires_after: Option<i64> = None;
+    let mut anchor: Option<String> = None;
+    let mut seconds: Option<String> = None;
     let mut upload: Option<(String, tempfile::TempPath, u64)> = None;
     let mut too_big: Option<u64> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name().unwrap_or("") {
             "purpose" => purpose = Some(field.text().await.map_err(multipart_error)?),
+            // Checked once the whole body is read, so the client reads the error answer.
+            "expires_after[anchor]" => anchor = Some(field.text().await.map_err(multipart_error)?),
             "expires_after[seconds]" => {
-                let text = field.text().await.map_err(multipart_error)?;
-                let seconds = text
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|seconds| (3600..=2_592_000).contains(seconds))
-                    .ok_or_else(|| {
-                        ApiFailure::bad_request(
-                            format!(
-                                "Invalid 'expires_after.seconds': {text}. Expected an integer from 3600 to 2592000."
-                            ),
-                            Some("expires_after.seconds"),
-                            Some("invalid_value"),
-                        )
-                    })?;
-                expires_after = Some(seconds);
+                seconds = Some(field.text().await.map_err(multipart_error)?);
             }
             "file" => {
                 let filename = field.file_name().unwrap_or("upload").to_owned();
@@ -109,7 +100,7 @@ pub(crate) async fn upload(
                     .map_err(|_| ApiFailure::internal("cannot write the upload"))?;
                 upload = Some((filename, path, bytes));
             }
-            // Other fields (`expires_after[anchor]`, unknown ones) are read and ignored.
+            // Other fields are read and ignored.
             _ => while field.chunk().await.map_err(multipart_error)?.is_some() {},
         }
     }
@@ -118,6 +109,7 @@ pub(crate) async fn upload(
     }
     let purpose = purpose.ok_or_else(|| ApiFailure::missing("purpose"))?;
     let (filename, path, bytes) = upload.ok_or_else(|| ApiFailure::missing("file"))?;
+    let expires_after = check_expires_after(anchor.as_deref(), seconds.as_deref())?;
     if !PURPOSES.contains(&purpose.as_str()) {
         return Err(ApiFailure::bad_request(
             format!(
@@ -163,6 +155,61 @@ pub(crate) async fn upload(
         .map_err(|_| ApiFailure::internal("cannot store the upload"))?;
     tracing::debug!(id = %object.id, bytes, "file uploaded");
     Ok(Json(object))
+}
+
+/// Checks `expires_after[anchor]` and `expires_after[seconds]`: both or neither, the
+/// anchor `created_at`, the seconds an integer from 3600 to 2592000. Returns the seconds.
+fn check_expires_after(
+    anchor: Option<&str>,
+    seconds: Option<&str>,
+) -> Result<Option<i64>, ApiFailure> {
+    let (anchor, seconds) = match (anchor, seconds) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(ApiFailure::missing("expires_after.seconds")),
+        (None, Some(_)) => return Err(ApiFailure::missing("expires_after.anchor")),
+        (Some(anchor), Some(seconds)) => (anchor, seconds),
+    };
+    if anchor != "created_at" {
+        return Err(ApiFailure::bad_request(
+            format!(
+                "Invalid value for 'expires_after.anchor': '{anchor}'. Supported values are: 'created_at'."
+            ),
+            Some("expires_after.anchor"),
+            Some("invalid_value"),
+        ));
+    }
+    let Ok(value) = seconds.trim().parse::<i64>() else {
+        return Err(ApiFailure::bad_request(
+            format!(
+                "Invalid type for 'expires_after.seconds': expected an integer, but got '{seconds}' instead."
+            ),
+            Some("expires_after.seconds"),
+            Some("invalid_type"),
+        ));
+    };
+    if value < *EXPIRES_AFTER_SECONDS.start() {
+        return Err(ApiFailure::bad_request(
+            format!(
+                "Invalid 'expires_after.seconds': integer below minimum value. Expected a value \
+                 >= {}, but got {value} instead.",
+                EXPIRES_AFTER_SECONDS.start()
+            ),
+            Some("expires_after.seconds"),
+            Some("integer_below_min_value"),
+        ));
+    }
+    if value > *EXPIRES_AFTER_SECONDS.end() {
+        return Err(ApiFailure::bad_request(
+            format!(
+                "Invalid 'expires_after.seconds': integer above maximum value. Expected a value \
+                 <= {}, but got {value} instead.",
+                EXPIRES_AFTER_SECONDS.end()
+            ),
+            Some("expires_after.seconds"),
+            Some("integer_above_max_value"),
+        ));
+    }
+    Ok(Some(value))
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiFailure {
@@ -299,5 +346,61 @@ pub(crate) fn parse_limit(
             Some("limit"),
             Some("invalid_value"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Ok(seconds)` or `Err((code, param))`.
+    fn check(anchor: Option<&str>, seconds: Option<&str>) -> Result<Option<i64>, (String, String)> {
+        check_expires_after(anchor, seconds).map_err(|failure| {
+            assert_eq!(failure.status, axum::http::StatusCode::BAD_REQUEST);
+            (
+                failure.error.code.unwrap_or_default(),
+                failure.error.param.unwrap_or_default(),
+            )
+        })
+    }
+
+    fn err(code: &str, param: &str) -> Result<Option<i64>, (String, String)> {
+        Err((code.to_owned(), param.to_owned()))
+    }
+
+    #[test]
+    fn expires_after_bounds_and_anchor() {
+        let anchor = Some("created_at");
+        assert_eq!(check(None, None), Ok(None));
+        assert_eq!(check(anchor, Some("3600")), Ok(Some(3600)));
+        assert_eq!(check(anchor, Some("2592000")), Ok(Some(2_592_000)));
+        assert_eq!(
+            check(anchor, Some("3599")),
+            err("integer_below_min_value", "expires_after.seconds")
+        );
+        assert_eq!(
+            check(anchor, Some("2592001")),
+            err("integer_above_max_value", "expires_after.seconds")
+        );
+        assert_eq!(
+            check(anchor, Some("1h")),
+            err("invalid_type", "expires_after.seconds")
+        );
+        assert_eq!(
+            check(anchor, Some("3600.5")),
+            err("invalid_type", "expires_after.seconds")
+        );
+        assert_eq!(
+            check(Some("last_active_at"), Some("3600")),
+            err("invalid_value", "expires_after.anchor")
+        );
+        assert_eq!(
+            check(None, Some("3600")),
+            err("missing_required_parameter", "expires_after.anchor")
+        );
+        assert_eq!(
+            check(anchor, None),
+            err("missing_required_parameter", "expires_after.seconds")
+        );
     }
 }

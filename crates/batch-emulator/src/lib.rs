@@ -29,12 +29,21 @@
 //! their requests are answered by a [`Responder`]: offline and deterministic by
 //! default, or forwarded to an OpenAI-compatible server such as Ollama or vLLM.
 //! [`Faults`] inject failures for tests.
+//!
+//! With [`EmulatorConfig::enqueued_token_limit`], a batch whose prompt tokens would take
+//! its model's sum over all unfinished batches past the limit fails with
+//! `token_limit_exceeded`, as the real API's batch queue limit does; the sums and their
+//! peaks are in [`Emulator::stats`] and, as JSON, at `GET /v1/emulator/stats`.
+//! Files expire at their `expires_at` (`expires_after[anchor]`/`[seconds]` on upload,
+//! 30 days for `purpose=batch` by default) and then behave as deleted;
+//! [`Emulator::advance_file_clock`] expires them in tests without waiting.
 
 #![warn(missing_docs)]
 
 mod api_error;
 mod batches;
 mod config;
+mod enqueued;
 mod error;
 mod files;
 mod ids;
@@ -46,5 +55,6 @@ mod store;
 mod validate;
 
 pub use config::{EmulatorConfig, Endpoint, Faults, HttpFault, HttpFaultKind, Responder, Timing};
+pub use enqueued::EmulatorStats;
 pub use error::Error;
 pub use server::Emulator;

@@ -26,7 +26,7 @@ pub(crate) struct OfflineAnswer {
 /// With `force_length`, the answer is cut to half its tokens (a seeded fault).
 pub(crate) fn answer(custom_id: &str, body: &Value, force_length: bool) -> OfflineAnswer {
     let bpe = tokenizer();
-    let messages = messages(body);
+    let messages = messages(body.get("messages"));
     let prompt_tokens = count_prompt(bpe, &messages);
     let text = lesson_text(custom_id, &messages);
     let limit = body
@@ -66,6 +66,12 @@ pub(crate) fn answer(custom_id: &str, body: &Value, force_length: bool) -> Offli
     }
 }
 
+/// The prompt tokens of a request whose `body.messages` is `message_list`, counted as
+/// [`answer`] counts them; the enqueued-token limit adds these up.
+pub(crate) fn prompt_tokens(message_list: Option<&Value>) -> u64 {
+    count_prompt(tokenizer(), &messages(message_list))
+}
+
 /// The o200k_base tokenizer, loaded once (a few hundred milliseconds).
 pub(crate) fn tokenizer() -> &'static CoreBPE {
     tiktoken_rs::o200k_base_singleton()
@@ -78,8 +84,8 @@ struct Message<'a> {
     text: String,
 }
 
-fn messages(body: &Value) -> Vec<Message<'_>> {
-    body.get("messages")
+fn messages(messages: Option<&Value>) -> Vec<Message<'_>> {
+    messages
         .and_then(Value::as_array)
         .map(|messages| {
             messages

@@ -1,6 +1,8 @@
 //! Runs one batch through its lifecycle: `validating`, then `in_progress` with
 //! requests answered concurrently and written in completion order, then
 //! `finalizing` and `completed`; or `failed`, `expired`, `cancelling`/`cancelled`.
+//! A batch that passes validation enqueues its prompt tokens, or fails with
+//! `token_limit_exceeded` when that would pass the configured limit.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader};
@@ -74,7 +76,22 @@ pub(crate) fn spawn(shared: &Arc<Shared>, batch_id: BatchId, cancel: Cancellatio
 ///
 /// Their requests are not persisted while running, so a batch that was running
 /// starts over from validation; one that was being cancelled becomes `cancelled`.
+/// Batches that had passed validation enqueue their tokens again first, without the
+/// limit check, so new batches cannot take their place.
 pub(crate) async fn resume(shared: &Arc<Shared>, batch_ids: Vec<BatchId>) {
+    for batch_id in &batch_ids {
+        let Some(batch) = shared.store.batch(batch_id) else {
+            continue;
+        };
+        if matches!(
+            batch.status,
+            BatchStatus::InProgress | BatchStatus::Finalizing
+        ) && let Some(tokens) = recount(shared, &batch).await
+        {
+            // Without a limit nothing is refused.
+            let _ = shared.store.reserve_tokens(batch_id, tokens, None);
+        }
+    }
     for batch_id in batch_ids {
         let cancelling = shared.store.update_batch(&batch_id, |batch| {
             if batch.status == BatchStatus::Cancelling {
@@ -98,6 +115,32 @@ pub(crate) async fn resume(shared: &Arc<Shared>, batch_ids: Vec<BatchId>) {
             spawn(shared, batch_id, cancel);
         }
     }
+}
+
+/// The prompt tokens per model of a batch's input file, if it is still there and valid.
+async fn recount(shared: &Shared, batch: &Batch) -> Option<BTreeMap<String, u64>> {
+    shared.store.file(&batch.input_file_id)?;
+    match validate_input(shared, batch).await {
+        Ok(Validation::Valid { prompt_tokens, .. }) => Some(prompt_tokens),
+        _ => None,
+    }
+}
+
+/// Validates a batch's input file on a blocking thread.
+async fn validate_input(shared: &Shared, batch: &Batch) -> io::Result<Validation> {
+    let path = shared.store.content_path(&batch.input_file_id);
+    let endpoint = batch.endpoint.clone();
+    let max_requests = shared.config.max_requests;
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(path)?;
+        validate::validate(
+            BufReader::with_capacity(256 * 1024, file),
+            &endpoint,
+            max_requests,
+        )
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 /// The usage of a batch before any request finished.
@@ -164,27 +207,22 @@ async fn run(
         .await;
     }
     let path = shared.store.content_path(&input_id);
-    let endpoint = batch.endpoint.clone();
-    let max_requests = shared.config.max_requests;
-    let validation = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(path)?;
-            validate::validate(
-                BufReader::with_capacity(256 * 1024, file),
-                &endpoint,
-                max_requests,
-            )
-        })
-        .await
-        .map_err(io::Error::other)??
-    };
-    let (total, model) = match validation {
+    let validation = validate_input(shared, &batch).await?;
+    let (total, model, prompt_tokens) = match validation {
         Validation::Invalid(errors) => return fail(shared, batch_id, errors).await,
-        Validation::Valid { total, model } => (total, model),
+        Validation::Valid {
+            total,
+            model,
+            prompt_tokens,
+        } => (total, model, prompt_tokens),
     };
     if let Some(stop) = stopped(cancel, &expired) {
         return finish(shared, batch_id, stop, ResultFiles::default()).await;
+    }
+    let limit = shared.config.enqueued_token_limit;
+    if let Err(exceeded) = shared.store.reserve_tokens(batch_id, prompt_tokens, limit) {
+        tracing::info!(%batch_id, model = %exceeded.model, "enqueued token limit reached");
+        return fail(shared, batch_id, vec![exceeded.to_batch_error()]).await;
     }
 
     // In progress.

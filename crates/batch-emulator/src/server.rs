@@ -1,17 +1,19 @@
 //! The running emulator: the listening socket, the connection loop with its API
-//! faults, the router with authentication and `x-request-id`, and start/stop.
+//! faults, the router with authentication and `x-request-id`, start/stop, and the
+//! emulator's own counters and test clock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api_error::ApiFailure;
 use crate::config::{EmulatorConfig, Endpoint, HttpFault, HttpFaultKind};
+use crate::enqueued::EmulatorStats;
 use crate::responder::Responder;
 use crate::store::Store;
 use crate::{Error, batches, files, ids, runner};
@@ -73,10 +76,9 @@ impl Emulator {
             });
         }
         let responder = Responder::new(&config)?;
-        if matches!(config.responder, crate::Responder::Offline) {
-            // Loading the tokenizer takes a moment; pay it before the first batch's clock runs.
-            let _ = tokio::task::spawn_blocking(crate::offline::tokenizer).await;
-        }
+        // Validation counts prompt tokens and the offline responder counts answers too;
+        // loading the tokenizer takes a moment, so pay it before the first batch's clock runs.
+        let _ = tokio::task::spawn_blocking(crate::offline::tokenizer).await;
         let (store, resume) = Store::open(config.data_dir.as_deref())?;
         let listener = TcpListener::bind(config.addr)
             .await
@@ -123,14 +125,59 @@ impl Emulator {
         self.addr
     }
 
-    /// Stops accepting connections, closes open ones and aborts running batches.
+    /// What the emulator counted: enqueued prompt tokens per model now and at their
+    /// peak, and the batches refused with `token_limit_exceeded`.
+    ///
+    /// `GET /v1/emulator/stats` returns the same as JSON, for tests in another process.
+    pub fn stats(&self) -> EmulatorStats {
+        self.shared.store.stats()
+    }
+
+    /// Per model, the prompt tokens of the batches enqueued now (past validation, not
+    /// terminal yet); models at zero are left out.
+    pub fn enqueued_tokens(&self) -> BTreeMap<String, u64> {
+        self.stats().enqueued_tokens
+    }
+
+    /// Per model, the highest enqueued prompt-token sum reached since the start.
+    pub fn peak_enqueued_tokens(&self) -> BTreeMap<String, u64> {
+        self.stats().peak_enqueued_tokens
+    }
+
+    /// Moves the clock that decides file expiry forward by `by` (whole seconds, rounded
+    /// up), so tests can expire files without waiting: after
+    /// `advance_file_clock(Duration::from_secs(3600))` a file uploaded with
+    /// `expires_after[seconds]=3600` is gone.
+    ///
+    /// Only file expiry reads this clock: timestamps the emulator writes and the
+    /// batches' completion window keep real time.
+    pub fn advance_file_clock(&self, by: Duration) {
+        let seconds = by.as_secs() + u64::from(by.subsec_nanos() > 0);
+        self.shared
+            .store
+            .advance_file_clock(i64::try_from(seconds).unwrap_or(i64::MAX));
+    }
+
+    /// Stops accepting connections, closes open ones, aborts running batches and waits
+    /// for the state they reached to be written (with a data directory), so a restart
+    /// resumes from there.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         if let Some(server) = self.server.take() {
             // The server task ends by itself once told to stop; a panic in it is already logged.
             let _ = server.await;
         }
-        self.abort_runs();
+        let mut runs = std::mem::take(
+            &mut *self
+                .shared
+                .runs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        runs.abort_all();
+        // Aborted runs stop at their next await; after that none starts a new write.
+        while runs.join_next().await.is_some() {}
+        self.shared.store.flush().await;
     }
 
     fn abort_runs(&self) {
@@ -144,6 +191,19 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // Runs once, whether the emulator was shut down or dropped; silent when it never
+        // enqueued a batch and had no limit to report on.
+        let stats = self.stats();
+        if self.shared.config.enqueued_token_limit.is_some()
+            || !stats.peak_enqueued_tokens.is_empty()
+        {
+            tracing::info!(
+                peak_enqueued_tokens = ?stats.peak_enqueued_tokens,
+                token_limit_failures = stats.token_limit_failures,
+                limit = ?self.shared.config.enqueued_token_limit,
+                "batch emulator stopping"
+            );
+        }
         self.stop.cancel();
         if let Some(server) = self.server.take() {
             server.abort();
@@ -344,6 +404,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/batches", post(batches::create).get(batches::list))
         .route("/v1/batches/{batch_id}", get(batches::retrieve))
         .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
+        .route("/v1/emulator/stats", get(stats))
         .fallback(unknown_url)
         .method_not_allowed_fallback(unknown_url)
         .layer(middleware::from_fn_with_state(
@@ -352,6 +413,11 @@ fn router(shared: Arc<Shared>) -> Router {
         ))
         .layer(middleware::from_fn(request_id))
         .with_state(shared)
+}
+
+/// `GET /v1/emulator/stats`: not an OpenAI endpoint; [`Emulator::stats`] as JSON.
+async fn stats(State(shared): State<Arc<Shared>>) -> Json<EmulatorStats> {
+    Json(shared.store.stats())
 }
 
 async fn unknown_url(method: Method, uri: Uri) -> ApiFailure {

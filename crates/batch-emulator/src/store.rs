@@ -4,12 +4,17 @@
 //! Layout: `files/<id>.content` holds a file's bytes (in memory mode too, in a
 //! private temp dir), `files/<id>.json` its metadata and `batches/<id>.json` a
 //! batch, the last two only with a data directory.
+//!
+//! The enqueued-token sums live under the same lock as the batches, so a batch gives
+//! back its tokens in the very update that makes it terminal.
+//! A file past its `expires_at` (read on a clock tests can move forward) is gone for
+//! every caller; an expired file found at start is removed from the data directory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use openai_batch_client::{Batch, BatchId, FileId, FileObject, ListPage};
 use serde::de::DeserializeOwned;
@@ -17,17 +22,23 @@ use serde::{Deserialize, Serialize};
 use tempfile::{NamedTempFile, TempDir, TempPath};
 use tokio_util::sync::CancellationToken;
 
-use crate::Error;
+use crate::enqueued::{EmulatorStats, Enqueued, LimitExceeded};
+use crate::{Error, ids};
 
 /// Files and batches, shared by the HTTP handlers and the batch runners.
 pub(crate) struct Store {
     files_dir: PathBuf,
     /// Where batch records go; `None` in memory mode.
     batches_dir: Option<PathBuf>,
-    state: Mutex<State>,
-    /// Serialises record writes, so the last write always holds the latest state.
-    persist_lock: tokio::sync::Mutex<()>,
+    state: Arc<Mutex<State>>,
+    /// Serialises batch record writes, each of which reads the batch when it runs, so
+    /// the last write always holds the latest state.
+    persist_lock: Arc<Mutex<()>>,
+    /// Disk writes still running, so a shutdown can wait for them.
+    writes: Arc<Writes>,
     next_seq: AtomicU64,
+    /// Seconds added to the real clock when deciding whether a file has expired.
+    file_clock_offset: AtomicI64,
     /// Owns the contents in memory mode; removed on drop.
     _temp_dir: Option<TempDir>,
 }
@@ -36,6 +47,7 @@ pub(crate) struct Store {
 struct State {
     files: HashMap<FileId, FileEntry>,
     batches: HashMap<BatchId, BatchEntry>,
+    enqueued: Enqueued,
 }
 
 struct FileEntry {
@@ -59,6 +71,31 @@ struct FileRecord {
 struct BatchRecord {
     seq: u64,
     batch: Batch,
+}
+
+/// Counts the disk writes in flight.
+#[derive(Default)]
+struct Writes {
+    pending: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One write in flight; counted from creation to drop.
+struct WriteGuard(Arc<Writes>);
+
+impl WriteGuard {
+    fn new(writes: Arc<Writes>) -> Self {
+        writes.pending.fetch_add(1, Ordering::SeqCst);
+        WriteGuard(writes)
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        if self.0.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// Sort order of a file list.
@@ -87,9 +124,11 @@ impl Store {
             let store = Store {
                 files_dir,
                 batches_dir: None,
-                state: Mutex::new(State::default()),
-                persist_lock: tokio::sync::Mutex::new(()),
+                state: Arc::default(),
+                persist_lock: Arc::default(),
+                writes: Arc::default(),
                 next_seq: AtomicU64::new(1),
+                file_clock_offset: AtomicI64::new(0),
                 _temp_dir: Some(temp_dir),
             };
             return Ok((store, Vec::new()));
@@ -105,6 +144,16 @@ impl Store {
             let content = files_dir.join(format!("{}.content", record.file.id));
             if !content.exists() {
                 tracing::warn!(path = %path.display(), "file record without content, skipped");
+                continue;
+            }
+            if is_expired(&record.file, ids::now()) {
+                tracing::debug!(id = %record.file.id, "file expired while stopped, removed");
+                remove_if_present(&content)
+                    .and_then(|()| remove_if_present(&path))
+                    .map_err(|source| Error::Storage {
+                        path: path.clone(),
+                        source,
+                    })?;
                 continue;
             }
             max_seq = max_seq.max(record.seq);
@@ -135,19 +184,47 @@ impl Store {
         let store = Store {
             files_dir,
             batches_dir: Some(batches_dir),
-            state: Mutex::new(state),
-            persist_lock: tokio::sync::Mutex::new(()),
+            state: Arc::new(Mutex::new(state)),
+            persist_lock: Arc::default(),
+            writes: Arc::default(),
             next_seq: AtomicU64::new(max_seq + 1),
+            file_clock_offset: AtomicI64::new(0),
             _temp_dir: None,
         };
         Ok((store, resume))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain data behind; keep serving it.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.state)
+    }
+
+    /// Runs a disk write on a blocking thread, counted until it ends even when the task
+    /// awaiting it is aborted, so [`Store::flush`] can wait for it.
+    fn spawn_write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let pending = WriteGuard::new(Arc::clone(&self.writes));
+        tokio::task::spawn_blocking(move || {
+            let _pending = pending;
+            write()
+        })
+    }
+
+    /// Waits until every disk write started so far has ended.
+    ///
+    /// A shutdown calls this after stopping the batch runs, so the next start reads the
+    /// last state they showed, not an older record.
+    pub(crate) async fn flush(&self) {
+        loop {
+            let idle = self.writes.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.writes.pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     fn next_seq(&self) -> u64 {
@@ -177,7 +254,7 @@ impl Store {
             file: object.clone(),
         };
         let files_dir = self.files_dir.clone();
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
+        self.spawn_write(move || -> io::Result<()> {
             temp.persist(&content).map_err(|error| error.error)?;
             if let Some(record_path) = record_path {
                 write_record(&files_dir, &record_path, &record)?;
@@ -192,25 +269,42 @@ impl Store {
         Ok(())
     }
 
-    /// A file's metadata.
-    pub(crate) fn file(&self, id: &FileId) -> Option<FileObject> {
-        self.lock().files.get(id).map(|entry| entry.object.clone())
+    /// Now, on the clock that decides whether a file has expired.
+    fn file_clock(&self) -> i64 {
+        ids::now().saturating_add(self.file_clock_offset.load(Ordering::Relaxed))
     }
 
-    /// Deletes a file; `false` when it did not exist.
+    /// Moves the file-expiry clock forward by `seconds`.
+    pub(crate) fn advance_file_clock(&self, seconds: i64) {
+        self.file_clock_offset.fetch_add(seconds, Ordering::Relaxed);
+    }
+
+    /// A file's metadata; `None` once it has expired.
+    pub(crate) fn file(&self, id: &FileId) -> Option<FileObject> {
+        let now = self.file_clock();
+        self.lock()
+            .files
+            .get(id)
+            .filter(|entry| !is_expired(&entry.object, now))
+            .map(|entry| entry.object.clone())
+    }
+
+    /// Deletes a file; `false` when it did not exist or had expired (its bytes go either way).
     pub(crate) async fn delete_file(&self, id: &FileId) -> io::Result<bool> {
-        if self.lock().files.remove(id).is_none() {
+        let now = self.file_clock();
+        let Some(entry) = self.lock().files.remove(id) else {
             return Ok(false);
-        }
+        };
+        let live = !is_expired(&entry.object, now);
         let content = self.content_path(id);
         let record = self.files_dir.join(format!("{id}.json"));
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
+        self.spawn_write(move || -> io::Result<()> {
             remove_if_present(&record)?;
             remove_if_present(&content)
         })
         .await
         .map_err(io::Error::other)??;
-        Ok(true)
+        Ok(live)
     }
 
     /// One page of files, optionally of one purpose.
@@ -221,10 +315,12 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> ListPage<FileObject> {
+        let now = self.file_clock();
         let mut files: Vec<(u64, FileObject)> = self
             .lock()
             .files
             .values()
+            .filter(|entry| !is_expired(&entry.object, now))
             .filter(|entry| purpose.is_none_or(|purpose| entry.object.purpose == purpose))
             .map(|entry| (entry.seq, entry.object.clone()))
             .collect();
@@ -269,15 +365,44 @@ impl Store {
     }
 
     /// Changes a batch in memory and returns the new state; see [`Store::save_batch`].
+    ///
+    /// A change that makes the batch terminal gives back its enqueued tokens.
     pub(crate) fn update_batch<T>(
         &self,
         id: &BatchId,
         change: impl FnOnce(&mut Batch) -> T,
     ) -> Option<T> {
-        self.lock()
-            .batches
-            .get_mut(id)
-            .map(|entry| change(&mut entry.batch))
+        let mut state = self.lock();
+        let entry = state.batches.get_mut(id)?;
+        let result = change(&mut entry.batch);
+        if entry.batch.status.is_terminal() {
+            state.enqueued.release(id);
+        }
+        Some(result)
+    }
+
+    /// Enqueues a batch's prompt tokens (per model) unless that would take a model past
+    /// `limit`; the check and the reservation happen under one lock.
+    ///
+    /// A terminal or unknown batch reserves nothing.
+    pub(crate) fn reserve_tokens(
+        &self,
+        id: &BatchId,
+        tokens: BTreeMap<String, u64>,
+        limit: Option<u64>,
+    ) -> Result<(), LimitExceeded> {
+        let mut state = self.lock();
+        match state.batches.get(id) {
+            Some(entry) if !entry.batch.status.is_terminal() => {
+                state.enqueued.reserve(id, tokens, limit)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The enqueued-token sums, their peaks and the refusals.
+    pub(crate) fn stats(&self) -> EmulatorStats {
+        self.lock().enqueued.stats()
     }
 
     /// Writes a batch's current state to its record (data directory mode only).
@@ -285,17 +410,24 @@ impl Store {
         let Some(batches_dir) = self.batches_dir.clone() else {
             return Ok(());
         };
-        let _guard = self.persist_lock.lock().await;
-        let Some(record) = self.lock().batches.get(id).map(|entry| BatchRecord {
-            seq: entry.seq,
-            batch: entry.batch.clone(),
-        }) else {
-            return Ok(());
-        };
-        let path = batches_dir.join(format!("{id}.json"));
-        tokio::task::spawn_blocking(move || write_record(&batches_dir, &path, &record))
-            .await
-            .map_err(io::Error::other)?
+        let state = Arc::clone(&self.state);
+        let persist_lock = Arc::clone(&self.persist_lock);
+        let id = id.clone();
+        // Everything happens on the blocking thread, so a run aborted while awaiting
+        // it still leaves its latest state on disk.
+        self.spawn_write(move || {
+            let _guard = lock(&persist_lock);
+            let Some(record) = lock(&state).batches.get(&id).map(|entry| BatchRecord {
+                seq: entry.seq,
+                batch: entry.batch.clone(),
+            }) else {
+                return Ok(());
+            };
+            let path = batches_dir.join(format!("{id}.json"));
+            write_record(&batches_dir, &path, &record)
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 
     /// One page of batches, newest first.
@@ -341,6 +473,18 @@ fn page<T>(
         has_more,
         data,
     }
+}
+
+/// Locks a mutex; a panic while holding it leaves plain data behind, so keep using it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether a file's `expires_at` has passed at `now`.
+fn is_expired(file: &FileObject, now: i64) -> bool {
+    file.expires_at.is_some_and(|expires_at| expires_at <= now)
 }
 
 fn create_dir(path: &Path) -> Result<(), Error> {

@@ -7,8 +7,9 @@
 //! `duplicate_custom_id`, `model_mismatch` (a second model in one file) and
 //! `too_many_tasks` (over the request limit).
 //! `line` counts records (non-blank lines), 1-based, as the real API appears to.
+//! A valid file also reports its prompt tokens per model, for the enqueued-token limit.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, BufRead};
 
 use openai_batch_client::BatchError;
@@ -26,6 +27,8 @@ pub(crate) enum Validation {
         total: u64,
         /// The one model of the file.
         model: Option<String>,
+        /// Prompt tokens of the requests, per `body.model`, counted like the offline responder.
+        prompt_tokens: BTreeMap<String, u64>,
     },
     /// The batch fails with these errors.
     Invalid(Vec<BatchError>),
@@ -49,6 +52,7 @@ pub(crate) fn validate(
     let mut errors = Vec::new();
     let mut seen = HashSet::new();
     let mut first_model: Option<(String, u64)> = None;
+    let mut prompt_tokens: BTreeMap<String, u64> = BTreeMap::new();
     let mut records: u64 = 0;
     let mut buffer = Vec::new();
     loop {
@@ -73,8 +77,14 @@ pub(crate) fn validate(
             // Keep counting so the request limit is still checked.
             continue;
         }
-        if let Err(error) = check_line(&buffer, records, endpoint, &mut seen, &mut first_model) {
-            errors.push(error);
+        match check_line(&buffer, records, endpoint, &mut seen, &mut first_model) {
+            // Counting is the costly part and an invalid file is never enqueued: stop at the first error.
+            Ok((model, messages)) if errors.is_empty() => {
+                *prompt_tokens.entry(model).or_default() +=
+                    crate::offline::prompt_tokens(messages.as_ref());
+            }
+            Ok(_) => {}
+            Err(error) => errors.push(error),
         }
     }
     if records == 0 {
@@ -84,6 +94,7 @@ pub(crate) fn validate(
         Ok(Validation::Valid {
             total: records,
             model: first_model.map(|(model, _)| model),
+            prompt_tokens,
         })
     } else {
         Ok(Validation::Invalid(errors))
@@ -117,20 +128,21 @@ pub(crate) fn read_request(
     }
 }
 
+/// Checks one record; a valid one gives its model and its `body.messages`.
 fn check_line(
     bytes: &[u8],
     line: u64,
     endpoint: &str,
     seen: &mut HashSet<String>,
     first_model: &mut Option<(String, u64)>,
-) -> Result<(), BatchError> {
+) -> Result<(String, Option<Value>), BatchError> {
     let error = |code: &str, message: String, param: Option<&str>| BatchError {
         code: Some(code.to_owned()),
         message: Some(message),
         param: param.map(str::to_owned),
         line: Some(line),
     };
-    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(bytes) else {
+    let Ok(Value::Object(mut request)) = serde_json::from_slice::<Value>(bytes) else {
         return Err(error(
             "invalid_json_line",
             "This line is not parseable as valid JSON.".to_owned(),
@@ -233,7 +245,12 @@ fn check_line(
         }
         Some(_) => {}
     }
-    Ok(())
+    let model = model.to_owned();
+    let messages = request
+        .get_mut("body")
+        .and_then(|body| body.get_mut("messages"))
+        .map(Value::take);
+    Ok((model, messages))
 }
 
 fn file_error(code: &str, message: impl Into<String>) -> BatchError {
@@ -298,11 +315,18 @@ mod tests {
     #[test]
     fn a_valid_file_counts_records_and_names_its_model() {
         let text = format!("{}\n\n{}\n", line("a", "m"), line("b", "m"));
+        // Each line: 3 to prime the reply, then 3 + "user" + "hi" for its one message.
+        let bpe = crate::offline::tokenizer();
+        let per_line = 3
+            + 3
+            + bpe.encode_ordinary("user").len() as u64
+            + bpe.encode_ordinary("hi").len() as u64;
         assert_eq!(
             validate(text.as_bytes(), CHAT, 10).unwrap(),
             Validation::Valid {
                 total: 2,
-                model: Some("m".into())
+                model: Some("m".into()),
+                prompt_tokens: BTreeMap::from([("m".to_owned(), 2 * per_line)]),
             }
         );
     }

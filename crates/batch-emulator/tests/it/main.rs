@@ -2,7 +2,9 @@
 
 mod api;
 mod cancel_expiry;
+mod enqueued;
 mod faults;
+mod file_expiry;
 mod lifecycle;
 mod persistence;
 mod python_sdk;
