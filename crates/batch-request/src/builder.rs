@@ -28,6 +28,23 @@ pub struct LessonRequest {
 /// Builds requests for lessons of one curriculum: computes everything shared by all lessons
 /// once, then fills the template per lesson.
 ///
+/// The messages of a request are:
+///
+/// - a `system` message with the settings' `system_message` and, after a blank line, the
+///   template's shared part (the text above its [`crate::LESSON_MARKER`] line), when there is
+///   either; it is the same text, byte for byte, in every request of the curriculum, so the
+///   API's prompt cache can serve it;
+/// - a `user` message with the lesson's part of the template (all of it without a marker;
+///   a legacy template, wrapped or not, is always all user message).
+///
+/// `system` rather than `developer`: OpenAI takes a `system` message from every chat model
+/// (it reads it as the developer message on reasoning models), while local
+/// OpenAI-compatible servers behind the emulator's `--upstream` often refuse `developer`.
+/// One system message rather than two, as some servers allow only one.
+///
+/// The body gets `reasoning_effort` and `verbosity` when set, the `[body]` parameters, and
+/// the [`RequestBuilder::with_prompt_cache_key`] key when the model takes one.
+///
 /// ```
 /// use batch_request::{RequestBuilder, RequestSettings, Template};
 ///
@@ -52,6 +69,10 @@ pub struct RequestBuilder<'a> {
     curriculum_title: String,
     /// The legacy preamble and outline excerpt, ending in `---` and a blank line.
     legacy_prefix: Option<String>,
+    /// The system message: `system_message` and the template's shared part, filled.
+    system: Option<String>,
+    /// Body parameters beyond model, messages, token limit and temperature.
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The note appended to `{{curriculum}}` when the outline is cut.
@@ -101,7 +122,18 @@ impl<'a> RequestBuilder<'a> {
             .title
             .clone()
             .unwrap_or_else(|| settings.curriculum_name.clone());
-        RequestBuilder {
+        let mut extra: serde_json::Map<String, serde_json::Value> = settings
+            .body
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        if let Some(effort) = settings.reasoning_effort {
+            extra.insert("reasoning_effort".to_owned(), effort.as_str().into());
+        }
+        if let Some(verbosity) = settings.verbosity {
+            extra.insert("verbosity".to_owned(), verbosity.as_str().into());
+        }
+        let mut builder = RequestBuilder {
             curriculum,
             template,
             settings,
@@ -109,7 +141,46 @@ impl<'a> RequestBuilder<'a> {
             curriculum_text,
             curriculum_title,
             legacy_prefix,
+            system: None,
+            extra,
+        };
+        let shared = template
+            .shared_segments()
+            .map(|segments| builder.fill_shared(segments))
+            .filter(|text| !text.is_empty());
+        builder.system = match (&settings.system_message, shared) {
+            (Some(system), Some(shared)) => Some(format!("{system}\n\n{shared}")),
+            (Some(system), None) => Some(system.clone()),
+            (None, shared) => shared,
+        };
+        builder
+    }
+
+    /// Gives every request `"prompt_cache_key": key` when the model takes one
+    /// ([`crate::supports_prompt_cache_key`]); the caller passes the job's id, so the requests
+    /// of one job, which share their leading system message, are routed to the same prompt
+    /// cache.
+    ///
+    /// ```
+    /// use batch_request::{RequestBuilder, RequestSettings, Template};
+    ///
+    /// let outline = "# M0: Basics — Lesson Map\n## L001: What Is Data? [F]\n";
+    /// let curriculum = curriculum_parser::parse(outline, "outline.md".as_ref()).unwrap();
+    /// let template = Template::parse("{{curriculum}}\n<!-- lesson -->\n{{lesson_title}}", "t.md".as_ref())?;
+    /// let settings = RequestSettings::default();
+    /// let builder = RequestBuilder::new(&curriculum, outline, &template, &settings)
+    ///     .with_prompt_cache_key("3f2a9c0d1e4b5a6c");
+    /// let built = builder.build(&curriculum.modules[0].lessons[0])?;
+    /// assert_eq!(built.request.body.extra["prompt_cache_key"], "3f2a9c0d1e4b5a6c");
+    /// assert_eq!(built.request.body.messages[0].role, "system");
+    /// # Ok::<(), batch_request::Error>(())
+    /// ```
+    pub fn with_prompt_cache_key(mut self, key: impl Into<String>) -> RequestBuilder<'a> {
+        if crate::supports_prompt_cache_key(&self.settings.model) {
+            self.extra
+                .insert("prompt_cache_key".to_owned(), key.into().into());
         }
+        self
     }
 
     /// Builds the request of one lesson of the curriculum.
@@ -130,7 +201,7 @@ impl<'a> RequestBuilder<'a> {
         let module = &self.curriculum.modules[module_index];
         let prompt = self.prompt(module, lesson_index);
         let mut messages = Vec::with_capacity(2);
-        if let Some(system) = &self.settings.system_message {
+        if let Some(system) = &self.system {
             messages.push(ChatMessage {
                 role: "system".to_owned(),
                 content: system.clone(),
@@ -150,7 +221,7 @@ impl<'a> RequestBuilder<'a> {
                     messages,
                     max_completion_tokens: Some(self.settings.max_completion_tokens),
                     temperature: self.settings.temperature,
-                    extra: serde_json::Map::new(),
+                    extra: self.extra.clone(),
                 },
             },
             code: lesson.code,
@@ -205,6 +276,43 @@ impl<'a> RequestBuilder<'a> {
         }
     }
 
+    /// The shared part of a split template, filled and with the replacements applied.
+    fn fill_shared(&self, segments: &[Segment]) -> String {
+        let mut filled = String::new();
+        for segment in segments {
+            match segment {
+                Segment::Text(text) => filled.push_str(text),
+                Segment::Value(placeholder) => filled.push_str(
+                    self.curriculum_value(*placeholder)
+                        .expect(
+                            "the template parser keeps per-lesson values out of the shared part",
+                        )
+                        .as_ref(),
+                ),
+            }
+        }
+        for replacement in &self.settings.replacements {
+            if filled.contains(&replacement.from) {
+                filled = filled.replace(&replacement.from, &replacement.to);
+            }
+        }
+        filled
+    }
+
+    /// The value of a curriculum-level placeholder; `None` for a per-lesson one.
+    fn curriculum_value(&self, placeholder: Placeholder) -> Option<&str> {
+        let settings = self.settings;
+        Some(match placeholder {
+            Placeholder::Audience => &settings.audience,
+            Placeholder::Organization => &settings.organization,
+            Placeholder::Domain => &settings.domain,
+            Placeholder::CurriculumTitle => &self.curriculum_title,
+            Placeholder::Curriculum => &self.curriculum_text,
+            Placeholder::CurriculumName => &settings.curriculum_name,
+            _ => return None,
+        })
+    }
+
     fn value<'s>(
         &'s self,
         placeholder: Placeholder,
@@ -224,9 +332,6 @@ impl<'a> RequestBuilder<'a> {
             Placeholder::Complexity => complexity.to_string().into(),
             Placeholder::ComplexityLabel => complexity_label(complexity).into(),
             Placeholder::DurationMinutes => duration_minutes(complexity).to_string().into(),
-            Placeholder::Audience => settings.audience.as_str().into(),
-            Placeholder::Organization => settings.organization.as_str().into(),
-            Placeholder::Domain => settings.domain.as_str().into(),
             Placeholder::Prerequisites => match lesson_index.checked_sub(1) {
                 Some(previous) => describe(&module.lessons[previous]).into(),
                 None => settings.default_prerequisites.as_str().into(),
@@ -244,9 +349,15 @@ impl<'a> RequestBuilder<'a> {
                     neighbours.join("; ").into()
                 }
             }
-            Placeholder::CurriculumTitle => self.curriculum_title.as_str().into(),
-            Placeholder::Curriculum => self.curriculum_text.as_str().into(),
-            Placeholder::CurriculumName => settings.curriculum_name.as_str().into(),
+            Placeholder::Audience
+            | Placeholder::Organization
+            | Placeholder::Domain
+            | Placeholder::CurriculumTitle
+            | Placeholder::Curriculum
+            | Placeholder::CurriculumName => self
+                .curriculum_value(placeholder)
+                .unwrap_or_default()
+                .into(),
         }
     }
 }
@@ -558,6 +669,156 @@ mod tests {
             r#"{"custom_id":"lesson_M0-L001","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-5-mini","messages":[{"role":"system","content":"Be exact."},{"role":"user","content":"M0-L001"}],"max_completion_tokens":1000,"temperature":0.3}}"#
         );
         assert_eq!(built[1].complexity.unwrap().to_string(), "F-I");
+    }
+
+    /// The messages of every lesson of the test curriculum, as (role, content) pairs.
+    fn messages(
+        template: &str,
+        settings: &RequestSettings,
+        cache_key: Option<&str>,
+    ) -> Vec<Vec<(String, String)>> {
+        let curriculum = curriculum();
+        let template = Template::parse(template, Path::new("t.md")).unwrap();
+        let mut builder = RequestBuilder::new(&curriculum, "OUTLINE", &template, settings);
+        if let Some(key) = cache_key {
+            builder = builder.with_prompt_cache_key(key);
+        }
+        builder
+            .requests(curriculum.lessons())
+            .map(|built| {
+                built
+                    .unwrap()
+                    .request
+                    .body
+                    .messages
+                    .into_iter()
+                    .map(|m| (m.role, m.content))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn pairs(messages: &[(&str, &str)]) -> Vec<(String, String)> {
+        messages
+            .iter()
+            .map(|(role, content)| (role.to_string(), content.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn split_template_sends_a_shared_system_message() {
+        let template = "Write {{curriculum_name}} lessons.\n{{curriculum}}\n\n<!-- lesson -->\n\n# {{lesson_code}}\n";
+        let all = messages(template, &RequestSettings::default(), None);
+        assert_eq!(
+            all[0],
+            pairs(&[
+                ("system", "Write Data Governance lessons.\nOUTLINE"),
+                ("user", "# M0-L001\n"),
+            ])
+        );
+        assert_eq!(all[3][1].1, "# M1-L001\n");
+        assert!(all.iter().all(|messages| messages[0] == all[0][0]));
+
+        // A configured system message comes first in the same system message.
+        let settings = RequestSettings {
+            system_message: Some("Be exact.".to_owned()),
+            replacements: vec![Replacement {
+                from: "Governance".to_owned(),
+                to: "Stewardship".to_owned(),
+            }],
+            ..RequestSettings::default()
+        };
+        let all = messages(template, &settings, None);
+        assert_eq!(
+            all[0],
+            pairs(&[
+                (
+                    "system",
+                    "Be exact.\n\nWrite Data Stewardship lessons.\nOUTLINE"
+                ),
+                ("user", "# M0-L001\n"),
+            ])
+        );
+        // A blank shared part leaves only the configured system message.
+        let all = messages("<!-- lesson -->\n{{lesson_code}}", &settings, None);
+        assert_eq!(
+            all[0],
+            pairs(&[("system", "Be exact."), ("user", "M0-L001")])
+        );
+        let all = messages(
+            "<!-- lesson -->\n{{lesson_code}}",
+            &RequestSettings::default(),
+            None,
+        );
+        assert_eq!(all[0], pairs(&[("user", "M0-L001")]));
+    }
+
+    #[test]
+    fn legacy_templates_stay_one_user_message() {
+        let legacy = "prompt = f\"\"\"\nWrite {lesson_details['LESSON_CODE']}.\n\"\"\"\n";
+        let settings = RequestSettings {
+            legacy_wrapping: Some(false),
+            ..RequestSettings::default()
+        };
+        let all = messages(legacy, &settings, Some("job"));
+        assert_eq!(all[0], pairs(&[("user", "Write M0-L001.")]));
+        let settings = RequestSettings {
+            system_message: Some("Be exact.".to_owned()),
+            ..settings
+        };
+        let all = messages(legacy, &settings, None);
+        assert_eq!(
+            all[0],
+            pairs(&[("system", "Be exact."), ("user", "Write M0-L001.")])
+        );
+    }
+
+    #[test]
+    fn body_parameters_and_prompt_cache_key() {
+        let settings = RequestSettings::from_toml_str(
+            "model = \"gpt-5-mini\"\nreasoning_effort = \"minimal\"\nverbosity = \"low\"\n[body]\nseed = 7\nservice_tier = \"flex\"\n",
+            Path::new("lessons.toml"),
+        )
+        .unwrap();
+        let curriculum = curriculum();
+        let template = Template::parse("{{lesson_code}}", Path::new("t.md")).unwrap();
+        let builder = RequestBuilder::new(&curriculum, "", &template, &settings)
+            .with_prompt_cache_key("0123456789abcdef");
+        let built = builder.build(&curriculum.modules[0].lessons[0]).unwrap();
+        assert_eq!(
+            serde_json::to_string(&built.request.body).unwrap(),
+            r#"{"model":"gpt-5-mini","messages":[{"role":"user","content":"M0-L001"}],"max_completion_tokens":16384,"prompt_cache_key":"0123456789abcdef","reasoning_effort":"minimal","seed":7,"service_tier":"flex","verbosity":"low"}"#
+        );
+
+        // Unset parameters stay out; a model without prompt caching gets no key.
+        for (model, has_key) in [
+            ("gpt-4o-mini", true),
+            ("gpt-4.1-mini", true),
+            ("llama3.1", false),
+        ] {
+            let settings = RequestSettings {
+                model: model.to_owned(),
+                ..RequestSettings::default()
+            };
+            let builder = RequestBuilder::new(&curriculum, "", &template, &settings)
+                .with_prompt_cache_key("job");
+            let body = builder
+                .build(&curriculum.modules[0].lessons[0])
+                .unwrap()
+                .request
+                .body;
+            let keys: Vec<&str> = body.extra.keys().map(String::as_str).collect();
+            let expected: &[&str] = if has_key { &["prompt_cache_key"] } else { &[] };
+            assert_eq!(keys, expected, "{model}");
+        }
+        let settings = RequestSettings::default();
+        let builder = RequestBuilder::new(&curriculum, "", &template, &settings);
+        let body = builder
+            .build(&curriculum.modules[0].lessons[0])
+            .unwrap()
+            .request
+            .body;
+        assert!(body.extra.is_empty());
     }
 
     #[test]

@@ -37,6 +37,41 @@ pub enum Error {
         /// 1-based line of the `{{`.
         line: usize,
     },
+    /// A per-lesson placeholder above the `<!-- lesson -->` line, in the part every request
+    /// shares.
+    #[error(
+        "{path}:{line}: `{{{{{name}}}}}` differs from lesson to lesson, so it cannot stand above the `<!-- lesson -->` line (that text is shared by all lessons); move it below the marker line"
+    )]
+    LessonPlaceholderInSharedPart {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line of the placeholder.
+        line: usize,
+        /// The placeholder's name.
+        name: String,
+    },
+    /// A template with more than one `<!-- lesson -->` line.
+    #[error(
+        "{path}:{line}: a second `<!-- lesson -->` line (the first is on line {first_line}); a template splits into a shared part and a lesson part only once"
+    )]
+    RepeatedLessonMarker {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line of the first marker.
+        first_line: usize,
+        /// 1-based line of the second marker.
+        line: usize,
+    },
+    /// A template with nothing below its `<!-- lesson -->` line.
+    #[error(
+        "{path}:{line}: nothing follows the `<!-- lesson -->` line; the text below it is each lesson's own prompt and must not be empty"
+    )]
+    EmptyLessonPart {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line of the marker.
+        line: usize,
+    },
     /// A `{...}` expression in a legacy (Python f-string) template that has no known meaning.
     #[error("{path}:{line}: unknown expression `{{{expression}}}` in legacy template")]
     UnknownLegacyExpression {
@@ -101,6 +136,19 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `[body]` key that cannot go into the requests: one the tool sets itself, one that is
+    /// not a chat completion parameter, or a value of the wrong type.
+    #[error("{path}:{line}: [body] key `{key}` {reason}")]
+    BodySetting {
+        /// The settings file.
+        path: PathBuf,
+        /// 1-based line of the key (of the `[body]` table when the key's own line is not found).
+        line: usize,
+        /// The key, as written in `[body]`.
+        key: String,
+        /// What is wrong and what to do instead.
+        reason: String,
+    },
     /// A lesson given to the builder is not part of the curriculum given with it.
     #[error("lesson {code} (`{title}`, outline line {line}) is not in the curriculum")]
     LessonNotInCurriculum {
@@ -138,6 +186,33 @@ pub enum Error {
         bytes: u64,
         /// The byte limit of one shard.
         max_bytes: u64,
+    },
+    /// A request's estimated input tokens alone pass the token limit of one shard.
+    #[error(
+        "the request for lesson {custom_id} has an estimated {input_tokens} input tokens, more than the {max_input_tokens}-token limit of one input file"
+    )]
+    RequestOverTokenLimit {
+        /// The request's id.
+        custom_id: String,
+        /// Its estimated input tokens, chat overhead included.
+        input_tokens: u64,
+        /// The token limit of one shard.
+        max_input_tokens: u64,
+    },
+    /// Two requests written by one [`crate::ShardWriter`] have the same `custom_id`. The writer
+    /// keeps only where an id was first used, not the title of its lesson.
+    #[error(
+        "custom_id `{custom_id}` is used twice: by the lesson at outline line {first_line} and by lesson `{second_title}` (outline line {second_line})"
+    )]
+    RepeatedCustomId {
+        /// The repeated id.
+        custom_id: String,
+        /// Outline line of the lesson that used it first.
+        first_line: usize,
+        /// Title of the lesson that used it again.
+        second_title: String,
+        /// Outline line of the lesson that used it again.
+        second_line: usize,
     },
     /// Limits that no request can fit.
     #[error("invalid shard limits: {reason}")]

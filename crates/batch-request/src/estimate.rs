@@ -7,6 +7,13 @@
 //! whole text (tested against one-pass counts): first into paragraphs, and a paragraph not seen
 //! before into words. Each distinct chunk is tokenized once and then found by its hash, so the
 //! shared text costs a hash per paragraph and the lesson's own lines a hash per word.
+//!
+//! Prompt caching: the leading messages that every request of a set repeats byte for byte
+//! (the system message of a split template) are the shared prefix. OpenAI serves a repeated
+//! prefix of at least 1,024 tokens from its cache, in steps of 128 tokens, and in Batch
+//! discounts it only for models with a batch cached-input price (the GPT-5 family). The
+//! estimate assumes that the first request of each estimated set (each shard) pays full price
+//! and every later one is a cache hit for the shared prefix; real hit rates can be lower.
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -16,8 +23,10 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 use tiktoken_rs::CoreBPE;
 
-use crate::settings::ExpectedOutputTokens;
-use crate::{ChatRequest, LessonRequest, PriceTable, RequestLine, RequestSettings};
+use crate::settings::{ExpectedOutputTokens, ExpectedReasoningTokens};
+use crate::{
+    ChatRequest, LessonRequest, PriceTable, ReasoningEffort, RequestLine, RequestSettings,
+};
 
 /// Tokens and costs of a set of requests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,11 +47,42 @@ pub struct Estimate {
     pub standard_usd: Option<f64>,
     /// Things the user should know (a model without a price, an unknown tokenizer).
     pub warnings: Vec<String>,
+    /// Input tokens of one request that are its shared prefix: the leading messages (never
+    /// the last one) identical, byte for byte, in every request of the set, chat overhead
+    /// included. When estimates of different prefixes are added, the smallest.
+    #[serde(default)]
+    pub shared_prefix_tokens: u64,
+    /// The shared prefix summed over all requests (part of `input_tokens`).
+    #[serde(default)]
+    pub shared_prefix_tokens_total: u64,
+    /// Input tokens expected to be served from the prompt cache at the batch cached-input
+    /// price: the shared prefix (when at least 1,024 tokens, rounded down to OpenAI's
+    /// 128-token steps) of every request but the first of each set, for models with a batch
+    /// cached-input price; 0 for other models.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+    /// Hidden reasoning tokens expected from reasoning models (part of
+    /// `expected_output_tokens`).
+    #[serde(default)]
+    pub expected_reasoning_tokens: u64,
+    /// Expected cost at batch prices with `cached_input_tokens` at the batch cached-input
+    /// price; equal to `expected_usd` when no model of the set has one, `None` when a model
+    /// has no price.
+    #[serde(default)]
+    pub expected_usd_with_cache: Option<f64>,
 }
 
 impl Estimate {
     /// Adds another estimate to this one (e.g. to total the shards of a job).
     pub fn add(&mut self, other: &Estimate) {
+        if self.requests == 0 {
+            self.shared_prefix_tokens = other.shared_prefix_tokens;
+        } else if other.requests > 0 {
+            self.shared_prefix_tokens = self.shared_prefix_tokens.min(other.shared_prefix_tokens);
+        }
+        self.shared_prefix_tokens_total += other.shared_prefix_tokens_total;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.expected_reasoning_tokens += other.expected_reasoning_tokens;
         self.requests += other.requests;
         self.input_tokens += other.input_tokens;
         self.expected_output_tokens += other.expected_output_tokens;
@@ -51,6 +91,8 @@ impl Estimate {
         self.expected_usd = sum(self.expected_usd, other.expected_usd);
         self.max_usd = sum(self.max_usd, other.max_usd);
         self.standard_usd = sum(self.standard_usd, other.standard_usd);
+        self.expected_usd_with_cache =
+            sum(self.expected_usd_with_cache, other.expected_usd_with_cache);
         for warning in &other.warnings {
             if !self.warnings.contains(warning) {
                 self.warnings.push(warning.clone());
@@ -64,6 +106,7 @@ impl Estimate {
             expected_usd: Some(0.0),
             max_usd: Some(0.0),
             standard_usd: Some(0.0),
+            expected_usd_with_cache: Some(0.0),
             ..Estimate::default()
         };
         for estimate in estimates {
@@ -78,10 +121,12 @@ impl Estimate {
 pub struct RequestTokens {
     /// Input tokens, chat message overhead included.
     pub input: u64,
-    /// Expected output tokens.
+    /// Expected output tokens, expected reasoning tokens included.
     pub expected_output: u64,
     /// The request's `max_completion_tokens`.
     pub max_output: u64,
+    /// Expected hidden reasoning tokens (0 for a model that does not reason).
+    pub expected_reasoning: u64,
 }
 
 /// Counts tokens of requests and adds them up per model; keeps its chunk cache between
@@ -90,6 +135,7 @@ pub struct RequestTokens {
 pub struct Estimator {
     prices: PriceTable,
     expected: ExpectedOutputTokens,
+    reasoning: ExpectedReasoningTokens,
     default_complexity: Complexity,
     default_max_output: u32,
     counters: FxHashMap<Encoding, ChunkCounter>,
@@ -159,12 +205,26 @@ impl Encoding {
 const TOKENS_PER_MESSAGE: u64 = 3;
 const REPLY_PRIMING_TOKENS: u64 = 3;
 
+/// OpenAI caches a prompt prefix from this many tokens on...
+const MIN_CACHED_PREFIX: u64 = 1024;
+/// ...in steps of this many tokens.
+const CACHE_STEP: u64 = 128;
+
 #[derive(Debug, Clone, Default)]
 struct Totals {
     requests: u64,
     input: u64,
     expected_output: u64,
     max_output: u64,
+    expected_reasoning: u64,
+    /// The leading messages shared by all requests so far: hash of role and content, tokens.
+    shared: Option<Vec<(u64, u64)>>,
+}
+
+impl Totals {
+    fn shared_prefix_tokens(&self) -> u64 {
+        self.shared.iter().flatten().map(|(_, tokens)| tokens).sum()
+    }
 }
 
 impl Estimator {
@@ -174,6 +234,7 @@ impl Estimator {
         Estimator {
             prices: settings.price_table(),
             expected: settings.expected_output_tokens,
+            reasoning: settings.expected_reasoning_tokens,
             default_complexity: settings.default_complexity,
             default_max_output: settings.max_completion_tokens,
             counters: FxHashMap::default(),
@@ -194,18 +255,23 @@ impl Estimator {
         complexity: Option<Complexity>,
     ) -> RequestTokens {
         let body = &line.body;
-        let input = self.input_tokens(body);
+        let messages = self.message_tokens(body);
+        let input = REPLY_PRIMING_TOKENS + messages.iter().map(|(_, tokens)| tokens).sum::<u64>();
         let max_output = u64::from(
             body.max_completion_tokens
                 .unwrap_or(self.default_max_output),
         );
-        let expected = self
-            .expected
-            .for_complexity(complexity.unwrap_or(self.default_complexity));
+        let visible = u64::from(
+            self.expected
+                .for_complexity(complexity.unwrap_or(self.default_complexity)),
+        );
+        let reasoning = self.expected_reasoning(body);
+        let expected_output = (visible + reasoning).min(max_output);
         let tokens = RequestTokens {
             input,
-            expected_output: u64::from(expected).min(max_output),
+            expected_output,
             max_output,
+            expected_reasoning: reasoning.min(expected_output),
         };
         let totals = match self.totals.get_mut(&body.model) {
             Some(totals) => totals,
@@ -215,11 +281,35 @@ impl Estimator {
         totals.input += tokens.input;
         totals.expected_output += tokens.expected_output;
         totals.max_output += tokens.max_output;
+        totals.expected_reasoning += tokens.expected_reasoning;
+        // The last message is the one answered: never part of the shared prefix.
+        let leading = &messages[..messages.len().saturating_sub(1)];
+        match &mut totals.shared {
+            None => totals.shared = Some(leading.to_vec()),
+            Some(shared) => {
+                let common = shared
+                    .iter()
+                    .zip(leading)
+                    .take_while(|((a, _), (b, _))| a == b)
+                    .count();
+                shared.truncate(common);
+            }
+        }
         tokens
     }
 
     /// Input tokens of one request body (messages and chat overhead), using the chunk cache.
     pub fn input_tokens(&mut self, body: &ChatRequest) -> u64 {
+        REPLY_PRIMING_TOKENS
+            + self
+                .message_tokens(body)
+                .iter()
+                .map(|(_, tokens)| tokens)
+                .sum::<u64>()
+    }
+
+    /// Per message: a hash of its role and content, and its tokens with the chat overhead.
+    fn message_tokens(&mut self, body: &ChatRequest) -> Vec<(u64, u64)> {
         let (encoding, known) = Encoding::for_model(&body.model);
         if !known {
             self.warn(format!(
@@ -232,12 +322,46 @@ impl Estimator {
             .counters
             .entry(encoding)
             .or_insert_with(|| ChunkCounter::new(encoding));
-        let mut tokens = REPLY_PRIMING_TOKENS;
-        for message in &body.messages {
-            tokens +=
-                TOKENS_PER_MESSAGE + counter.count(&message.role) + counter.count(&message.content);
+        body.messages
+            .iter()
+            .map(|message| {
+                let mut hasher = FxHasher::default();
+                hasher.write(message.role.as_bytes());
+                hasher.write_u8(0xff);
+                hasher.write(message.content.as_bytes());
+                let tokens = TOKENS_PER_MESSAGE
+                    + counter.count(&message.role)
+                    + counter.count(&message.content);
+                (hasher.finish(), tokens)
+            })
+            .collect()
+    }
+
+    /// Expected reasoning tokens of a request: by its `reasoning_effort` (`medium`, the API's
+    /// default, when it has none) for a reasoning model, else 0. Warns about parameters the
+    /// model refuses.
+    fn expected_reasoning(&mut self, body: &ChatRequest) -> u64 {
+        let effort = body.extra.get("reasoning_effort");
+        if !crate::is_reasoning_model(&body.model) {
+            if effort.is_some() {
+                self.warn(format!(
+                    "`{}` is not known as a reasoning model: requests with `reasoning_effort` may be refused (set `reasoning_effort` only for gpt-5* and o-series models)",
+                    body.model
+                ));
+            }
+            return 0;
         }
-        tokens
+        if body.temperature.is_some() {
+            self.warn(format!(
+                "`{}` is a reasoning model and accepts only the default temperature: requests with `temperature` are refused (remove the `temperature` setting)",
+                body.model
+            ));
+        }
+        let effort = effort
+            .and_then(serde_json::Value::as_str)
+            .and_then(ReasoningEffort::from_name)
+            .unwrap_or(ReasoningEffort::Medium);
+        u64::from(self.reasoning.for_effort(effort))
     }
 
     /// Input tokens of one request body counted in one pass per message, without the chunk
@@ -262,15 +386,36 @@ impl Estimator {
             expected_usd: Some(0.0),
             max_usd: Some(0.0),
             standard_usd: Some(0.0),
+            expected_usd_with_cache: Some(0.0),
             warnings: self.warnings.clone(),
             ..Estimate::default()
         };
-        for (model, totals) in &self.totals {
+        for (index, (model, totals)) in self.totals.iter().enumerate() {
+            let shared = totals.shared_prefix_tokens();
+            estimate.shared_prefix_tokens = if index == 0 {
+                shared
+            } else {
+                estimate.shared_prefix_tokens.min(shared)
+            };
+            estimate.shared_prefix_tokens_total += shared * totals.requests;
             estimate.requests += totals.requests;
             estimate.input_tokens += totals.input;
             estimate.expected_output_tokens += totals.expected_output;
             estimate.max_output_tokens += totals.max_output;
-            match self.prices.get(model) {
+            estimate.expected_reasoning_tokens += totals.expected_reasoning;
+            let price = self.prices.get(model);
+            let cached = match price {
+                Some(price)
+                    if price.batch_cached_input.is_some() && shared >= MIN_CACHED_PREFIX =>
+                {
+                    let per_request =
+                        MIN_CACHED_PREFIX + (shared - MIN_CACHED_PREFIX) / CACHE_STEP * CACHE_STEP;
+                    per_request * totals.requests.saturating_sub(1)
+                }
+                _ => 0,
+            };
+            estimate.cached_input_tokens += cached;
+            match price {
                 Some(price) => {
                     let add = |sum: &mut Option<f64>, usd: f64| {
                         if let Some(sum) = sum {
@@ -289,11 +434,16 @@ impl Estimator {
                         &mut estimate.standard_usd,
                         price.standard_cost(totals.input, 0, totals.expected_output),
                     );
+                    add(
+                        &mut estimate.expected_usd_with_cache,
+                        price.batch_cost(totals.input, cached, totals.expected_output),
+                    );
                 }
                 None => {
                     estimate.expected_usd = None;
                     estimate.max_usd = None;
                     estimate.standard_usd = None;
+                    estimate.expected_usd_with_cache = None;
                     estimate.warnings.push(format!(
                         "no price known for model `{model}`: add it to the settings as [prices.\"{model}\"] with `input` and `output` in USD per 1M tokens"
                     ));
@@ -377,6 +527,11 @@ impl ChunkCounter {
     }
 
     fn count(&mut self, text: &str) -> u64 {
+        // Each lesson's own lines are chunks seen once: the cache starts again when full
+        // rather than growing with the job, and the shared text is counted once more.
+        if self.cache.len() >= MAX_CACHED_CHUNKS {
+            self.cache.clear();
+        }
         paragraphs(text)
             .map(|paragraph| match self.cache.get(&key(paragraph)) {
                 Some(&count) => count,
@@ -397,6 +552,9 @@ impl ChunkCounter {
             .sum()
     }
 }
+
+/// Most chunks a [`ChunkCounter`] keeps (a 2 MB table).
+const MAX_CACHED_CHUNKS: usize = 1 << 16;
 
 fn key(chunk: &str) -> u64 {
     let mut hasher = FxHasher::default();
@@ -519,6 +677,17 @@ mod tests {
     }
 
     #[test]
+    fn the_chunk_cache_stays_bounded_and_counts_stay_right() {
+        let mut counter = ChunkCounter::new(Encoding::Cl100kBase);
+        let shared = "Shared instructions, the same in every prompt.\n\n";
+        for number in 0..MAX_CACHED_CHUNKS {
+            let text = format!("{shared}Lesson {number}: its own line.\n");
+            assert_eq!(counter.count(&text), Encoding::Cl100kBase.count(&text));
+            assert!(counter.cache.len() <= MAX_CACHED_CHUNKS + 8);
+        }
+    }
+
+    #[test]
     fn chunked_counts_equal_whole_counts_on_random_texts() {
         const PIECES: [&str; 24] = [
             "a", "Word", " ", "  ", "\n", "\n\n", "\t", ".", "/", "'s", "'LL", "1", "234", "é",
@@ -565,6 +734,213 @@ mod tests {
         check("o1x", Encoding::Cl100kBase, false);
     }
 
+    fn chat_line(model: &str, messages: &[(&str, &str)]) -> RequestLine {
+        RequestLine {
+            custom_id: "lesson_M0-L001".into(),
+            method: "POST".into(),
+            url: crate::CHAT_COMPLETIONS_URL.into(),
+            body: ChatRequest {
+                model: model.into(),
+                messages: messages
+                    .iter()
+                    .map(|(role, content)| crate::ChatMessage {
+                        role: (*role).into(),
+                        content: (*content).into(),
+                    })
+                    .collect(),
+                max_completion_tokens: Some(100_000),
+                temperature: None,
+                extra: serde_json::Map::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn shared_prefix_is_the_leading_messages_every_request_repeats() {
+        let settings = RequestSettings::default();
+        let shared = "Shared instructions. ".repeat(400);
+        let shared_tokens = TOKENS_PER_MESSAGE
+            + Encoding::O200kBase.count("system")
+            + Encoding::O200kBase.count(&shared);
+        assert!(shared_tokens > 1024 + 128, "{shared_tokens}");
+        let mut estimator = Estimator::new(&settings);
+        for lesson in ["one", "two", "three"] {
+            estimator.add_line(
+                &chat_line("gpt-5-mini", &[("system", &shared), ("user", lesson)]),
+                None,
+            );
+        }
+        let estimate = estimator.take();
+        assert_eq!(estimate.shared_prefix_tokens, shared_tokens);
+        assert_eq!(estimate.shared_prefix_tokens_total, 3 * shared_tokens);
+        // The first request pays in full; two hit the cache, in 128-token steps from 1,024.
+        let cached = 1024 + (shared_tokens - 1024) / 128 * 128;
+        assert_eq!(estimate.cached_input_tokens, 2 * cached);
+        let price = settings.price_table().get("gpt-5-mini").copied().unwrap();
+        let with_cache = price.batch_cost(
+            estimate.input_tokens,
+            2 * cached,
+            estimate.expected_output_tokens,
+        );
+        assert!((estimate.expected_usd_with_cache.unwrap() - with_cache).abs() < 1e-12);
+        assert!(estimate.expected_usd_with_cache.unwrap() < estimate.expected_usd.unwrap());
+
+        // One request alone: its system message is still the prefix, its last message never.
+        estimator.add_line(
+            &chat_line("gpt-5-mini", &[("system", &shared), ("user", "x")]),
+            None,
+        );
+        let alone = estimator.take();
+        assert_eq!(
+            (alone.shared_prefix_tokens, alone.cached_input_tokens),
+            (shared_tokens, 0)
+        );
+
+        // A request whose system message differs ends the shared prefix; so does no system
+        // message at all.
+        estimator.add_line(
+            &chat_line("gpt-5-mini", &[("system", &shared), ("user", "a")]),
+            None,
+        );
+        estimator.add_line(
+            &chat_line("gpt-5-mini", &[("system", "other"), ("user", "a")]),
+            None,
+        );
+        assert_eq!(estimator.take().shared_prefix_tokens, 0);
+        estimator.add_line(&chat_line("gpt-5-mini", &[("user", "a")]), None);
+        estimator.add_line(&chat_line("gpt-5-mini", &[("user", "a")]), None);
+        let estimate = estimator.take();
+        assert_eq!(
+            (estimate.shared_prefix_tokens, estimate.cached_input_tokens),
+            (0, 0)
+        );
+        assert_eq!(estimate.expected_usd_with_cache, estimate.expected_usd);
+
+        // No batch cache discount for gpt-4o-mini: the prefix is reported, nothing is cached.
+        for _ in 0..3 {
+            estimator.add_line(
+                &chat_line("gpt-4o-mini", &[("system", &shared), ("user", "a")]),
+                None,
+            );
+        }
+        let estimate = estimator.take();
+        assert_eq!(estimate.shared_prefix_tokens, shared_tokens);
+        assert_eq!(estimate.cached_input_tokens, 0);
+        assert_eq!(estimate.expected_usd_with_cache, estimate.expected_usd);
+
+        // A prefix under 1,024 tokens is not cached.
+        for _ in 0..3 {
+            estimator.add_line(
+                &chat_line("gpt-5-mini", &[("system", "short"), ("user", "a")]),
+                None,
+            );
+        }
+        let estimate = estimator.take();
+        assert!(estimate.shared_prefix_tokens > 0);
+        assert_eq!(estimate.cached_input_tokens, 0);
+    }
+
+    #[test]
+    fn estimates_add_up_with_their_prefixes() {
+        let a = Estimate {
+            requests: 2,
+            shared_prefix_tokens: 3000,
+            shared_prefix_tokens_total: 6000,
+            cached_input_tokens: 2900,
+            expected_reasoning_tokens: 10,
+            expected_usd_with_cache: Some(1.0),
+            ..Estimate::default()
+        };
+        let b = Estimate {
+            requests: 1,
+            shared_prefix_tokens: 2000,
+            shared_prefix_tokens_total: 2000,
+            expected_usd_with_cache: Some(0.5),
+            ..Estimate::default()
+        };
+        let total = Estimate::total([&a, &b]);
+        assert_eq!(
+            (
+                total.requests,
+                total.shared_prefix_tokens,
+                total.shared_prefix_tokens_total,
+                total.cached_input_tokens,
+                total.expected_reasoning_tokens,
+                total.expected_usd_with_cache,
+            ),
+            (3, 2000, 8000, 2900, 10, Some(1.5))
+        );
+        // An empty estimate does not pull the per-request prefix to zero.
+        let total = Estimate::total([&Estimate::default(), &a]);
+        assert_eq!(total.shared_prefix_tokens, 3000);
+        // An old estimate without the new fields still reads.
+        let old: Estimate = serde_json::from_str(
+            r#"{"requests":1,"input_tokens":5,"expected_output_tokens":1,"max_output_tokens":2,"expected_usd":null,"max_usd":null,"standard_usd":null,"warnings":[]}"#,
+        )
+        .unwrap();
+        assert_eq!((old.requests, old.shared_prefix_tokens), (1, 0));
+    }
+
+    #[test]
+    fn reasoning_models_expect_reasoning_tokens() {
+        let settings = RequestSettings::default();
+        let mut estimator = Estimator::new(&settings);
+        let mut line = chat_line("gpt-5-mini", &[("user", "Hello world")]);
+        // No effort in the body: the API's default, medium.
+        let tokens = estimator.add_line(&line, Some("F".parse().unwrap()));
+        assert_eq!(
+            (tokens.expected_reasoning, tokens.expected_output),
+            (3000, 3750 + 3000)
+        );
+        line.body
+            .extra
+            .insert("reasoning_effort".into(), "high".into());
+        let tokens = estimator.add_line(&line, Some("F".parse().unwrap()));
+        assert_eq!(
+            (tokens.expected_reasoning, tokens.expected_output),
+            (8000, 3750 + 8000)
+        );
+        // Capped by max_completion_tokens, which bounds reasoning and answer together.
+        line.body.max_completion_tokens = Some(5000);
+        let tokens = estimator.add_line(&line, Some("F".parse().unwrap()));
+        assert_eq!(
+            (tokens.expected_reasoning, tokens.expected_output),
+            (5000, 5000)
+        );
+        let estimate = estimator.take();
+        assert_eq!(estimate.expected_reasoning_tokens, 3000 + 8000 + 5000);
+        assert_eq!(estimate.expected_output_tokens, 6750 + 11_750 + 5000);
+        let price = settings.price_table().get("gpt-5-mini").copied().unwrap();
+        let expected = price.batch_cost(estimate.input_tokens, 0, 6750 + 11_750 + 5000);
+        assert!((estimate.expected_usd.unwrap() - expected).abs() < 1e-12);
+        assert!(estimate.warnings.is_empty(), "{:?}", estimate.warnings);
+
+        // Configured figures; a model that does not reason expects none, and gets a warning
+        // for a `reasoning_effort` it would refuse.
+        let settings = RequestSettings::from_toml_str(
+            "[expected_reasoning_tokens]\nhigh = 100\n",
+            "lessons.toml".as_ref(),
+        )
+        .unwrap();
+        let mut estimator = Estimator::new(&settings);
+        assert_eq!(estimator.add_line(&line, None).expected_reasoning, 100);
+        line.body.model = "gpt-4o-mini".into();
+        assert_eq!(estimator.add_line(&line, None).expected_reasoning, 0);
+        let estimate = estimator.take();
+        assert_eq!(estimate.warnings.len(), 1, "{:?}", estimate.warnings);
+        assert!(estimate.warnings[0].contains("reasoning_effort"));
+        // A temperature on a reasoning model is refused by the API: warned about.
+        let mut line = chat_line("o4-mini", &[("user", "x")]);
+        line.body.temperature = Some(0.2);
+        estimator.add_line(&line, None);
+        let estimate = estimator.take();
+        assert!(
+            estimate.warnings[0].contains("temperature"),
+            "{:?}",
+            estimate.warnings
+        );
+    }
+
     #[test]
     fn costs_and_unknown_models() {
         let settings = RequestSettings::default();
@@ -590,7 +966,8 @@ mod tests {
             RequestTokens {
                 input: 9,
                 expected_output: 1000,
-                max_output: 1000
+                max_output: 1000,
+                expected_reasoning: 0,
             }
         );
         let estimate = estimator.take();

@@ -32,18 +32,28 @@
 //! The pieces:
 //!
 //! - [`Template`]: `{{name}}` placeholders (see [`Placeholder`]) or a legacy Python
-//!   `prompt = f"""` template, parsed once.
-//! - [`RequestSettings`]: model, limits of a request, texts, replacements, prices;
-//!   loadable from `lessons.toml`.
-//! - [`build_requests`] and [`RequestBuilder`]: one [`LessonRequest`] per lesson.
+//!   `prompt = f"""` template, parsed once. A [`LESSON_MARKER`] line (`<!-- lesson -->`)
+//!   splits a native template into the text shared by all lessons, sent first as a `system`
+//!   message, and the lesson's own text, the `user` message; the shipped template is split
+//!   so that every request starts with the same long prefix, which the API's prompt cache
+//!   serves at a tenth of the input price for the GPT-5 family.
+//! - [`RequestSettings`]: model, limits of a request, `reasoning_effort`, `verbosity`, extra
+//!   body parameters (`[body]`, checked against the spec), texts, replacements, prices,
+//!   enqueued-token limits and batch sizes; loadable from `lessons.toml`.
+//! - [`build_requests`] and [`RequestBuilder`]: one [`LessonRequest`] per lesson, with the
+//!   caller's [`RequestBuilder::with_prompt_cache_key`].
 //! - [`write_shards`] and [`ShardWriter`]: shard files within [`Limits`], each with an [`Estimate`].
-//! - [`Estimator`] and [`estimate`]: input tokens with the model's tokenizer, output tokens,
-//!   costs from the [`PriceTable`].
+//! - [`Estimator`] and [`estimate`]: input tokens with the model's tokenizer, the shared prefix
+//!   and the input expected from the prompt cache, output and reasoning tokens, costs from the
+//!   [`PriceTable`].
+//! - Model facts beside the prices: [`max_output_tokens`], [`enqueued_token_limit`],
+//!   [`is_reasoning_model`], [`supports_prompt_cache_key`].
 //! - The JSONL line types ([`RequestLine`], [`ResultLine`]) and their streaming
 //!   writers and readers ([`write_request_lines`], [`read_result_lines`], ...).
 
 #![warn(missing_docs)]
 
+mod body;
 mod builder;
 mod error;
 mod estimate;
@@ -67,7 +77,13 @@ pub use lines::{
     CompletionTokensDetails, LineError, PromptTokensDetails, RequestLine, ResponseBody,
     ResponseEnvelope, ResultLine, Usage,
 };
-pub use pricing::{ModelPrice, PriceTable, max_output_tokens};
-pub use settings::{ExpectedOutputTokens, PriceSetting, Replacement, RequestSettings};
+pub use pricing::{
+    ModelPrice, PriceTable, enqueued_token_limit, is_reasoning_model, max_output_tokens,
+    supports_prompt_cache_key,
+};
+pub use settings::{
+    ExpectedOutputTokens, ExpectedReasoningTokens, PriceSetting, ReasoningEffort, Replacement,
+    RequestSettings, Verbosity,
+};
 pub use shard::{Limits, Shard, ShardWriter, write_shards};
-pub use template::{GENERIC as GENERIC_TEMPLATE, Placeholder, Template};
+pub use template::{GENERIC as GENERIC_TEMPLATE, LESSON_MARKER, Placeholder, Template};

@@ -1,4 +1,6 @@
-//! Model prices (USD per 1M tokens, standard and batch) and cost arithmetic.
+//! Facts about models: prices (USD per 1M tokens, standard and batch) and cost arithmetic,
+//! output limits, Tier 1 enqueued-token limits, and which families reason or take a
+//! `prompt_cache_key`.
 
 use std::collections::BTreeMap;
 
@@ -122,9 +124,80 @@ pub fn max_output_tokens(model: &str) -> Option<u32> {
     lookup(KNOWN.iter().map(|(name, limit)| (*name, limit)), model).copied()
 }
 
+/// The Batch API's default Tier 1 limit on enqueued input tokens of one model (the input
+/// tokens of all its unfinished batches together), for the models whose figure is published;
+/// `None` for any other model. A dated snapshot falls back to its base name, as in
+/// [`PriceTable::get`].
+///
+/// The figures are the examples of `shared/reference/openai-batch-api.md` section 5
+/// (gpt-4o's is a 2024 figure). Higher tiers allow far more, and the API exposes no limit:
+/// a `[enqueued_token_limit]` setting overrides these (see
+/// [`crate::RequestSettings::enqueued_token_limit_for`]).
+///
+/// ```
+/// assert_eq!(batch_request::enqueued_token_limit("gpt-5-mini-2025-08-07"), Some(5_000_000));
+/// assert_eq!(batch_request::enqueued_token_limit("gpt-4.1-mini"), None);
+/// ```
+pub fn enqueued_token_limit(model: &str) -> Option<u64> {
+    const KNOWN: [(&str, u64); 5] = [
+        ("gpt-4.1", 900_000),
+        ("gpt-4o-mini", 2_000_000),
+        ("gpt-4o", 90_000),
+        ("gpt-5-nano", 2_000_000),
+        ("gpt-5-mini", 5_000_000),
+    ];
+    lookup(KNOWN.iter().map(|(name, limit)| (*name, limit)), model).copied()
+}
+
+/// Whether `model` is a reasoning model: the GPT-5 family (except the `gpt-5-chat` models)
+/// and the o-series (`o1`, `o3`, `o4`). These take `reasoning_effort`, bill their hidden
+/// reasoning as output tokens, and accept only the default `temperature`.
+/// A fine-tune (`ft:` prefix) counts as its base model.
+///
+/// ```
+/// assert!(batch_request::is_reasoning_model("gpt-5-mini"));
+/// assert!(batch_request::is_reasoning_model("o4-mini-2025-04-16"));
+/// assert!(!batch_request::is_reasoning_model("gpt-4o-mini"));
+/// assert!(!batch_request::is_reasoning_model("gpt-5-chat-latest"));
+/// ```
+pub fn is_reasoning_model(model: &str) -> bool {
+    let model = model.strip_prefix("ft:").unwrap_or(model);
+    ["gpt-5", "o1", "o3", "o4"]
+        .iter()
+        .any(|family| in_family(model, family))
+        && !in_family(model, "gpt-5-chat")
+}
+
+/// Whether requests to `model` get a `prompt_cache_key`: OpenAI models with automatic
+/// prompt caching, that is the `gpt-4o`, `gpt-4.1` and GPT-5 families and the o-series
+/// (`o1`, `o3`, `o4`). The spec's `CreateChatCompletionRequest` lists `prompt_cache_key` for
+/// every model; the key is left out for other models (local ones behind the emulator's
+/// `--upstream`, older OpenAI models) because they do no prompt caching to route for.
+///
+/// ```
+/// assert!(batch_request::supports_prompt_cache_key("gpt-4.1-mini"));
+/// assert!(!batch_request::supports_prompt_cache_key("llama3.1"));
+/// ```
+pub fn supports_prompt_cache_key(model: &str) -> bool {
+    let model = model.strip_prefix("ft:").unwrap_or(model);
+    ["gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4"]
+        .iter()
+        .any(|family| in_family(model, family))
+}
+
+/// `gpt-5` itself or a member of its family: `gpt-5-mini`, `gpt-5.1`, `gpt-5:latest`.
+fn in_family(model: &str, family: &str) -> bool {
+    model
+        .strip_prefix(family)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '.', ':']))
+}
+
 /// The entry named exactly `model`, else the longest name of which `model` is a dated
 /// snapshot (`gpt-4o-mini-2024-07-18`), so `gpt-4o-mini` never picks `gpt-4o`.
-fn lookup<'a, T>(entries: impl Iterator<Item = (&'a str, &'a T)>, model: &str) -> Option<&'a T> {
+pub(crate) fn lookup<'a, T>(
+    entries: impl Iterator<Item = (&'a str, &'a T)>,
+    model: &str,
+) -> Option<&'a T> {
     entries
         .filter(|(name, _)| {
             *name == model
@@ -179,6 +252,64 @@ mod tests {
         assert_eq!(max_output_tokens("gpt-4.1-mini"), Some(32_768));
         assert_eq!(max_output_tokens("gpt-5-2025-08-07"), Some(128_000));
         assert_eq!(max_output_tokens("llama3.1"), None);
+    }
+
+    #[test]
+    fn enqueued_token_limits_follow_the_contract() {
+        let check = |model: &str, limit: Option<u64>| {
+            assert_eq!(enqueued_token_limit(model), limit, "{model}");
+        };
+        check("gpt-4.1", Some(900_000));
+        check("gpt-4.1-2025-04-14", Some(900_000));
+        check("gpt-4o-mini", Some(2_000_000));
+        check("gpt-4o-mini-2024-07-18", Some(2_000_000));
+        check("gpt-4o", Some(90_000));
+        check("gpt-5-nano", Some(2_000_000));
+        check("gpt-5-mini", Some(5_000_000));
+        check("gpt-5-mini-2025-08-07", Some(5_000_000));
+        // Not published: look it up in the organization's settings.
+        check("gpt-4.1-mini", None);
+        check("gpt-4.1-nano", None);
+        check("gpt-5", None);
+        check("llama3.1", None);
+    }
+
+    #[test]
+    fn model_families() {
+        for model in [
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5.1",
+            "o1",
+            "o3-mini",
+            "o4-mini",
+            "ft:gpt-5-nano:org::x",
+        ] {
+            assert!(is_reasoning_model(model), "{model}");
+        }
+        for model in [
+            "gpt-4o-mini",
+            "gpt-4.1",
+            "gpt-5-chat-latest",
+            "o1x",
+            "llama3.1",
+            "gpt-50",
+        ] {
+            assert!(!is_reasoning_model(model), "{model}");
+        }
+        for model in [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "gpt-4.1-nano",
+            "gpt-5-mini",
+            "o3",
+            "ft:gpt-4o-mini:org::x",
+        ] {
+            assert!(supports_prompt_cache_key(model), "{model}");
+        }
+        for model in ["gpt-4-turbo", "gpt-3.5-turbo", "llama3.1", "my-model"] {
+            assert!(!supports_prompt_cache_key(model), "{model}");
+        }
     }
 
     #[test]

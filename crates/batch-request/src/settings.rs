@@ -34,7 +34,9 @@ pub struct RequestSettings {
     /// Sampling temperature; omitted from requests unless set (reasoning models accept only
     /// the default).
     pub temperature: Option<f64>,
-    /// A system message sent before the prompt, if any.
+    /// A system message sent before the prompt, if any. With a template split by a
+    /// [`crate::LESSON_MARKER`] line it starts the one system message, followed by a blank
+    /// line and the template's shared part.
     pub system_message: Option<String>,
     /// The curriculum's name (`Data Governance`): `{{curriculum_name}}` and the legacy preamble.
     pub curriculum_name: String,
@@ -59,6 +61,92 @@ pub struct RequestSettings {
     pub expected_output_tokens: ExpectedOutputTokens,
     /// Prices that override or extend the built-in table, by model name (USD per 1M tokens).
     pub prices: BTreeMap<String, PriceSetting>,
+    /// `reasoning_effort` of every request; left out of the body unless set. Only reasoning
+    /// models ([`crate::is_reasoning_model`]) accept it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// `verbosity` of every request; left out of the body unless set (GPT-5 family).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verbosity: Option<Verbosity>,
+    /// More chat completion parameters (`[body]` in TOML), merged into every request body.
+    /// Keys are checked against the spec's `CreateChatCompletionRequest`: a parameter the tool
+    /// writes itself (model, messages, max_completion_tokens, temperature, reasoning_effort,
+    /// verbosity, prompt_cache_key), `stream`, an unknown key, or a value of the wrong JSON
+    /// type is an error.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub body: BTreeMap<String, serde_json::Value>,
+    /// Hidden reasoning tokens expected per lesson from reasoning models, by
+    /// `reasoning_effort`; counted as output in the estimate.
+    #[serde(skip_serializing_if = "ExpectedReasoningTokens::is_default")]
+    pub expected_reasoning_tokens: ExpectedReasoningTokens,
+    /// Enqueued input-token limits by model name (`[enqueued_token_limit]`; quote a name with
+    /// a dot, `"gpt-4.1" = 900000`), overriding the
+    /// built-in Tier 1 figures of [`crate::enqueued_token_limit`]; see
+    /// [`RequestSettings::enqueued_token_limit_for`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub enqueued_token_limit: BTreeMap<String, u64>,
+    /// Most requests in one batch (1 to 50,000, the API's limit); unset means the API's limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_batch: Option<usize>,
+}
+
+/// `reasoning_effort`, as the spec's `ReasoningEffort` spells it. Not every reasoning model
+/// takes every value (`none` is for newer GPT-5 models, `minimal` for the first ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningEffort {
+    /// `none`: no reasoning.
+    None,
+    /// `minimal`.
+    Minimal,
+    /// `low`.
+    Low,
+    /// `medium`: the API's default.
+    Medium,
+    /// `high`.
+    High,
+    /// `xhigh`.
+    Xhigh,
+    /// `max`.
+    Max,
+}
+
+/// `verbosity`, as the spec's `Verbosity` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    /// `low`.
+    Low,
+    /// `medium`: the API's default.
+    Medium,
+    /// `high`.
+    High,
+}
+
+/// Hidden reasoning tokens expected per lesson, by `reasoning_effort` (the API's default,
+/// `medium`, when the setting is unset). Only reasoning models spend them.
+///
+/// The defaults are rough allowances for writing one long lesson, growing about threefold per
+/// level: none 0, minimal 250, low 1,000, medium 3,000, high 8,000, xhigh 16,000,
+/// max 32,000. Measure them on a small batch (`completion_tokens_details.reasoning_tokens`
+/// of the answers) and set your own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpectedReasoningTokens {
+    /// `none`.
+    pub none: u32,
+    /// `minimal`.
+    pub minimal: u32,
+    /// `low`.
+    pub low: u32,
+    /// `medium`.
+    pub medium: u32,
+    /// `high`.
+    pub high: u32,
+    /// `xhigh`.
+    pub xhigh: u32,
+    /// `max`.
+    pub max: u32,
 }
 
 /// One literal `from -> to` replacement.
@@ -135,6 +223,79 @@ impl Default for RequestSettings {
             replacements: Vec::new(),
             expected_output_tokens: ExpectedOutputTokens::default(),
             prices: BTreeMap::new(),
+            reasoning_effort: None,
+            verbosity: None,
+            body: BTreeMap::new(),
+            expected_reasoning_tokens: ExpectedReasoningTokens::default(),
+            enqueued_token_limit: BTreeMap::new(),
+            max_requests_per_batch: None,
+        }
+    }
+}
+
+impl Default for ExpectedReasoningTokens {
+    fn default() -> Self {
+        ExpectedReasoningTokens {
+            none: 0,
+            minimal: 250,
+            low: 1_000,
+            medium: 3_000,
+            high: 8_000,
+            xhigh: 16_000,
+            max: 32_000,
+        }
+    }
+}
+
+impl ExpectedReasoningTokens {
+    /// The figure for one effort.
+    pub fn for_effort(&self, effort: ReasoningEffort) -> u32 {
+        match effort {
+            ReasoningEffort::None => self.none,
+            ReasoningEffort::Minimal => self.minimal,
+            ReasoningEffort::Low => self.low,
+            ReasoningEffort::Medium => self.medium,
+            ReasoningEffort::High => self.high,
+            ReasoningEffort::Xhigh => self.xhigh,
+            ReasoningEffort::Max => self.max,
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == ExpectedReasoningTokens::default()
+    }
+}
+
+impl ReasoningEffort {
+    /// The value as the API spells it (`medium`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+            ReasoningEffort::Xhigh => "xhigh",
+            ReasoningEffort::Max => "max",
+        }
+    }
+
+    /// The effort with this spelling.
+    pub fn from_name(name: &str) -> Option<ReasoningEffort> {
+        use ReasoningEffort::*;
+        [None, Minimal, Low, Medium, High, Xhigh, Max]
+            .into_iter()
+            .find(|effort| effort.as_str() == name)
+    }
+}
+
+impl Verbosity {
+    /// The value as the API spells it (`low`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verbosity::Low => "low",
+            Verbosity::Medium => "medium",
+            Verbosity::High => "high",
         }
     }
 }
@@ -203,6 +364,7 @@ impl RequestSettings {
     ///
     /// [`Error::UnknownSetting`] for a key this crate does not know,
     /// [`Error::ParseSettings`] for bad TOML or a value of the wrong type (both with the line),
+    /// [`Error::BodySetting`] for a `[body]` key that cannot go into requests (with the line),
     /// [`Error::InvalidSetting`] for a value out of range.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<RequestSettings, Error> {
         let settings: RequestSettings = toml::from_str(text).map_err(|source| {
@@ -221,6 +383,14 @@ impl RequestSettings {
                 },
             }
         })?;
+        for (key, value) in &settings.body {
+            crate::body::check(key, value).map_err(|reason| Error::BodySetting {
+                path: origin.to_owned(),
+                line: body_key_line(text, key),
+                key: key.clone(),
+                reason,
+            })?;
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -229,7 +399,7 @@ impl RequestSettings {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSetting`] naming the first bad key.
+    /// [`Error::InvalidSetting`] naming the first bad key (`body.<key>` for a `[body]` key).
     pub fn validate(&self) -> Result<(), Error> {
         let invalid = |key: &str, reason: &str| {
             Err(Error::InvalidSetting {
@@ -253,6 +423,27 @@ impl RequestSettings {
         }
         if let Some(index) = self.replacements.iter().position(|r| r.from.is_empty()) {
             return invalid(&format!("replacements[{index}].from"), "must not be empty");
+        }
+        if let Some(max) = self.max_requests_per_batch
+            && !(1..=MAX_REQUESTS_PER_BATCH).contains(&max)
+        {
+            return invalid(
+                "max_requests_per_batch",
+                "must be between 1 and 50000 (the Batch API's limit per batch)",
+            );
+        }
+        for (model, limit) in &self.enqueued_token_limit {
+            if *limit == 0 {
+                return invalid(
+                    &format!("enqueued_token_limit.{model}"),
+                    "must be at least 1",
+                );
+            }
+        }
+        for (key, value) in &self.body {
+            if let Err(reason) = crate::body::check(key, value) {
+                return invalid(&format!("body.{key}"), &reason);
+            }
         }
         for (model, price) in &self.prices {
             let values = [
@@ -294,10 +485,96 @@ impl RequestSettings {
             .min(self.max_completion_tokens)
     }
 
+    /// The enqueued input-token limit of `model`: the `[enqueued_token_limit]` setting (a dated
+    /// snapshot falls back to its base name, as prices do), else the built-in Tier 1 figure of
+    /// [`crate::enqueued_token_limit`], else `None` (unknown: no limit is enforced).
+    ///
+    /// ```
+    /// let settings = batch_request::RequestSettings::from_toml_str(
+    ///     "[enqueued_token_limit]\n\"gpt-4.1-mini\" = 40000000\n",
+    ///     "lessons.toml".as_ref(),
+    /// )?;
+    /// assert_eq!(settings.enqueued_token_limit_for("gpt-4.1-mini-2025-04-14"), Some(40_000_000));
+    /// assert_eq!(settings.enqueued_token_limit_for("gpt-4o-mini"), Some(2_000_000));
+    /// assert_eq!(settings.enqueued_token_limit_for("llama3.1"), None);
+    /// # Ok::<(), batch_request::Error>(())
+    /// ```
+    pub fn enqueued_token_limit_for(&self, model: &str) -> Option<u64> {
+        crate::pricing::lookup(
+            self.enqueued_token_limit
+                .iter()
+                .map(|(name, limit)| (name.as_str(), limit)),
+            model,
+        )
+        .copied()
+        .or_else(|| crate::enqueued_token_limit(model))
+    }
+
+    /// Hidden reasoning tokens expected per lesson from `model` at the configured
+    /// `reasoning_effort` (`medium`, the API's default, when unset): 0 for a model that does
+    /// not reason ([`crate::is_reasoning_model`]).
+    pub fn expected_reasoning_tokens_for(&self, model: &str) -> u32 {
+        if crate::is_reasoning_model(model) {
+            self.expected_reasoning_tokens
+                .for_effort(self.reasoning_effort.unwrap_or(ReasoningEffort::Medium))
+        } else {
+            0
+        }
+    }
+
     /// Whether prompts built from `template` get the legacy wrapping.
     pub fn wraps_legacy(&self, template: &crate::Template) -> bool {
         template.is_legacy() && self.legacy_wrapping.unwrap_or(true)
     }
+}
+
+/// The Batch API's most requests per batch (and per input file).
+const MAX_REQUESTS_PER_BATCH: usize = 50_000;
+
+/// 1-based line where `[body]` key `key` is written: `key = ...` or `key.x = ...` inside a
+/// `[body]` table, `[body.key]`, or `body.key = ...`; else the `[body]` line; else 1.
+fn body_key_line(text: &str, key: &str) -> usize {
+    let names_key = |rest: &str| {
+        let rest = rest.trim_start();
+        let rest = rest
+            .strip_prefix(key)
+            .or_else(|| rest.strip_prefix(&format!("\"{key}\"")))
+            .or_else(|| rest.strip_prefix(&format!("'{key}'")));
+        rest.is_some_and(|rest| rest.trim_start().starts_with(['=', '.', ']']))
+    };
+    let mut in_body = false;
+    let mut body_line = None;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_start_matches('[').trim_start();
+            in_body = header.starts_with("body") && header[4..].trim_start().starts_with(']');
+            if in_body {
+                body_line.get_or_insert(index + 1);
+            }
+            if let Some(rest) = header.strip_prefix("body.")
+                && names_key(rest)
+            {
+                return index + 1;
+            }
+            continue;
+        }
+        if in_body && names_key(line) {
+            return index + 1;
+        }
+        if !in_body && let Some(rest) = line.strip_prefix("body") {
+            let rest = rest.trim_start();
+            if let Some(rest) = rest.strip_prefix('.')
+                && names_key(rest)
+            {
+                return index + 1;
+            }
+            if rest.starts_with('=') {
+                body_line.get_or_insert(index + 1);
+            }
+        }
+    }
+    body_line.unwrap_or(1)
 }
 
 /// 1-based line of a byte offset.
@@ -358,6 +635,33 @@ mod tests {
             .collect();
         let settings = RequestSettings::from_toml_str(&uncommented, &path).unwrap();
         assert_eq!(settings.temperature, Some(0.7));
+        assert_eq!(settings.reasoning_effort, Some(ReasoningEffort::Low));
+        assert_eq!(settings.verbosity, Some(Verbosity::Medium));
+        assert_eq!(settings.max_requests_per_batch, Some(10_000));
+        assert_eq!(settings.body.len(), 4);
+        // Every key is in the example: the unknown-key error lists them all.
+        let Err(Error::UnknownSetting { known, .. }) = parse("no_such_key = 1\n") else {
+            panic!("no_such_key was accepted");
+        };
+        for key in known.split(", ") {
+            let forms = [
+                format!("{key} ="),
+                format!("[{key}]"),
+                format!("[[{key}]]"),
+                format!("[{key}."),
+            ];
+            assert!(
+                text.lines().any(|line| {
+                    let line = line.trim_start_matches('#');
+                    forms.iter().any(|form| line.starts_with(form.as_str()))
+                }),
+                "{key} is not in lessons.example.toml"
+            );
+        }
+        assert_eq!(
+            settings.enqueued_token_limit_for("gpt-4.1-mini"),
+            Some(2_000_000)
+        );
         assert_eq!(settings.replacements.len(), 1);
         assert!(settings.price_table().get("my-model").is_some());
     }
@@ -460,6 +764,208 @@ output = 4.0
             matches!(&err, Error::InvalidSetting { key, .. } if key == "temperature"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn reads_body_parameters_and_limits() {
+        let settings = parse(
+            r#"
+model = "gpt-5-mini"
+reasoning_effort = "low"
+verbosity = "high"
+max_requests_per_batch = 1000
+
+[body]
+top_p = 0.9
+seed = 7
+stop = ["END"]
+service_tier = "flex"
+response_format = { type = "text" }
+
+[body.metadata]
+course = "datagov"
+
+[expected_reasoning_tokens]
+low = 1500
+
+[enqueued_token_limit]
+gpt-5-mini = 20000000
+"#,
+        )
+        .unwrap();
+        assert_eq!(settings.reasoning_effort, Some(ReasoningEffort::Low));
+        assert_eq!(settings.verbosity, Some(Verbosity::High));
+        assert_eq!(settings.max_requests_per_batch, Some(1000));
+        assert_eq!(
+            serde_json::to_value(&settings.body).unwrap(),
+            serde_json::json!({
+                "top_p": 0.9, "seed": 7, "stop": ["END"], "service_tier": "flex",
+                "response_format": {"type": "text"}, "metadata": {"course": "datagov"},
+            })
+        );
+        assert_eq!(settings.expected_reasoning_tokens.low, 1500);
+        assert_eq!(settings.expected_reasoning_tokens.medium, 3000);
+        assert_eq!(settings.expected_reasoning_tokens_for("gpt-5-mini"), 1500);
+        assert_eq!(settings.expected_reasoning_tokens_for("gpt-4o-mini"), 0);
+        assert_eq!(
+            settings.enqueued_token_limit_for("gpt-5-mini-2025-08-07"),
+            Some(20_000_000)
+        );
+        assert_eq!(
+            settings.enqueued_token_limit_for("gpt-5-nano"),
+            Some(2_000_000)
+        );
+        assert_eq!(settings.enqueued_token_limit_for("gpt-4.1-mini"), None);
+        // Unset effort: the API's default, medium.
+        let defaults = RequestSettings::default();
+        assert_eq!(defaults.expected_reasoning_tokens_for("o4-mini"), 3000);
+
+        let err = parse("reasoning_effort = \"extreme\"\n").unwrap_err();
+        assert!(
+            matches!(err, Error::ParseSettings { line: 1, .. }),
+            "{err:?}"
+        );
+        let err = parse("verbosity = \"max\"\n").unwrap_err();
+        assert!(
+            matches!(err, Error::ParseSettings { line: 1, .. }),
+            "{err:?}"
+        );
+        for effort in ["none", "minimal", "low", "medium", "high", "xhigh", "max"] {
+            let settings = parse(&format!("reasoning_effort = \"{effort}\"\n")).unwrap();
+            assert_eq!(
+                settings.reasoning_effort.map(ReasoningEffort::as_str),
+                Some(effort)
+            );
+        }
+    }
+
+    #[test]
+    fn body_keys_the_tool_sets_or_does_not_know_are_refused() {
+        let check = |text: &str, key: &str, line: usize, reason: &str| {
+            let err = parse(text).unwrap_err();
+            let Error::BodySetting {
+                path,
+                line: got_line,
+                key: got_key,
+                reason: got_reason,
+            } = &err
+            else {
+                panic!("unexpected {err:?}");
+            };
+            assert_eq!(path, Path::new("lessons.toml"));
+            assert_eq!((got_key.as_str(), *got_line), (key, line), "{text}");
+            assert!(got_reason.starts_with(reason), "{got_reason}");
+        };
+        check(
+            "model = \"gpt-5-mini\"\n\n[body]\nseed = 1\nmodel = \"gpt-4o\"\n",
+            "model",
+            5,
+            "is set by the tool: use the `model` setting instead",
+        );
+        check(
+            "[body]\nmax_completion_tokens = 10\n",
+            "max_completion_tokens",
+            2,
+            "is set by the tool: use the `max_completion_tokens` setting instead",
+        );
+        check(
+            "[body]\n\"temperature\" = 1.0\n",
+            "temperature",
+            2,
+            "is set by the tool: use the `temperature` setting instead",
+        );
+        check(
+            "body = { verbosity = \"low\" }\n",
+            "verbosity",
+            1,
+            "is set by the tool",
+        );
+        check(
+            "[body.prompt_cache_key]\nx = 1\n",
+            "prompt_cache_key",
+            1,
+            "is set by the tool",
+        );
+        check("body.stream = true\n", "stream", 1, "cannot be used");
+        check(
+            "[body]\ntop-p = 0.5\n",
+            "top-p",
+            2,
+            "is not a parameter of chat completion requests (did you mean `top_p`?)",
+        );
+        check("[body]\nseed = \"7\"\n", "seed", 2, "must be an integer");
+        let err = parse("[body]\nreasoning_effort = \"low\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "lessons.toml:2: [body] key `reasoning_effort` is set by the tool: use the `reasoning_effort` setting instead"
+        );
+        // Settings built in code are checked by `validate`.
+        let mut settings = RequestSettings::default();
+        settings
+            .body
+            .insert("n".to_owned(), serde_json::json!("two"));
+        let err = settings.validate().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSetting { key, reason } if key == "body.n" && reason == "must be an integer, not `\"two\"`"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        for bad in [
+            "max_requests_per_batch = 0\n",
+            "max_requests_per_batch = 50001\n",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidSetting { key, .. } if key == "max_requests_per_batch"),
+                "{err:?}"
+            );
+        }
+        for good in [1, 50_000] {
+            let settings = parse(&format!("max_requests_per_batch = {good}\n")).unwrap();
+            assert_eq!(settings.max_requests_per_batch, Some(good));
+        }
+        let err = parse("[enqueued_token_limit]\ngpt-4o = 0\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSetting { key, .. } if key == "enqueued_token_limit.gpt-4o"),
+            "{err:?}"
+        );
+        let err = parse("[expected_reasoning_tokens]\nhuge = 1\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownSetting { key, line: 2, .. } if key == "huge"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn new_settings_leave_the_serialized_defaults_unchanged() {
+        // Request hashes are made from the serialized settings: settings that do not use the
+        // new keys serialize exactly as before they existed.
+        let value = serde_json::to_value(RequestSettings::default()).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for new in [
+            "reasoning_effort",
+            "verbosity",
+            "body",
+            "expected_reasoning_tokens",
+            "enqueued_token_limit",
+            "max_requests_per_batch",
+        ] {
+            assert!(!keys.contains(&new), "{new} is serialized by default");
+        }
+        let settings = parse("reasoning_effort = \"high\"\n[body]\nseed = 1\n").unwrap();
+        let value = serde_json::to_value(&settings).unwrap();
+        assert_eq!(value["reasoning_effort"], "high");
+        assert_eq!(value["body"]["seed"], 1);
+        let back: RequestSettings = serde_json::from_value(value).unwrap();
+        assert_eq!(back, settings);
     }
 
     #[test]

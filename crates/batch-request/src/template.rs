@@ -3,6 +3,10 @@
 //! A native template is Markdown with `{{name}}` placeholders (spaces inside the braces are
 //! allowed) and `{{{{` for a literal `{{`. A legacy template is a Python file of the form
 //! `prompt = f"""` ... `"""` (see the `legacy` module); both parse into the same segments.
+//!
+//! A native template may hold one [`LESSON_MARKER`] line: the text above it is the part shared
+//! by every lesson (sent as one `system` message, identical in every request, so the API's
+//! prompt cache can serve it), the text below it the lesson's own part (the `user` message).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,9 @@ use crate::{Error, legacy};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     origin: PathBuf,
+    /// The part above the [`LESSON_MARKER`], when the template has one and it is not blank.
+    shared: Option<Vec<Segment>>,
+    /// The lesson's part: below the marker, or the whole template.
     segments: Vec<Segment>,
     legacy: bool,
     sha256: String,
@@ -119,6 +126,23 @@ impl Placeholder {
             .find(|placeholder| placeholder.name() == name)
     }
 
+    /// Whether the value differs from lesson to lesson (the lesson's code, title, module,
+    /// focus area, complexity, duration and neighbours), as opposed to the curriculum-level
+    /// values (`curriculum`, `curriculum_title`, `curriculum_name`, `audience`,
+    /// `organization`, `domain`) that are the same in every request. Only the latter may
+    /// stand above the [`LESSON_MARKER`].
+    pub fn is_per_lesson(self) -> bool {
+        !matches!(
+            self,
+            Placeholder::Audience
+                | Placeholder::Organization
+                | Placeholder::Domain
+                | Placeholder::CurriculumTitle
+                | Placeholder::Curriculum
+                | Placeholder::CurriculumName
+        )
+    }
+
     /// The known names, comma-separated, for error messages.
     pub(crate) fn known_names() -> String {
         Placeholder::ALL.map(Placeholder::name).join(", ")
@@ -140,13 +164,37 @@ pub(crate) enum Segment {
     Value(Placeholder),
 }
 
+/// The line that splits a native template into the part shared by all lessons (above) and the
+/// lesson's own part (below): `<!-- lesson -->`, alone on its line (spaces around it allowed).
+///
+/// The shared part becomes a `system` message, the same text in every request, and the lesson's
+/// part the `user` message; blank lines next to the marker are dropped. The shared part may use
+/// only the curriculum-level placeholders (see [`Placeholder::is_per_lesson`]). Being an HTML
+/// comment, the marker stays invisible when the template is viewed as Markdown. Without the
+/// marker the whole template is one `user` message, as before; legacy templates never split.
+///
+/// ```
+/// use batch_request::Template;
+///
+/// let template = Template::parse(
+///     "Write lessons of {{curriculum_name}}.\n\n<!-- lesson -->\n\n# Lesson {{lesson_code}}\n",
+///     "t.md".as_ref(),
+/// )?;
+/// assert!(template.has_shared_part());
+/// # Ok::<(), batch_request::Error>(())
+/// ```
+pub const LESSON_MARKER: &str = "<!-- lesson -->";
+
 impl Template {
     /// Parses a template; `origin` names it in errors. A text that starts with
     /// `prompt = f"""` is read as a legacy template. CRLF line ends are read as LF.
+    /// A native template may be split by a [`LESSON_MARKER`] line.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownPlaceholder`] and [`Error::UnclosedPlaceholder`] for native templates;
+    /// [`Error::UnknownPlaceholder`], [`Error::UnclosedPlaceholder`],
+    /// [`Error::RepeatedLessonMarker`], [`Error::LessonPlaceholderInSharedPart`] and
+    /// [`Error::EmptyLessonPart`] for native templates;
     /// [`Error::UnknownLegacyExpression`], [`Error::UnclosedLegacyExpression`] and
     /// [`Error::UnterminatedLegacyTemplate`] for legacy ones.
     pub fn parse(text: &str, origin: &Path) -> Result<Template, Error> {
@@ -170,14 +218,25 @@ impl Template {
             let segments = legacy::parse(body, text, origin)?;
             return Ok(Template {
                 origin: origin.to_owned(),
+                shared: None,
                 segments: merge_text(segments),
                 legacy: true,
                 sha256,
             });
         }
+        let (shared, segments) = match split_at_marker(text, origin)? {
+            Some(split) => {
+                let shared = parse_native(split.shared, 1, origin, Part::Shared)?;
+                let lesson = parse_native(split.lesson, split.lesson_line, origin, Part::Lesson)?;
+                let shared = (!shared.is_empty()).then(|| merge_text(shared));
+                (shared, lesson)
+            }
+            None => (None, parse_native(text, 1, origin, Part::Lesson)?),
+        };
         Ok(Template {
             origin: origin.to_owned(),
-            segments: merge_text(parse_native(text, origin)?),
+            shared,
+            segments: merge_text(segments),
             legacy: false,
             sha256,
         })
@@ -218,10 +277,17 @@ impl Template {
         &self.origin
     }
 
-    /// The placeholders used, in order of first use.
+    /// Whether the template has a part shared by all lessons (text above a
+    /// [`LESSON_MARKER`] line), sent as a `system` message before the lesson's part.
+    pub fn has_shared_part(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The placeholders used, in order of first use (the shared part first).
     pub fn placeholders(&self) -> Vec<Placeholder> {
         let mut seen = Vec::new();
-        for segment in &self.segments {
+        let shared = self.shared.iter().flatten();
+        for segment in shared.chain(&self.segments) {
             if let Segment::Value(placeholder) = segment
                 && !seen.contains(placeholder)
             {
@@ -231,8 +297,14 @@ impl Template {
         seen
     }
 
+    /// The lesson's part: below the marker, or the whole template.
     pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+
+    /// The shared part, above the marker; it holds no per-lesson placeholder.
+    pub(crate) fn shared_segments(&self) -> Option<&[Segment]> {
+        self.shared.as_deref()
     }
 }
 
@@ -240,11 +312,80 @@ impl Template {
 pub const GENERIC: &str = include_str!("../../../prompts/LESSON_GENERATION_PROMPT_GENERIC.md");
 const GENERIC_PATH: &str = "prompts/LESSON_GENERATION_PROMPT_GENERIC.md";
 
-fn parse_native(text: &str, origin: &Path) -> Result<Vec<Segment>, Error> {
+/// Which part of a split template is being parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Above the marker: curriculum-level placeholders only.
+    Shared,
+    /// Below the marker, or a template without one.
+    Lesson,
+}
+
+/// A native template cut at its marker line.
+struct Split<'t> {
+    /// The text above the marker, trailing blank lines dropped.
+    shared: &'t str,
+    /// The text below the marker, leading blank lines dropped.
+    lesson: &'t str,
+    /// 1-based line where `lesson` starts.
+    lesson_line: usize,
+}
+
+/// Finds the one [`LESSON_MARKER`] line, if any.
+fn split_at_marker<'t>(text: &'t str, origin: &Path) -> Result<Option<Split<'t>>, Error> {
+    let mut found: Option<(usize, usize, usize)> = None; // (line, start, end) of the marker
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim() == LESSON_MARKER {
+            if let Some((first_line, _, _)) = found {
+                return Err(Error::RepeatedLessonMarker {
+                    path: origin.to_owned(),
+                    first_line,
+                    line: index + 1,
+                });
+            }
+            found = Some((index + 1, offset, offset + line.len()));
+        }
+        offset += line.len();
+    }
+    let Some((marker_line, start, end)) = found else {
+        return Ok(None);
+    };
+    let shared = text[..start].trim_end();
+    let below = &text[end..];
+    // Drop whole blank lines after the marker, keeping the indentation of the first text line.
+    let mut skipped = 0;
+    for line in below.split_inclusive('\n') {
+        if !line.trim().is_empty() || !line.ends_with('\n') {
+            break;
+        }
+        skipped += line.len();
+    }
+    let lesson = &below[skipped..];
+    let lesson_line = marker_line + 1 + count_lines(&below[..skipped]);
+    if lesson.trim().is_empty() {
+        return Err(Error::EmptyLessonPart {
+            path: origin.to_owned(),
+            line: marker_line,
+        });
+    }
+    Ok(Some(Split {
+        shared,
+        lesson,
+        lesson_line,
+    }))
+}
+
+fn parse_native(
+    text: &str,
+    first_line: usize,
+    origin: &Path,
+    part: Part,
+) -> Result<Vec<Segment>, Error> {
     let mut segments = Vec::new();
     let mut literal = String::new();
     let mut rest = text;
-    let mut line = 1;
+    let mut line = first_line;
     while let Some(start) = rest.find("{{") {
         let before = &rest[..start];
         line += count_lines(before);
@@ -270,6 +411,13 @@ fn parse_native(text: &str, origin: &Path) -> Result<Vec<Segment>, Error> {
                 name: name.to_owned(),
                 known: Placeholder::known_names(),
             })?;
+        if part == Part::Shared && placeholder.is_per_lesson() {
+            return Err(Error::LessonPlaceholderInSharedPart {
+                path: origin.to_owned(),
+                line,
+                name: placeholder.name().to_owned(),
+            });
+        }
         if !literal.is_empty() {
             segments.push(Segment::Text(std::mem::take(&mut literal)));
         }
@@ -374,11 +522,113 @@ mod tests {
     fn shipped_template_parses_and_uses_every_placeholder() {
         let template = Template::generic();
         assert!(!template.is_legacy());
-        assert!(GENERIC.starts_with("# Lesson {{lesson_code}}: {{lesson_title}}\n"));
+        assert!(template.has_shared_part());
+        // The lesson's own part starts with its heading; the curriculum is in the shared part.
+        assert!(matches!(
+            template.segments(),
+            [Segment::Text(heading), Segment::Value(Placeholder::LessonCode), ..] if heading == "# Lesson "
+        ));
+        let shared = template.shared_segments().unwrap();
+        assert!(shared.contains(&Segment::Value(Placeholder::Curriculum)));
         let used = template.placeholders();
         for placeholder in Placeholder::ALL {
             assert!(used.contains(&placeholder), "{placeholder} unused");
         }
+    }
+
+    #[test]
+    fn marker_splits_shared_and_lesson_parts() {
+        use Placeholder::*;
+        let template =
+            parse("Course {{curriculum_name}}\n\n  <!-- lesson -->  \n\n\n{{lesson_code}}\n")
+                .unwrap();
+        assert_eq!(
+            template.shared_segments().unwrap(),
+            &[text("Course "), Segment::Value(CurriculumName)]
+        );
+        assert_eq!(
+            template.segments(),
+            &[Segment::Value(LessonCode), text("\n")]
+        );
+        assert_eq!(template.placeholders(), [CurriculumName, LessonCode]);
+
+        // Without a marker, and with a marker inside a line, nothing is split.
+        for text in ["{{lesson_code}}", "a <!-- lesson --> b\n{{lesson_code}}"] {
+            let template = parse(text).unwrap();
+            assert!(!template.has_shared_part(), "{text}");
+        }
+        // A blank shared part is no shared part.
+        let template = parse("\n\n<!-- lesson -->\n{{lesson_title}}").unwrap();
+        assert!(!template.has_shared_part());
+        assert_eq!(template.segments(), &[Segment::Value(LessonTitle)]);
+        // CRLF templates split the same way.
+        let template = parse("A\r\n<!-- lesson -->\r\nB\r\n").unwrap();
+        assert_eq!(template.shared_segments().unwrap(), &[text("A")]);
+        assert_eq!(template.segments(), &[text("B\n")]);
+    }
+
+    #[test]
+    fn shared_part_refuses_per_lesson_placeholders() {
+        let err =
+            parse("Intro {{curriculum}}\nFor {{ lesson_title }}\n<!-- lesson -->\n{{lesson_code}}")
+                .unwrap_err();
+        let Error::LessonPlaceholderInSharedPart { path, line, name } = &err else {
+            panic!("unexpected {err:?}");
+        };
+        assert_eq!(
+            (path.as_path(), *line, name.as_str()),
+            (Path::new("t.md"), 2, "lesson_title")
+        );
+        assert_eq!(
+            err.to_string(),
+            "t.md:2: `{{lesson_title}}` differs from lesson to lesson, so it cannot stand above the `<!-- lesson -->` line (that text is shared by all lessons); move it below the marker line"
+        );
+        for placeholder in Placeholder::ALL.into_iter().filter(|p| p.is_per_lesson()) {
+            let text = format!("{{{{{placeholder}}}}}\n<!-- lesson -->\nx");
+            assert!(
+                matches!(
+                    parse(&text),
+                    Err(Error::LessonPlaceholderInSharedPart { line: 1, .. })
+                ),
+                "{placeholder}"
+            );
+        }
+        let shared: Vec<Placeholder> = Placeholder::ALL
+            .into_iter()
+            .filter(|p| !p.is_per_lesson())
+            .collect();
+        assert_eq!(shared.len(), 6);
+    }
+
+    #[test]
+    fn lesson_part_line_numbers_and_marker_errors() {
+        // Lines below the marker keep their numbers in errors.
+        let err = parse("shared\n<!-- lesson -->\n\nok {{lesson_code}}\n{{nope}}\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownPlaceholder { line: 5, name, .. } if name == "nope"),
+            "{err:?}"
+        );
+        let err = parse("a\n<!-- lesson -->\nb\n<!-- lesson -->\nc").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::RepeatedLessonMarker {
+                    first_line: 2,
+                    line: 4,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = parse("a\n<!-- lesson -->\n\n  \n").unwrap_err();
+        assert!(
+            matches!(err, Error::EmptyLessonPart { line: 2, .. }),
+            "{err:?}"
+        );
+        // A legacy template is the user's text: a marker in it is just text.
+        let template = parse("prompt = f\"\"\"\nA\n<!-- lesson -->\nB\n\"\"\"\n").unwrap();
+        assert!(template.is_legacy() && !template.has_shared_part());
+        assert_eq!(template.segments(), &[text("A\n<!-- lesson -->\nB")]);
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! Golden files: the first request lines of the Data Governance fixture, byte for byte.
+//! Golden files: the first request lines of the Data Governance fixture and the messages of
+//! one of its lessons, byte for byte.
 //!
-//! Run with `BLESS=1` to rewrite the golden files after an intended change, then review the diff.
+//! Run with `UPDATE_GOLDEN=1` (or `BLESS=1`) to rewrite the golden files after an intended
+//! change, then review the diff:
+//! `UPDATE_GOLDEN=1 cargo test -p batch-request --test it golden`.
 
 use std::path::{Path, PathBuf};
 
@@ -17,17 +20,36 @@ fn golden(name: &str) -> PathBuf {
 /// Compares the first three lines of `jsonl` with the golden file.
 fn check_golden(name: &str, jsonl: &str) {
     let first_three: String = jsonl.split_inclusive('\n').take(3).collect();
+    check_text(name, &first_three);
+}
+
+/// Compares `actual` with the golden file `name`, or rewrites the file when asked to.
+fn check_text(name: &str, actual: &str) {
     let path = golden(name);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, &first_three).unwrap();
+    let update = ["UPDATE_GOLDEN", "BLESS"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some_and(|value| value != "0"));
+    if update {
+        std::fs::write(&path, actual).unwrap();
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("{}: {err} (run with BLESS=1 to create it)", path.display()));
-    assert!(
-        first_three == expected,
-        "{} differs from the build (run with BLESS=1 to update, then review the diff)",
-        path.display()
-    );
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    if actual != expected {
+        let line = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
+        panic!(
+            "{} differs from the build from line {} on (run with UPDATE_GOLDEN=1 to update, then review the diff)",
+            path.display(),
+            line + 1
+        );
+    }
 }
 
 fn check_all_lines_valid(jsonl: &str, count: usize) {
@@ -57,12 +79,48 @@ fn shipped_template_golden_and_valid() {
     assert!(jsonl.contains('“') && jsonl.contains('→'));
     assert!(!jsonl.contains("\\u"));
     for request in &requests {
-        let prompt = &request.request.body.messages[0].content;
+        let messages = &request.request.body.messages;
+        assert_eq!(messages.len(), 2, "{}", request.code);
+        assert_eq!(
+            (messages[0].role.as_str(), messages[1].role.as_str()),
+            ("system", "user")
+        );
+        let prompt = &messages[1].content;
         assert!(prompt.starts_with(&format!("# Lesson {}: {}\n", request.code, request.title)));
-        assert!(!prompt.contains("{{"), "{}", request.code);
+        assert!(prompt.ends_with(&format!("# Lesson {}: {}\n", request.code, request.title)));
+        for message in messages {
+            assert!(!message.content.contains("{{"), "{}", request.code);
+            assert!(
+                !message.content.contains("<!-- lesson -->"),
+                "{}",
+                request.code
+            );
+        }
     }
     check_golden("datagov_generic_first3.jsonl", &jsonl);
     check_all_lines_valid(&jsonl, 336);
+}
+
+/// The exact messages of one lesson built with the shipped template: shared instructions and
+/// outline in the system message, the lesson's own lines in the user message.
+#[test]
+fn shipped_template_messages_golden() {
+    let requests = build_datagov(&Template::generic(), &RequestSettings::default());
+    // M0-L002 has a prerequisite and two related lessons.
+    let request = requests
+        .iter()
+        .find(|request| request.code.to_string() == "M0-L002")
+        .unwrap();
+    let mut json = serde_json::to_string_pretty(&request.request.body.messages).unwrap();
+    json.push('\n');
+    check_text("datagov_generic_messages.json", &json);
+    let user = &request.request.body.messages[1].content;
+    assert!(user.contains("- Builds on: M0-L001: What Is Data Governance? Scope, Value & Myths\n"));
+    assert!(!user.contains("curriculum-outline"));
+    let system = &request.request.body.messages[0].content;
+    assert!(system.starts_with("You are an experienced instructional designer"));
+    assert!(system.contains("<curriculum-outline title=\"Data Governance — Content Structure\">\n# Data Governance — Content Structure\n"));
+    assert!(!system.contains("M0-L002"));
 }
 
 #[test]

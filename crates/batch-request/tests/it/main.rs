@@ -1,6 +1,7 @@
 //! Integration tests of batch-request: golden files over the Data Governance fixture,
-//! shard limits, estimates and real-shaped result lines.
+//! the shared prompt prefix, shard limits, estimates and real-shaped result lines.
 
+mod caching;
 mod estimates;
 mod golden;
 mod results;
