@@ -160,7 +160,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// A file expiry outside what the Files API accepts (3,600 to 2,592,000 seconds).
-    #[error("invalid file expiry of {seconds} s: the Files API accepts 3600 (1 hour) to 2592000 (30 days)")]
+    #[error(
+        "invalid file expiry of {seconds} s: the Files API accepts 3600 (1 hour) to 2592000 (30 days)"
+    )]
     InvalidExpiry {
         /// The expiry asked for, in seconds.
         seconds: u64,

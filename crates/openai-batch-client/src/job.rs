@@ -534,7 +534,9 @@ impl JobRunner {
             let index = shard.index;
             let same_model = |other: &&ShardRecord| {
                 other.index != index
-                    && (other.model.is_none() || shard.model.is_none() || other.model == shard.model)
+                    && (other.model.is_none()
+                        || shard.model.is_none()
+                        || other.model == shard.model)
             };
             let asked_at = shard.create_requested_at.unwrap_or(0);
             let freed = ledger
@@ -696,11 +698,14 @@ impl JobRunner {
         let ledger = self.lock();
         let mut enqueued: BTreeMap<Option<&str>, u64> = BTreeMap::new();
         for shard in ledger.shards.iter().filter(|shard| shard.is_in_flight()) {
-            *enqueued.entry(shard.model.as_deref()).or_default() +=
-                shard.input_tokens.unwrap_or(0);
+            *enqueued.entry(shard.model.as_deref()).or_default() += shard.input_tokens.unwrap_or(0);
         }
         let mut fitting = Vec::new();
-        for shard in ledger.shards.iter().filter(|shard| shard.batch_id.is_none()) {
+        for shard in ledger
+            .shards
+            .iter()
+            .filter(|shard| shard.batch_id.is_none())
+        {
             if shard.create_requested_at.is_some() {
                 fitting.push(shard.clone());
                 continue;
@@ -845,7 +850,8 @@ impl JobRunner {
                     let unchanged = shard.sha256 == sha256
                         && shard.input_path == path
                         && input.enqueued.as_ref().is_none_or(|(model, tokens)| {
-                            shard.model.as_ref() == Some(model) && shard.input_tokens == Some(*tokens)
+                            shard.model.as_ref() == Some(model)
+                                && shard.input_tokens == Some(*tokens)
                         });
                     if unchanged {
                         indices.push(index);

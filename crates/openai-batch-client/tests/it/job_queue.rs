@@ -77,7 +77,9 @@ async fn told_the_limit_the_runner_submits_one_shard_after_another_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let inputs: Vec<ShardInput> = ["a", "b", "c"]
         .iter()
-        .map(|name| ShardInput::new(*name, shard(dir.path(), name, 4)).with_tokens("gpt-4o-mini", 700))
+        .map(|name| {
+            ShardInput::new(*name, shard(dir.path(), name, 4)).with_tokens("gpt-4o-mini", 700)
+        })
         .collect();
     let events = Arc::new(Events::default());
     let runner = JobRunner::new(
@@ -88,7 +90,10 @@ async fn told_the_limit_the_runner_submits_one_shard_after_another_within_it() {
     .unwrap()
     .with_progress(events.clone());
 
-    runner.drive(&inputs, &dir.path().join("out")).await.unwrap();
+    runner
+        .drive(&inputs, &dir.path().join("out"))
+        .await
+        .unwrap();
 
     let stats = emulator.stats();
     assert_eq!(stats.token_limit_failures, 0);
@@ -121,13 +126,21 @@ async fn a_shard_refused_while_other_work_fills_the_queue_is_created_again_after
     let runner = JobRunner::new(client.clone(), dir.path().join("ledger.json"), config(&[]))
         .unwrap()
         .with_progress(events.clone());
-    let input = ShardInput::new("mine", shard(dir.path(), "mine", 4)).with_tokens("gpt-4o-mini", 600);
+    let input =
+        ShardInput::new("mine", shard(dir.path(), "mine", 4)).with_tokens("gpt-4o-mini", 600);
 
-    runner.drive(&[input], &dir.path().join("out")).await.unwrap();
+    runner
+        .drive(&[input], &dir.path().join("out"))
+        .await
+        .unwrap();
 
     let shard = &runner.shards()[0];
     assert_eq!(shard.status, Some(BatchStatus::Completed));
-    assert!(!shard.attempts.is_empty(), "never refused: {:#?}", events.lines());
+    assert!(
+        !shard.attempts.is_empty(),
+        "never refused: {:#?}",
+        events.lines()
+    );
     for attempt in &shard.attempts {
         assert_eq!(attempt.error_codes, ["token_limit_exceeded"]);
         assert_eq!(attempt.status, Some(BatchStatus::Failed));
@@ -141,8 +154,14 @@ async fn a_shard_refused_while_other_work_fills_the_queue_is_created_again_after
         waits.iter().any(|line| !line.contains("delay: 0ns")),
         "with none of its own batches running, the runner waits before trying again: {lines:#?}"
     );
-    let uploads = lines.iter().filter(|line| line.contains(" uploaded ")).count();
-    assert_eq!(uploads, 1, "every attempt reuses the uploaded file: {lines:#?}");
+    let uploads = lines
+        .iter()
+        .filter(|line| line.contains(" uploaded "))
+        .count();
+    assert_eq!(
+        uploads, 1,
+        "every attempt reuses the uploaded file: {lines:#?}"
+    );
     let foreign = client.retrieve_batch(&foreign.id).await.unwrap();
     assert_eq!(foreign.status, BatchStatus::Completed);
 }
@@ -157,12 +176,15 @@ async fn a_shard_over_the_limit_alone_is_refused_before_anything_is_sent() {
         config(&[("gpt-4o-mini", LIMIT)]),
     )
     .unwrap();
-    let input = ShardInput::new("big", shard(dir.path(), "big", 9)).with_tokens("gpt-4o-mini", 1_400);
+    let input =
+        ShardInput::new("big", shard(dir.path(), "big", 9)).with_tokens("gpt-4o-mini", 1_400);
 
     let error = runner.submit(&[input]).await.unwrap_err();
 
     assert!(
-        error.to_string().contains("more than its enqueued-token limit of 1000"),
+        error
+            .to_string()
+            .contains("more than its enqueued-token limit of 1000"),
         "{error}"
     );
     assert!(runner.shards().is_empty());
@@ -177,7 +199,10 @@ async fn finished_shards_files_are_deleted_from_the_server() {
     let runner =
         JobRunner::new(client.clone(), dir.path().join("ledger.json"), config(&[])).unwrap();
     let input = ShardInput::new("s", shard(dir.path(), "s", 2)).with_tokens("gpt-4o-mini", 300);
-    runner.drive(&[input], &dir.path().join("out")).await.unwrap();
+    runner
+        .drive(&[input], &dir.path().join("out"))
+        .await
+        .unwrap();
     let before = client.list_files_page(None, None, None).await.unwrap().data;
     assert_eq!(before.len(), 2, "input and output: {before:?}");
     assert!(
@@ -194,7 +219,14 @@ async fn finished_shards_files_are_deleted_from_the_server() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].purpose, "batch_output");
     assert_eq!(runner.delete_remote_files(0, false).await.unwrap(), 1);
-    assert!(client.list_files_page(None, None, None).await.unwrap().data.is_empty());
+    assert!(
+        client
+            .list_files_page(None, None, None)
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
     // Recorded: nothing is asked for again.
     assert_eq!(runner.delete_remote_files(0, false).await.unwrap(), 0);
     let shard = &runner.shards()[0];
