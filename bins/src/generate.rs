@@ -95,6 +95,11 @@ pub struct Args {
     /// Ask for confirmation on a terminal when the upper-bound cost exceeds this many USD.
     #[arg(long, value_name = "USD", default_value_t = 5.0)]
     pub confirm_above: f64,
+    /// The organization's enqueued-token limit for the model (input tokens of unfinished
+    /// batches) [default: lessons.toml's `[enqueued_token_limit]`, else OpenAI's Tier 1 limit].
+    /// Shards are cut to fit it and submitted one after another within it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_enqueued_tokens: Option<u64>,
     /// Resubmit lessons whose failure is retryable, up to N more rounds.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub retry_failed: u32,
@@ -162,6 +167,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         settings: load_settings(args, &reporter)?,
         file_name: FileNamePattern::new(&args.file_name)
             .map_err(|err| usage_error(format!("--file-name: {err}"), None))?,
+        max_enqueued_tokens: args.max_enqueued_tokens,
     })?;
     for warning in &job.curriculum().warnings {
         reporter.warn(format!(

@@ -85,5 +85,5 @@ pub use settings::{
     ExpectedOutputTokens, ExpectedReasoningTokens, PriceSetting, ReasoningEffort, Replacement,
     RequestSettings, Verbosity,
 };
-pub use shard::{Limits, Shard, ShardWriter, write_shards};
+pub use shard::{Limits, Placement, Shard, ShardWriter, write_shards};
 pub use template::{GENERIC as GENERIC_TEMPLATE, LESSON_MARKER, Placeholder, Template};

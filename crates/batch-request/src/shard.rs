@@ -2,15 +2,19 @@
 //! per-file limits, one model per file, `custom_id`s unique across the job.
 
 use std::borrow::Borrow;
-use std::io::{BufWriter, Write};
+use std::fmt::Write as _;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
+use curriculum_parser::LessonCode;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
 
 use crate::jsonl::encode_line;
-use crate::{Error, Estimate, Estimator, LessonRequest, RequestSettings};
+use crate::{Error, Estimate, Estimator, LessonRequest, RequestSettings, RequestTokens};
 
 /// Per-file limits of a batch input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +23,11 @@ pub struct Limits {
     pub max_requests: usize,
     /// Most bytes in one file, newlines included (OpenAI: 209,715,200, i.e. 200 MiB).
     pub max_bytes: u64,
+    /// Most estimated input tokens in one file ([`RequestTokens::input`] summed), so that one
+    /// batch stays within the organization's enqueued-token limit of its model; `None` (the
+    /// default) for no token limit.
+    #[serde(default)]
+    pub max_input_tokens: Option<u64>,
 }
 
 impl Default for Limits {
@@ -26,11 +35,15 @@ impl Default for Limits {
         Limits {
             max_requests: 50_000,
             max_bytes: 209_715_200,
+            max_input_tokens: None,
         }
     }
 }
 
 /// One written shard file.
+///
+/// Its requests' ids are in the file; a caller that needs them beside it writes its own
+/// record as it pushes (see [`Placement`]) rather than keeping them all in memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shard {
     /// The file, `<dir>/<job>_input_001.jsonl`.
@@ -39,27 +52,42 @@ pub struct Shard {
     pub requests: usize,
     /// File size in bytes.
     pub bytes: u64,
-    /// The requests' ids, in file order.
-    pub custom_ids: Vec<String>,
     /// The one model all its requests name.
     pub model: String,
     /// Tokens and cost of its requests.
     pub estimate: Estimate,
 }
 
+/// Where [`ShardWriter::push`] put a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The shard's number, from 1: the request went into `<job>_input_<number>.jsonl`, the
+    /// [`Shard`] at index `number - 1` of [`ShardWriter::finish`]. Numbers only grow: a
+    /// request with a higher number than the one before starts a new shard.
+    pub shard: usize,
+    /// The request's tokens, as its shard's estimate counted them.
+    pub tokens: RequestTokens,
+}
+
 /// Writes lesson requests into shard files as they come, keeping each shard within the
 /// [`Limits`]. Shards go to temp files in the target directory and are renamed into place only
 /// by [`ShardWriter::finish`], so a failed job leaves no partial set of shards behind.
+///
+/// Memory does not grow with the requests' text: each line is written as it comes, and only
+/// the ids seen so far are kept (a lesson code and an outline line per request), to refuse a
+/// repeated `custom_id`. A closed shard is synced to disk on a thread of the writer's own
+/// while the next one is written, and then holds no open file.
 #[derive(Debug)]
 pub struct ShardWriter {
     dir: PathBuf,
     job_name: String,
     limits: Limits,
     estimator: Estimator,
-    /// custom_id -> (title, outline line) of the lesson that used it.
-    seen: FxHashMap<String, (String, usize)>,
+    /// Ids seen so far, with the outline line of the request that used them first.
+    seen: SeenIds,
     open: Option<OpenShard>,
-    closed: Vec<(Shard, NamedTempFile)>,
+    closed: Vec<Shard>,
+    syncer: Option<Syncer>,
     buffer: Vec<u8>,
 }
 
@@ -67,6 +95,46 @@ pub struct ShardWriter {
 struct OpenShard {
     file: BufWriter<NamedTempFile>,
     shard: Shard,
+    input_tokens: u64,
+}
+
+/// The `custom_id`s of a job so far: those of the form `lesson_M0-L001` by their lesson code
+/// (8 bytes), any other by its text.
+#[derive(Debug, Default)]
+struct SeenIds {
+    lessons: FxHashMap<LessonCode, usize>,
+    others: FxHashMap<Box<str>, usize>,
+    spelling: String,
+}
+
+impl SeenIds {
+    /// The outline line of the request that used `custom_id` first, if any did; otherwise
+    /// records `line` for it.
+    fn first_line(&mut self, custom_id: &str, line: usize) -> Option<usize> {
+        // A code stands for the id only when the id is its canonical spelling
+        // (`lesson_M00-L001` is another id than `lesson_M0-L001`).
+        let code = custom_id.parse::<LessonCode>().ok().filter(|code| {
+            self.spelling.clear();
+            let _ = write!(self.spelling, "lesson_{code}");
+            self.spelling == custom_id
+        });
+        match code {
+            Some(code) => match self.lessons.get(&code) {
+                Some(&first) => Some(first),
+                None => {
+                    self.lessons.insert(code, line);
+                    None
+                }
+            },
+            None => match self.others.get(custom_id) {
+                Some(&first) => Some(first),
+                None => {
+                    self.others.insert(custom_id.into(), line);
+                    None
+                }
+            },
+        }
+    }
 }
 
 impl ShardWriter {
@@ -82,11 +150,15 @@ impl ShardWriter {
         limits: Limits,
         settings: &RequestSettings,
     ) -> Result<ShardWriter, Error> {
-        if limits.max_requests == 0 || limits.max_bytes == 0 {
+        if limits.max_requests == 0 || limits.max_bytes == 0 || limits.max_input_tokens == Some(0) {
             return Err(Error::InvalidLimits {
                 reason: format!(
-                    "max_requests ({}) and max_bytes ({}) must both be at least 1",
-                    limits.max_requests, limits.max_bytes
+                    "max_requests ({}), max_bytes ({}) and max_input_tokens ({}) must all be at least 1",
+                    limits.max_requests,
+                    limits.max_bytes,
+                    limits
+                        .max_input_tokens
+                        .map_or_else(|| "none".to_owned(), |tokens| tokens.to_string()),
                 ),
             });
         }
@@ -105,28 +177,29 @@ impl ShardWriter {
             job_name: job_name.to_owned(),
             limits,
             estimator: Estimator::new(settings),
-            seen: FxHashMap::default(),
+            seen: SeenIds::default(),
             open: None,
             closed: Vec::new(),
+            syncer: None,
             buffer: Vec::new(),
         })
     }
 
     /// Adds one request to the current shard, starting a new shard when a limit would be
-    /// passed or the model changes.
+    /// passed or the model changes; says which shard it went into.
     ///
     /// # Errors
     ///
-    /// [`Error::DuplicateCustomId`] when an earlier request of the job has the same id,
+    /// [`Error::RepeatedCustomId`] when an earlier request of the job has the same id,
     /// [`Error::RequestTooLarge`] when the line alone passes the byte limit,
+    /// [`Error::RequestOverTokenLimit`] when its input tokens alone pass the token limit,
     /// [`Error::WriteShard`] when the temp file cannot be created or written.
-    pub fn push(&mut self, request: &LessonRequest) -> Result<(), Error> {
+    pub fn push(&mut self, request: &LessonRequest) -> Result<Placement, Error> {
         let custom_id = &request.request.custom_id;
-        if let Some((first_title, first_line)) = self.seen.get(custom_id) {
-            return Err(Error::DuplicateCustomId {
+        if let Some(first_line) = self.seen.first_line(custom_id, request.line) {
+            return Err(Error::RepeatedCustomId {
                 custom_id: custom_id.clone(),
-                first_title: first_title.clone(),
-                first_line: *first_line,
+                first_line,
                 second_title: request.title.clone(),
                 second_line: request.line,
             });
@@ -141,12 +214,35 @@ impl ShardWriter {
                 max_bytes: self.limits.max_bytes,
             });
         }
-        let model = &request.request.body.model;
-        let fits = self.open.as_ref().is_some_and(|open| {
-            open.shard.requests < self.limits.max_requests
-                && open.shard.bytes + bytes <= self.limits.max_bytes
-                && open.shard.model == *model
+        // A line's bytes bound its input tokens: every token stands for at least one byte of
+        // a message's text, and the line holds that text and more than the chat format's
+        // few tokens of overhead. So the tokens are counted ahead (the estimate counts them
+        // again, from its cache) only when the bound does not settle whether they fit.
+        let room = self.limits.max_input_tokens.map(|max| {
+            let used = self.open.as_ref().map_or(0, |open| open.input_tokens);
+            (max, max.saturating_sub(used))
         });
+        let fits_tokens = match room {
+            Some((max_input_tokens, room)) if bytes > room => {
+                let tokens = self.estimator.input_tokens(&request.request.body);
+                if tokens > max_input_tokens {
+                    return Err(Error::RequestOverTokenLimit {
+                        custom_id: custom_id.clone(),
+                        input_tokens: tokens,
+                        max_input_tokens,
+                    });
+                }
+                tokens <= room
+            }
+            _ => true,
+        };
+        let model = &request.request.body.model;
+        let fits = fits_tokens
+            && self.open.as_ref().is_some_and(|open| {
+                open.shard.requests < self.limits.max_requests
+                    && open.shard.bytes + bytes <= self.limits.max_bytes
+                    && open.shard.model == *model
+            });
         if !fits {
             self.close_open()?;
             self.open = Some(self.start(model)?);
@@ -160,11 +256,16 @@ impl ShardWriter {
             })?;
         open.shard.requests += 1;
         open.shard.bytes += bytes;
-        open.shard.custom_ids.push(custom_id.clone());
-        self.estimator.add(request);
-        self.seen
-            .insert(custom_id.clone(), (request.title.clone(), request.line));
-        Ok(())
+        let tokens = self.estimator.add(request);
+        debug_assert!(
+            tokens.input <= bytes,
+            "the byte bound of input tokens holds"
+        );
+        open.input_tokens += tokens.input;
+        Ok(Placement {
+            shard: self.closed.len() + 1,
+            tokens,
+        })
     }
 
     /// Closes the last shard and renames every shard into place; returns them in order.
@@ -174,13 +275,21 @@ impl ShardWriter {
     /// [`Error::WriteShard`] when a file cannot be flushed, synced or renamed.
     pub fn finish(mut self) -> Result<Vec<Shard>, Error> {
         self.close_open()?;
-        let mut shards = Vec::with_capacity(self.closed.len());
-        for (shard, file) in self.closed {
+        let shards = std::mem::take(&mut self.closed);
+        let synced = self.syncer.take().map(Syncer::finish).unwrap_or_default();
+        // Every file is synced before any is renamed into place.
+        let mut files = Vec::with_capacity(shards.len());
+        for (shard, file) in shards.iter().zip(synced) {
+            files.push(file.map_err(|source| Error::WriteShard {
+                path: shard.path.clone(),
+                source,
+            })?);
+        }
+        for (shard, file) in shards.iter().zip(files) {
             file.persist(&shard.path).map_err(|err| Error::WriteShard {
                 path: shard.path.clone(),
                 source: err.error,
             })?;
-            shards.push(shard);
         }
         Ok(shards)
     }
@@ -200,15 +309,18 @@ impl ShardWriter {
                 path,
                 requests: 0,
                 bytes: 0,
-                custom_ids: Vec::new(),
                 model: model.to_owned(),
                 estimate: Estimate::default(),
             },
+            input_tokens: 0,
         })
     }
 
     fn close_open(&mut self) -> Result<(), Error> {
-        let Some(OpenShard { file, mut shard }) = self.open.take() else {
+        let Some(OpenShard {
+            file, mut shard, ..
+        }) = self.open.take()
+        else {
             return Ok(());
         };
         let write_error = |source| Error::WriteShard {
@@ -218,11 +330,77 @@ impl ShardWriter {
         let file = file
             .into_inner()
             .map_err(|err| write_error(err.into_error()))?;
-        file.as_file().sync_all().map_err(write_error)?;
         shard.estimate = self.estimator.take();
-        self.closed.push((shard, file));
+        self.closed.push(shard);
+        self.syncer.get_or_insert_with(Syncer::start).sync(file);
         Ok(())
     }
+}
+
+impl Drop for ShardWriter {
+    /// On error the temp files are removed, those being synced too, before the writer is gone.
+    fn drop(&mut self) {
+        if let Some(syncer) = self.syncer.take() {
+            drop(syncer.finish());
+        }
+    }
+}
+
+/// Syncs closed shard files on a thread of its own, in order, closing each: the writer goes
+/// on with the next shard meanwhile, and holds two unsynced shards at most.
+#[derive(Debug)]
+struct Syncer {
+    files: Option<SyncSender<NamedTempFile>>,
+    thread: Option<JoinHandle<Vec<io::Result<TempPath>>>>,
+    /// Files synced on the writer's thread, when the syncing thread could not be started.
+    inline: Vec<io::Result<TempPath>>,
+}
+
+impl Syncer {
+    fn start() -> Syncer {
+        let (files, received) = sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("shard-sync".to_owned())
+            .spawn(move || sync_all(received))
+            .ok();
+        Syncer {
+            files: thread.is_some().then_some(files),
+            thread,
+            inline: Vec::new(),
+        }
+    }
+
+    fn sync(&mut self, file: NamedTempFile) {
+        let file = match &self.files {
+            Some(files) => match files.send(file) {
+                Ok(()) => return,
+                Err(err) => err.0,
+            },
+            None => file,
+        };
+        self.inline.push(sync_one(file));
+    }
+
+    /// The synced files, in the order they were given.
+    fn finish(mut self) -> Vec<io::Result<TempPath>> {
+        drop(self.files.take());
+        let mut synced = match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(synced)) => synced,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Vec::new(),
+        };
+        synced.append(&mut self.inline);
+        synced
+    }
+}
+
+fn sync_all(files: Receiver<NamedTempFile>) -> Vec<io::Result<TempPath>> {
+    files.into_iter().map(sync_one).collect()
+}
+
+fn sync_one(file: NamedTempFile) -> io::Result<TempPath> {
+    file.as_file().sync_all()?;
+    Ok(file.into_temp_path())
 }
 
 /// Writes `requests` into shard files `<dir>/<job_name>_input_001.jsonl`, ... and returns them.
@@ -240,7 +418,11 @@ impl ShardWriter {
 /// let shards = batch_request::write_shards(&requests, dir.path(), "datagov", limits, &settings)?;
 /// assert_eq!(shards.len(), 2);
 /// assert!(shards[1].path.ends_with("datagov_input_002.jsonl"));
-/// assert_eq!(shards[1].custom_ids, ["lesson_M0-L003"]);
+/// let third = std::io::BufReader::new(std::fs::File::open(&shards[1].path).unwrap());
+/// let ids: Vec<String> = batch_request::read_request_lines(third)
+///     .map(|line| line.map(|(_, line)| line.custom_id))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(ids, ["lesson_M0-L003"]);
 /// # Ok::<(), batch_request::Error>(())
 /// ```
 ///

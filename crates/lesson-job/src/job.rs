@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use batch_request::{Estimate, RequestSettings, Template};
+use batch_request::{Estimate, Limits, RequestSettings, Template};
 use curriculum_parser::{Curriculum, Lesson, LessonCode};
 use lesson_writer::{
     FailureKind, FileNamePattern, Input, KeptReason, LessonOutcome, Manifest, Overwrite,
@@ -25,7 +25,10 @@ use crate::observer::{JobObserver, Step};
 use crate::report::{
     BatchReport, FailedLesson, JobReport, KeptLesson, Outcomes, ShardReport, StaleLesson,
 };
-use crate::round::{RequestHasher, RoundShard, SentLesson, build_round, read_requests, round_of};
+use crate::round::{
+    RequestHasher, RoundShard, SentLesson, build_round, quotable_outline, read_requests, round_of,
+    shard_limits,
+};
 use crate::select::{
     LessonState, LessonStatus, Selection, check_selection, in_scope, lesson_states, stale_reason,
 };
@@ -48,6 +51,9 @@ pub struct JobSpec {
     pub settings: RequestSettings,
     /// How lesson files are named.
     pub file_name: FileNamePattern,
+    /// The organization's enqueued-token limit for the model, overriding the settings' and
+    /// the built-in Tier 1 table's (see [`Job::enqueued_token_limit`]).
+    pub max_enqueued_tokens: Option<u64>,
 }
 
 /// How a run goes.
@@ -196,6 +202,7 @@ impl Job {
             }
         };
         let curriculum = curriculum_parser::parse(&outline_text, &spec.outline)?;
+        let outline_text = quotable_outline(outline_text, &spec.settings);
         let outline = fs::canonicalize(&spec.outline)
             .map_err(|source| Error::io("resolve", &spec.outline, source))?;
         let name = job_name(&spec.name.clone().unwrap_or_else(|| {
@@ -272,17 +279,16 @@ impl Job {
         let manifest = Manifest::load(&self.paths.out_dir)?;
         let existing = lesson_writer::existing_lessons(&self.paths.out_dir, &self.spec.file_name)?;
         let hasher = self.hasher();
-        Ok(lesson_states(
+        lesson_states(
             &self.curriculum,
             &existing,
             &manifest,
             &hasher,
             &self.spec.settings.model,
             true,
-        )?
-        .into_iter()
-        .map(|(_, status)| status)
-        .collect())
+        )
+        .map(|state| state.map(|(_, status)| status))
+        .collect()
     }
 
     /// Takes the job's lock for `command` (see [`JobLock::acquire`]).
@@ -410,6 +416,12 @@ impl Job {
         RequestHasher::new(&self.curriculum, &self.spec.template, &self.spec.settings)
     }
 
+    /// The limits new shards are cut to: the settings' batch size and a share of the
+    /// model's enqueued-token limit ([`Job::enqueued_token_limit`]).
+    fn shard_limits(&self) -> Limits {
+        shard_limits(&self.spec.settings, self.enqueued_token_limit())
+    }
+
     /// Decides what a run does: attach to the ledger's unfinished shards, and build a new
     /// round for the selected lessons that have no file (all of them with `force`; stale
     /// ones too with `stale`), minus those in unfinished shards. The new shards are written
@@ -454,14 +466,15 @@ impl Job {
             &hasher,
             &self.spec.settings.model,
             selection.stale,
-        )?;
+        );
         let mut in_scope_count = 0;
         let mut already_generated = 0;
         let mut stale = Vec::new();
         let mut kept_edited = Vec::new();
         let mut kept_paths = BTreeMap::new();
         let mut chosen: Vec<&Lesson> = Vec::new();
-        for (lesson, status) in &states {
+        for state in states {
+            let (lesson, status) = state?;
             if !in_scope(selection, lesson) {
                 continue;
             }
@@ -496,14 +509,11 @@ impl Job {
                 }
                 _ => false,
             };
-            if choose {
-                chosen.push(*lesson);
+            // `--limit` counts lessons already on their way in an unfinished batch: those
+            // are attached to, not submitted again.
+            if choose && selection.limit.is_none_or(|limit| chosen.len() < limit) {
+                chosen.push(lesson);
             }
-        }
-        // `--limit` counts lessons already on their way in an unfinished batch: those are
-        // attached to, not submitted again.
-        if let Some(limit) = selection.limit {
-            chosen.truncate(limit);
         }
         let selected: Vec<&Lesson> = chosen
             .iter()
@@ -513,8 +523,6 @@ impl Job {
         let shards = if selected.is_empty() {
             Vec::new()
         } else {
-            let lessons: Vec<(&Lesson, Option<u32>)> =
-                selected.iter().map(|lesson| (*lesson, None)).collect();
             let (dir, name) = if dry_run {
                 (self.paths.dry_run_dir(), "dry-run".to_owned())
             } else {
@@ -525,7 +533,8 @@ impl Job {
                 &self.outline_text,
                 &self.spec.template,
                 &self.spec.settings,
-                &lessons,
+                self.shard_limits(),
+                selected.iter().map(|lesson| (*lesson, None)),
                 &dir,
                 &name,
             )?
@@ -697,7 +706,8 @@ impl Job {
                 &self.outline_text,
                 &self.spec.template,
                 &self.spec.settings,
-                &retry,
+                self.shard_limits(),
+                retry.iter().copied(),
                 &self.paths.dir,
                 &format!("r{round:02}"),
             )?;
@@ -877,6 +887,18 @@ impl Job {
         Ok(retry)
     }
 
+    /// The organization's enqueued-token limit for this job's model: the spec's
+    /// `max_enqueued_tokens`, else the settings' (`[enqueued_token_limit]`, else the built-in
+    /// Tier 1 table); `None` when unknown. Shards are cut to fit it, and the runner keeps the
+    /// job's unfinished batches within it.
+    pub fn enqueued_token_limit(&self) -> Option<u64> {
+        self.spec.max_enqueued_tokens.or_else(|| {
+            self.spec
+                .settings
+                .enqueued_token_limit_for(&self.spec.settings.model)
+        })
+    }
+
     fn job_config(&self, options: &RunOptions) -> JobConfig {
         let mut config = JobConfig::default();
         config
@@ -897,9 +919,9 @@ impl Job {
 fn to_inputs(shards: &[RoundShard]) -> Vec<ShardInput> {
     shards
         .iter()
-        .map(|shard| ShardInput {
-            id: shard.id.clone(),
-            path: shard.shard.path.clone(),
+        .map(|shard| {
+            ShardInput::new(shard.id.clone(), shard.shard.path.clone())
+                .with_tokens(shard.shard.model.clone(), shard.shard.estimate.input_tokens)
         })
         .collect()
 }

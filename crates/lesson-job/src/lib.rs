@@ -28,6 +28,7 @@
 //!     template: batch_request::Template::generic(),
 //!     settings: batch_request::RequestSettings::default(),
 //!     file_name: lesson_writer::FileNamePattern::default(),
+//!     max_enqueued_tokens: None,
 //! })?;
 //! assert_eq!(job.name(), "course");
 //! let states = job.lesson_states()?;

@@ -79,22 +79,22 @@ pub struct LessonStatus {
     pub file: Option<PathBuf>,
 }
 
-/// The state of every lesson of `curriculum`. `check_edits` reads the files the manifest
-/// knows to tell edited ones apart (otherwise a known file counts as unedited).
+/// The state of every lesson of `curriculum`, in outline order, one at a time.
+/// `check_edits` reads the files the manifest knows to tell edited ones apart (otherwise a
+/// known file counts as unedited).
 ///
 /// # Errors
 ///
-/// [`Error::Writer`] when the output directory or a lesson file cannot be read.
-pub(crate) fn lesson_states<'c>(
-    curriculum: &'c Curriculum,
-    existing: &BTreeMap<LessonCode, PathBuf>,
-    manifest: &Manifest,
-    hasher: &RequestHasher<'_>,
-    model: &str,
+/// [`Error::Writer`] when a lesson file cannot be read.
+pub(crate) fn lesson_states<'a>(
+    curriculum: &'a Curriculum,
+    existing: &'a BTreeMap<LessonCode, PathBuf>,
+    manifest: &'a Manifest,
+    hasher: &'a RequestHasher<'_>,
+    model: &'a str,
     check_edits: bool,
-) -> Result<Vec<(&'c Lesson, LessonStatus)>, Error> {
-    let mut states = Vec::with_capacity(curriculum.lesson_count());
-    for lesson in curriculum.lessons() {
+) -> impl Iterator<Item = Result<(&'a Lesson, LessonStatus), Error>> {
+    curriculum.lessons().map(move |lesson| {
         let file = existing.get(&lesson.code).cloned();
         let state = match (&file, manifest.lessons.get(&lesson.code)) {
             (None, _) => LessonState::NotGenerated,
@@ -117,16 +117,15 @@ pub(crate) fn lesson_states<'c>(
                 }
             }
         };
-        states.push((
+        Ok((
             lesson,
             LessonStatus {
                 code: lesson.code,
                 state,
                 file,
             },
-        ));
-    }
-    Ok(states)
+        ))
+    })
 }
 
 /// What changed between a manifest entry's request and `lesson`'s now.

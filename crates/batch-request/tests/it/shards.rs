@@ -1,9 +1,14 @@
-//! Shard files: limits reached exactly and passed by one, one model per shard, duplicate ids,
-//! an oversized request.
+//! Shard files: limits reached exactly and passed by one (requests, bytes, input tokens), one
+//! model per shard, duplicate ids, an oversized request.
 
 use std::path::Path;
 
-use batch_request::{Error, LessonRequest, Limits, RequestSettings, Shard, Template};
+use std::io::BufReader;
+
+use batch_request::{
+    Error, Estimator, LessonRequest, Limits, Placement, RequestSettings, Shard, ShardWriter,
+    Template,
+};
 use curriculum_parser::{Curriculum, Format, Lesson, LessonCode, Module};
 
 use crate::support::validate_request_line;
@@ -82,7 +87,10 @@ fn check_shards(requests: &[LessonRequest], limits: Limits, expected_counts: &[u
             assert!(validate_request_line(line).is_empty());
         }
         assert_eq!(shard.estimate.requests as usize, shard.requests);
-        all_ids.extend(shard.custom_ids.iter().cloned());
+        if let Some(max) = limits.max_input_tokens {
+            assert!(shard.estimate.input_tokens <= max, "{shard:?}");
+        }
+        all_ids.extend(ids_in(shard));
     }
     let expected_ids: Vec<String> = requests
         .iter()
@@ -91,6 +99,23 @@ fn check_shards(requests: &[LessonRequest], limits: Limits, expected_counts: &[u
     assert_eq!(all_ids, expected_ids);
     // Nothing but the shards is left in the directory (no temp files).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), shards.len());
+}
+
+/// The ids of a shard file's requests, in file order.
+fn ids_in(shard: &Shard) -> Vec<String> {
+    let file = std::fs::File::open(&shard.path).unwrap();
+    batch_request::read_request_lines(BufReader::new(file))
+        .map(|line| line.unwrap().1.custom_id)
+        .collect()
+}
+
+/// Input tokens of each request, as the shard writer's estimate counts them.
+fn input_tokens(requests: &[LessonRequest]) -> Vec<u64> {
+    let mut estimator = Estimator::new(&RequestSettings::default());
+    requests
+        .iter()
+        .map(|request| estimator.add(request).input)
+        .collect()
 }
 
 #[test]
@@ -102,6 +127,7 @@ fn request_count_limit_exactly_and_one_over() {
         Limits {
             max_requests: 4,
             max_bytes: big,
+            ..Limits::default()
         },
         &[4],
     );
@@ -110,6 +136,7 @@ fn request_count_limit_exactly_and_one_over() {
         Limits {
             max_requests: 4,
             max_bytes: big,
+            ..Limits::default()
         },
         &[4, 1],
     );
@@ -118,6 +145,7 @@ fn request_count_limit_exactly_and_one_over() {
         Limits {
             max_requests: 4,
             max_bytes: big,
+            ..Limits::default()
         },
         &[4, 4, 1],
     );
@@ -126,6 +154,7 @@ fn request_count_limit_exactly_and_one_over() {
         Limits {
             max_requests: 1,
             max_bytes: big,
+            ..Limits::default()
         },
         &[1],
     );
@@ -146,6 +175,7 @@ fn byte_limit_exactly_and_one_over() {
         Limits {
             max_requests: many,
             max_bytes: 3 * len,
+            ..Limits::default()
         },
         &[3, 3],
     );
@@ -155,6 +185,7 @@ fn byte_limit_exactly_and_one_over() {
         Limits {
             max_requests: many,
             max_bytes: 3 * len - 1,
+            ..Limits::default()
         },
         &[2, 2, 2],
     );
@@ -164,6 +195,7 @@ fn byte_limit_exactly_and_one_over() {
         Limits {
             max_requests: many,
             max_bytes: 3 * len + 1,
+            ..Limits::default()
         },
         &[3, 3],
     );
@@ -173,6 +205,7 @@ fn byte_limit_exactly_and_one_over() {
         Limits {
             max_requests: many,
             max_bytes: len,
+            ..Limits::default()
         },
         &[1, 1, 1, 1, 1, 1],
     );
@@ -187,6 +220,7 @@ fn oversized_single_request_names_the_lesson() {
         Limits {
             max_requests: 10,
             max_bytes: len - 1,
+            ..Limits::default()
         },
     );
     let err = result.unwrap_err();
@@ -211,9 +245,8 @@ fn duplicate_custom_id_names_both_lessons_and_leaves_no_files() {
     requests.push(twin);
     let (dir, result) = write(&requests, Limits::default());
     let err = result.unwrap_err();
-    let Error::DuplicateCustomId {
+    let Error::RepeatedCustomId {
         custom_id,
-        first_title,
         first_line,
         second_title,
         second_line,
@@ -222,9 +255,176 @@ fn duplicate_custom_id_names_both_lessons_and_leaves_no_files() {
         panic!("unexpected {err:?}");
     };
     assert_eq!(custom_id, "lesson_M1-L001");
-    assert_eq!((first_title.as_str(), *first_line), ("Lesson 001", 2));
+    assert_eq!(*first_line, 2);
     assert_eq!((second_title.as_str(), *second_line), ("A copy", 77));
+    assert_eq!(
+        err.to_string(),
+        "custom_id `lesson_M1-L001` is used twice: by the lesson at outline line 2 and by lesson `A copy` (outline line 77)"
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn ids_are_told_apart_by_their_spelling_not_only_their_lesson_code() {
+    let mut requests = requests(2, &RequestSettings::default());
+    // The same lesson code spelled another way is another id for the API.
+    requests[1].request.custom_id = "lesson_M01-L001".to_owned();
+    requests[1].code = requests[0].code;
+    // An id of no lesson shape is kept by its text.
+    let mut other = requests[0].clone();
+    other.request.custom_id = "product-17".to_owned();
+    requests.push(other.clone());
+    let (_dir, result) = write(&requests, Limits::default());
+    assert_eq!(result.unwrap()[0].requests, 3);
+    requests.push(other);
+    let (_dir, result) = write(&requests, Limits::default());
+    assert!(
+        matches!(&result, Err(Error::RepeatedCustomId { custom_id, .. }) if custom_id == "product-17"),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn input_token_limit_exactly_and_one_over() {
+    let requests = requests(6, &RequestSettings::default());
+    let tokens = input_tokens(&requests);
+    assert!(tokens.iter().all(|&t| t == tokens[0]), "{tokens:?}");
+    let one = tokens[0];
+    let at = |max_input_tokens: u64| Limits {
+        max_input_tokens: Some(max_input_tokens),
+        ..Limits::default()
+    };
+    // Exactly three requests fit.
+    check_shards(&requests, at(3 * one), &[3, 3]);
+    // One token short of three: two per shard.
+    check_shards(&requests, at(3 * one - 1), &[2, 2, 2]);
+    // One token over three still holds three.
+    check_shards(&requests, at(3 * one + 1), &[3, 3]);
+    // A request exactly at the limit has a shard of its own.
+    check_shards(&requests, at(one), &[1, 1, 1, 1, 1, 1]);
+    // Whichever limit comes first cuts.
+    check_shards(
+        &requests,
+        Limits {
+            max_requests: 2,
+            ..at(3 * one)
+        },
+        &[2, 2, 2],
+    );
+}
+
+#[test]
+fn input_token_limit_cuts_requests_of_different_sizes() {
+    // Titles of growing length: a greedy cut in order, each shard at or under the limit.
+    let curriculum = Curriculum {
+        modules: vec![Module {
+            lessons: (1..=12)
+                .map(|number| Lesson {
+                    title: "word ".repeat(number as usize * 7),
+                    ..curriculum(1).modules[0].lessons[0].clone()
+                })
+                .enumerate()
+                .map(|(index, lesson)| Lesson {
+                    code: LessonCode::new(1, index as u32 + 1),
+                    line: index + 2,
+                    ..lesson
+                })
+                .collect(),
+            ..curriculum(1).modules[0].clone()
+        }],
+        ..curriculum(1)
+    };
+    let settings = RequestSettings::default();
+    let template = Template::parse("Write {{lesson_title}}.", Path::new("t.md")).unwrap();
+    let requests =
+        batch_request::build_requests(&curriculum, "", curriculum.lessons(), &template, &settings)
+            .unwrap();
+    let tokens = input_tokens(&requests);
+    let max = tokens.iter().max().unwrap() + 40;
+    let mut expected = vec![0];
+    let mut sum = 0;
+    for &t in &tokens {
+        if sum + t > max {
+            expected.push(0);
+            sum = 0;
+        }
+        sum += t;
+        *expected.last_mut().unwrap() += 1;
+    }
+    assert!(expected.len() > 3, "{expected:?}");
+    let limits = Limits {
+        max_input_tokens: Some(max),
+        ..Limits::default()
+    };
+    check_shards(&requests, limits, &expected);
+    let (_dir, result) = write(&requests, limits);
+    let shards = result.unwrap();
+    let total: u64 = shards.iter().map(|shard| shard.estimate.input_tokens).sum();
+    assert_eq!(total, tokens.iter().sum::<u64>());
+}
+
+#[test]
+fn a_request_over_the_token_limit_alone_names_it_and_both_numbers() {
+    let requests = requests(3, &RequestSettings::default());
+    let one = input_tokens(&requests)[0];
+    let (dir, result) = write(
+        &requests,
+        Limits {
+            max_input_tokens: Some(one - 1),
+            ..Limits::default()
+        },
+    );
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, Error::RequestOverTokenLimit { custom_id, input_tokens, max_input_tokens }
+            if custom_id == "lesson_M1-L001" && *input_tokens == one && *max_input_tokens == one - 1),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("lesson_M1-L001")
+            && message.contains(&one.to_string())
+            && message.contains(&(one - 1).to_string()),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a partial shard was left"
+    );
+}
+
+#[test]
+fn push_says_which_shard_took_the_request() {
+    let settings = RequestSettings::default();
+    let requests = requests(5, &settings);
+    let tokens = input_tokens(&requests);
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_requests: 2,
+        ..Limits::default()
+    };
+    let mut writer = ShardWriter::new(dir.path(), "job", limits, &settings).unwrap();
+    let placements: Vec<Placement> = requests
+        .iter()
+        .map(|request| writer.push(request).unwrap())
+        .collect();
+    let shards = writer.finish().unwrap();
+    let numbers: Vec<usize> = placements.iter().map(|placement| placement.shard).collect();
+    assert_eq!(numbers, [1, 1, 2, 2, 3]);
+    for (placement, expected) in placements.iter().zip(&tokens) {
+        assert_eq!(placement.tokens.input, *expected);
+    }
+    // The placements name the shards that hold the ids.
+    for (index, shard) in shards.iter().enumerate() {
+        let placed: Vec<&str> = requests
+            .iter()
+            .zip(&placements)
+            .filter(|(_, placement)| placement.shard == index + 1)
+            .map(|(request, _)| request.request.custom_id.as_str())
+            .collect();
+        assert_eq!(ids_in(shard), placed);
+    }
 }
 
 #[test]
@@ -253,6 +453,15 @@ fn bad_limits_and_job_names() {
         Limits {
             max_requests: 0,
             max_bytes: 10,
+            ..Limits::default()
+        },
+    );
+    assert!(matches!(result, Err(Error::InvalidLimits { .. })));
+    let (_dir, result) = write(
+        &requests,
+        Limits {
+            max_input_tokens: Some(0),
+            ..Limits::default()
         },
     );
     assert!(matches!(result, Err(Error::InvalidLimits { .. })));
