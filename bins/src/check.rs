@@ -41,6 +41,10 @@ pub struct Args {
     /// List recent batches instead.
     #[arg(long)]
     pub list: bool,
+    /// Delete from the server the files of the work dir's finished batches whose results are
+    /// downloaded (the uploaded shards, outputs and error files; local copies stay).
+    #[arg(long, conflicts_with_all = ["list", "cancel", "wait", "download", "process"])]
+    pub cleanup: bool,
     /// How many batches --list shows.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
@@ -84,6 +88,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 
     if args.list {
         return list(&client, args, &reporter).await;
+    }
+    if args.cleanup {
+        return cleanup(&client, args, &reporter).await;
     }
     let batch_id = match &args.batch_id {
         Some(id) => BatchId::from(id.as_str()),
@@ -195,6 +202,60 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             process: process_report,
         })?;
     }
+    Ok(status)
+}
+
+async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus> {
+    let jobs =
+        lesson_job::clean_up_remote_files(client, &args.work_dir, false, "check-batch-status")
+            .await?;
+    let mut status = ExitStatus::Success;
+    let mut deleted = 0;
+    for job in &jobs {
+        let name = job.job_dir.display();
+        if let Some(holder) = &job.skipped_locked {
+            reporter.say(format!(
+                "{name}: skipped, {}",
+                crate::report::waiting_line(holder.as_ref())
+                    .trim_end_matches("; waiting (Ctrl-C to stop)")
+            ));
+            status = ExitStatus::Failure;
+            continue;
+        }
+        deleted += job.files_deleted;
+        if job.files_deleted > 0 {
+            reporter.say(format!(
+                "{name}: deleted {} file(s) of {} finished batch(es) from the server",
+                job.files_deleted, job.shards_cleaned
+            ));
+        }
+        for error in &job.errors {
+            reporter.warn(format!("{name}: {error}"));
+            status = ExitStatus::Failure;
+        }
+    }
+    if args.output.json {
+        let rows: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|job| {
+                serde_json::json!({
+                    "job_dir": job.job_dir,
+                    "files_deleted": job.files_deleted,
+                    "skipped_locked": job.skipped_locked.is_some(),
+                    "errors": job.errors,
+                })
+            })
+            .collect();
+        crate::print_json(&rows)?;
+    }
+    reporter.say(if deleted == 0 {
+        format!(
+            "Nothing to delete: no finished batch in {} has files left on the server.",
+            args.work_dir.display()
+        )
+    } else {
+        format!("Deleted {deleted} file(s) from the server; the local copies stay in the work dir.")
+    });
     Ok(status)
 }
 

@@ -100,6 +100,17 @@ pub struct Args {
     /// Shards are cut to fit it and submitted one after another within it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_enqueued_tokens: Option<u64>,
+    /// At most N requests per batch (1 to 50,000) [default: lessons.toml's
+    /// max_requests_per_batch, else 50,000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    pub batch_size: Option<u64>,
+    /// Keep the output and error files on the server after the lessons are written (uploaded
+    /// shards are deleted either way; local copies always stay in the work dir).
+    #[arg(long)]
+    pub keep_remote_files: bool,
+    /// Uploaded shards expire on the server after this many hours if not deleted before (1 to 720).
+    #[arg(long, value_name = "HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub upload_expiry_hours: u64,
     /// Resubmit lessons whose failure is retryable, up to N more rounds.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub retry_failed: u32,
@@ -325,6 +336,10 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         retry_rounds: args.retry_failed,
         force: args.force,
         poll: poll_config(args),
+        budget: args.budget,
+        keep_remote_files: args.keep_remote_files,
+        input_expires_after: Some(args.upload_expiry_hours * 3600),
+        ..RunOptions::default()
     };
     let outcome = tokio::select! {
         report = job.execute(&plan, &mut manifest, client, &options, bars.clone()) => Some(report),
@@ -444,6 +459,9 @@ fn load_settings(args: &Args, reporter: &Reporter) -> anyhow::Result<RequestSett
     if let Some(tokens) = args.max_completion_tokens {
         settings.max_completion_tokens = tokens;
     }
+    if let Some(size) = args.batch_size {
+        settings.max_requests_per_batch = usize::try_from(size).ok();
+    }
     settings.validate()?;
     Ok(settings)
 }
@@ -544,12 +562,33 @@ fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
         estimate.expected_output_tokens,
         estimate.max_output_tokens
     ));
+    if estimate.expected_reasoning_tokens > 0 {
+        reporter.say(format!(
+            "  of the output, about {} reasoning tokens (billed as output; set reasoning_effort in lessons.toml to change it)",
+            estimate.expected_reasoning_tokens
+        ));
+    }
+    if estimate.shared_prefix_tokens > 0 && estimate.input_tokens > 0 {
+        reporter.say(format!(
+            "  shared prefix: {} tokens per request, {:.0}% of the input (cacheable: {} input tokens)",
+            estimate.shared_prefix_tokens,
+            estimate.shared_prefix_tokens_total as f64 * 100.0 / estimate.input_tokens as f64,
+            estimate.cached_input_tokens
+        ));
+    }
     reporter.say(format!(
         "  cost at batch prices: expected {}, upper bound {}; the same at standard prices: {}",
         usd(estimate.expected_usd),
         usd(estimate.max_usd),
         usd(estimate.standard_usd)
     ));
+    if estimate.cached_input_tokens > 0 && estimate.expected_usd_with_cache != estimate.expected_usd
+    {
+        reporter.say(format!(
+            "  with the prompt cache: expected {}",
+            usd(estimate.expected_usd_with_cache)
+        ));
+    }
     for warning in &estimate.warnings {
         reporter.warn(warning);
     }

@@ -128,6 +128,15 @@ fn classify(err: &anyhow::Error) -> (ExitStatus, Option<String>) {
 }
 
 fn classify_client(client: &openai_batch_client::Error) -> (ExitStatus, Option<String>) {
+    if let openai_batch_client::Error::ShardOverLimit { tokens, .. } = client {
+        // Only a shard cut earlier for a larger limit can be over it: new shards are cut to fit.
+        return (
+            ExitStatus::Usage,
+            Some(format!(
+                "an earlier run built this shard ({tokens} input tokens) for a larger limit: run with a larger --max-enqueued-tokens to submit it as it is"
+            )),
+        );
+    }
     let not_found = client.api_kind() == Some(openai_batch_client::ApiErrorKind::NotFound);
     let hint = client.hint().map(|hint| match hint {
         "check OPENAI_API_KEY" => {

@@ -221,6 +221,33 @@ impl JobProgress for BatchBars {
                 path.display(),
                 human_bytes(*bytes)
             )),
+            JobEvent::Queue {
+                done,
+                running,
+                waiting,
+            } if *waiting > 0 => self.line(format!(
+                "  {done} of {} batches done, {running} running, {waiting} waiting for queue capacity",
+                done + running + waiting
+            )),
+            JobEvent::TokenLimitRetry {
+                shard,
+                attempt,
+                delay,
+            } => self.line(if delay.is_zero() {
+                format!(
+                    "  shard {} was refused (the organization's enqueued-token limit was reached; nothing was billed): submitting it again now (attempt {attempt})",
+                    shard + 1
+                )
+            } else {
+                format!(
+                    "  shard {} was refused (the organization's enqueued-token limit was reached; nothing was billed): submitting it again in {} (attempt {attempt})",
+                    shard + 1,
+                    human_duration(*delay)
+                )
+            }),
+            JobEvent::RemoteFilesDeleted { files, .. } if self.verbosity == Verbosity::Verbose => {
+                self.line(format!("  deleted {files} file(s) of a finished batch from the server"));
+            }
             JobEvent::ShardFailed { shard, error } => {
                 self.line(format!("  shard {} failed: {error}", shard + 1));
             }
@@ -278,6 +305,21 @@ impl JobObserver for BatchBars {
                     list.join(", ")
                 ));
             }
+            Step::BudgetReached {
+                lessons,
+                spent_usd,
+                next_round_usd,
+                budget_usd,
+            } => self.line(format!(
+                "Budget: not resubmitting {} lesson(s): this run's results cost {} and the retry round could cost up to {}, past --budget {}. Run again with a larger --budget to retry them.",
+                lessons.len(),
+                usd(Some(spent_usd)),
+                usd(next_round_usd),
+                usd(Some(budget_usd))
+            )),
+            Step::CleanupFailed { error } => self.line(format!(
+                "warning: cannot delete a finished batch's files from the server ({error}); they expire by themselves, or run check-batch-status --cleanup"
+            )),
             Step::Retrying {
                 lessons,
                 rounds_left,
@@ -306,6 +348,16 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// `45s`, `2m`, `1h 30m`.
+pub fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds.div_ceil(60)),
+        _ => format!("{}h {:02}m", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
 /// `$0.1234`, or `unknown` when a model has no price.
 pub fn usd(value: Option<f64>) -> String {
     match value {
@@ -326,5 +378,8 @@ mod tests {
         assert_eq!(usd(Some(0.001234)), "$0.0012");
         assert_eq!(usd(Some(1.5)), "$1.50");
         assert!(usd(None).starts_with("unknown"));
+        assert_eq!(human_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(human_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(human_duration(Duration::from_secs(5400)), "1h 30m");
     }
 }

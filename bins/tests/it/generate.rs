@@ -335,7 +335,7 @@ async fn failed_requests_exit_3_and_only_retryable_ones_are_resubmitted() {
     assert_eq!(all[0].counts().total, retryable.len() as u64);
 
     // The retry input: no permanent failure in it, and truncated lessons got a larger budget.
-    let text = input_of(&emulator, &all[0]).await;
+    let text = input_of(&dir.path().join("work"), &all[0]);
     for line in text.lines() {
         let line: batch_request::RequestLine = serde_json::from_str(line).unwrap();
         let code = line.custom_id.trim_start_matches("lesson_");
@@ -468,7 +468,7 @@ async fn ctrl_c_while_waiting_leaves_the_batch_running_and_prints_the_resume_com
 async fn new_with_yes_archives_the_unfinished_ledger_and_takes_over_a_batch_still_running() {
     let mut config = EmulatorConfig::fast();
     // Long enough that the batch is still validating when --new runs.
-    config.timing.validation = Duration::from_millis(2000);
+    config.timing.validation = Duration::from_millis(6000);
     let emulator = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
     let mut first = generate_at(dir.path(), emulator.base_url());

@@ -6,6 +6,7 @@ mod job;
 mod list_lessons;
 mod process;
 mod provenance;
+mod scheduling;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -83,19 +84,11 @@ pub(crate) async fn batches_with_key(emulator: &Emulator, key: &str) -> Vec<Batc
     page.data
 }
 
-/// The text of the input file a batch was created from, as the emulator holds it.
-pub(crate) async fn input_of(emulator: &Emulator, batch: &Batch) -> String {
-    let client = Client::new(ClientConfig::new(
-        emulator.base_url(),
-        secrecy::SecretString::from("sk-test-key".to_owned()),
-    ))
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("input.jsonl");
-    client
-        .download_file_to(&batch.input_file_id, &path, std::sync::Arc::new(()))
-        .await
-        .unwrap();
+/// The text of the shard a batch was created from, as the job folder in `work` keeps it
+/// (the server's copy is deleted once the lessons are written).
+pub(crate) fn input_of(work: &Path, batch: &Batch) -> String {
+    let shard = batch.metadata_value("shard").expect("a batch of a job");
+    let path = job_file(work, &format!("{shard}.jsonl")).expect("a job folder");
     std::fs::read_to_string(&path).unwrap()
 }
 

@@ -386,7 +386,7 @@ async fn a_retry_round_counts_lessons_once_and_truncation_at_the_models_limit_is
     assert_eq!(all.len(), 2);
     let sent = report["requests_sent"].as_u64().unwrap();
     assert_eq!(sent, 30 + all[0].counts().total);
-    let retried = input_of(&emulator, &all[0]).await;
+    let retried = input_of(&dir.path().join("work"), &all[0]);
     for failure in truncated {
         let code = failure["lesson_code"].as_str().unwrap();
         assert!(

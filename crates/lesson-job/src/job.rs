@@ -12,8 +12,8 @@ use lesson_writer::{
     ProcessConfig, RequestedLesson,
 };
 use openai_batch_client::{
-    BatchId, BatchStatus, Client, JobConfig, JobProgress, JobRunner, Ledger, PollConfig,
-    ShardInput, ShardRecord,
+    BatchId, BatchStatus, Client, DEFAULT_INPUT_EXPIRY_SECS, JobConfig, JobProgress, JobRunner,
+    Ledger, PollConfig, ShardInput, ShardRecord, TokenLimitBackoff,
 };
 
 use crate::identity::{
@@ -23,7 +23,8 @@ use crate::identity::{
 use crate::lock::{JobLock, LockHolder, LockWait};
 use crate::observer::{JobObserver, Step};
 use crate::report::{
-    BatchReport, FailedLesson, JobReport, KeptLesson, Outcomes, ShardReport, StaleLesson,
+    BatchReport, BudgetStop, FailedLesson, JobReport, KeptLesson, Outcomes, ShardReport,
+    StaleLesson,
 };
 use crate::round::{
     RequestHasher, RoundShard, SentLesson, build_round, quotable_outline, read_requests, round_of,
@@ -67,6 +68,18 @@ pub struct RunOptions {
     pub force: bool,
     /// Polling pace.
     pub poll: PollConfig,
+    /// The most this run may spend, in USD at batch prices: a retry round whose upper-bound
+    /// cost, added to what the run's results cost so far, would pass it is not submitted.
+    /// (The first round is checked before the run, with [`Plan::check_budget`].)
+    pub budget: Option<f64>,
+    /// Keep the output and error files on the server after the lessons are written (the
+    /// input files are deleted either way).
+    pub keep_remote_files: bool,
+    /// `expires_after` of uploaded shards, in seconds (3,600 to 2,592,000), or `None` for the
+    /// server's default (30 days). Default: [`DEFAULT_INPUT_EXPIRY_SECS`] (7 days).
+    pub input_expires_after: Option<u64>,
+    /// Waiting after `token_limit_exceeded` (1 minute doubling to 30, by default).
+    pub token_limit_backoff: TokenLimitBackoff,
 }
 
 impl Default for RunOptions {
@@ -76,6 +89,10 @@ impl Default for RunOptions {
             retry_rounds: 1,
             force: false,
             poll: PollConfig::default(),
+            budget: None,
+            keep_remote_files: false,
+            input_expires_after: Some(DEFAULT_INPUT_EXPIRY_SECS),
+            token_limit_backoff: TokenLimitBackoff::default(),
         }
     }
 }
@@ -533,6 +550,7 @@ impl Job {
                 &self.outline_text,
                 &self.spec.template,
                 &self.spec.settings,
+                &self.id.to_string(),
                 self.shard_limits(),
                 selected.iter().map(|lesson| (*lesson, None)),
                 &dir,
@@ -666,22 +684,26 @@ impl Job {
                 round,
                 requests: new_requests,
             });
-            runner.submit(&inputs).await?;
+            if options.no_wait {
+                runner.submit(&inputs).await?;
+                touched.extend(inputs.iter().map(|input| input.id.clone()));
+                if !inputs.is_empty() {
+                    report.rounds += 1;
+                    report.requests_sent += new_requests;
+                }
+                break;
+            }
             touched.extend(inputs.iter().map(|input| input.id.clone()));
             if !inputs.is_empty() {
                 report.rounds += 1;
                 report.requests_sent += new_requests;
             }
-            if options.no_wait {
-                break;
-            }
             observer.step(Step::Waiting);
-            runner.wait().await?;
-            observer.step(Step::Downloading);
-            runner.download(&self.paths.dir).await?;
+            runner.drive(&inputs, &self.paths.dir).await?;
             observer.step(Step::Writing {
                 out_dir: &self.paths.out_dir,
             });
+            let handed_on: Vec<usize> = runner.ready().iter().map(|shard| shard.index).collect();
             let retry = self.write_ready(
                 &runner,
                 manifest,
@@ -691,26 +713,56 @@ impl Job {
                 &*observer,
             )?;
             requested.extend(outcomes.outcomes.keys().copied());
+            for index in handed_on {
+                if let Err(error) = runner
+                    .delete_remote_files(index, options.keep_remote_files)
+                    .await
+                {
+                    observer.step(Step::CleanupFailed { error: &error });
+                }
+            }
             if retry.is_empty() || retries_left == 0 {
                 break;
             }
             retries_left -= 1;
             let codes: Vec<LessonCode> = retry.iter().map(|(lesson, _)| lesson.code).collect();
-            observer.step(Step::Retrying {
-                lessons: &codes,
-                rounds_left: retries_left,
-            });
             round += 1;
             let shards = build_round(
                 &self.curriculum,
                 &self.outline_text,
                 &self.spec.template,
                 &self.spec.settings,
+                &self.id.to_string(),
                 self.shard_limits(),
                 retry.iter().copied(),
                 &self.paths.dir,
                 &format!("r{round:02}"),
             )?;
+            if let Some(budget) = options.budget {
+                let spent = report.cost_usd.actual.unwrap_or(0.0);
+                let next = Estimate::total(shards.iter().map(|shard| &shard.shard.estimate));
+                let next_usd = next.max_usd.unwrap_or(f64::INFINITY);
+                if spent + next_usd > budget {
+                    observer.step(Step::BudgetReached {
+                        lessons: &codes,
+                        spent_usd: spent,
+                        next_round_usd: next.max_usd,
+                        budget_usd: budget,
+                    });
+                    report.budget_stopped = Some(BudgetStop {
+                        lessons: codes,
+                        spent_usd: spent,
+                        next_round_usd: next.max_usd,
+                        budget_usd: budget,
+                    });
+                    remove_round(&shards);
+                    break;
+                }
+            }
+            observer.step(Step::Retrying {
+                lessons: &codes,
+                rounds_left: retries_left,
+            });
             new_requests = shards.iter().map(|shard| shard.shard.requests).sum();
             inputs = to_inputs(&shards);
         }
@@ -912,7 +964,31 @@ impl Job {
             .insert(TOOL_KEY.to_owned(), TOOL_NAME.to_owned());
         config.job_key = Some(JOB_ID_KEY.to_owned());
         config.poll = options.poll.clone();
+        config.input_expires_after = options.input_expires_after;
+        config.token_limit_backoff = options.token_limit_backoff;
+        // The runner keeps the job's unfinished batches within the share of the limit the
+        // shards are cut to, so that the estimate's error never tips the sum over it.
+        if let Some(limit) = self.shard_limits().max_input_tokens {
+            config
+                .enqueued_token_limits
+                .insert(self.spec.settings.model.clone(), limit);
+        }
         config
+    }
+}
+
+/// Removes the files of a round that is not submitted, so it is not mistaken for work to
+/// attach to.
+fn remove_round(shards: &[RoundShard]) {
+    for shard in shards {
+        for path in [
+            shard.shard.path.clone(),
+            crate::round::requests_path(&shard.shard.path),
+        ] {
+            if let Err(error) = fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), %error, "cannot remove an unsubmitted shard");
+            }
+        }
     }
 }
 

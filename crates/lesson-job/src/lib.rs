@@ -70,13 +70,15 @@ pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
 pub use lock::{JobLock, LOCK_FILE, LockHolder, LockWait};
 pub use observer::{JobObserver, Step};
 pub use report::{
-    BatchReport, CostReport, FailedLesson, JobReport, KeptLesson, ShardReport, StaleLesson,
+    BatchReport, BudgetStop, CostReport, FailedLesson, JobReport, KeptLesson, ShardReport,
+    StaleLesson,
 };
 pub use results::{ResultsFile, ResultsSpec, process_results};
 pub use round::{RequestHasher, RoundShard, SentLesson, read_requests, requests_path};
 pub use select::{LessonState, LessonStatus, Selection, StaleReason};
 pub use work_dir::{
-    DownloadedResults, RecordedBatch, download_results, latest_batch, recorded_batch,
+    CleanedJob, DownloadedResults, RecordedBatch, clean_up_remote_files, download_results,
+    latest_batch, recorded_batch,
 };
 
 /// Seconds since the Unix epoch.

@@ -72,6 +72,22 @@ pub struct JobReport {
     pub unexpected: Vec<LessonCode>,
     /// Whether a batch failed as a whole (nothing in it ran).
     pub batch_failed: bool,
+    /// A retry round that was not submitted because of the budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_stopped: Option<BudgetStop>,
+}
+
+/// A retry round left out because it could pass the budget.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetStop {
+    /// The lessons it would have resubmitted (they stay failed).
+    pub lessons: Vec<LessonCode>,
+    /// What the run's results cost so far, USD at batch prices.
+    pub spent_usd: f64,
+    /// The round's upper-bound cost (`None`: no price known for the model).
+    pub next_round_usd: Option<f64>,
+    /// The budget.
+    pub budget_usd: f64,
 }
 
 /// A lesson whose existing file was kept.

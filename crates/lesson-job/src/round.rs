@@ -82,9 +82,17 @@ impl<'a> RequestHasher<'a> {
     ) -> Self {
         let mut shaping = serde_json::to_value(settings).unwrap_or_default();
         if let Some(object) = shaping.as_object_mut() {
-            object.remove("prices");
-            object.remove("max_completion_tokens");
-            object.remove("expected_output_tokens");
+            // What only estimates or schedules, never what a request says.
+            for key in [
+                "prices",
+                "max_completion_tokens",
+                "expected_output_tokens",
+                "expected_reasoning_tokens",
+                "enqueued_token_limit",
+                "max_requests_per_batch",
+            ] {
+                object.remove(key);
+            }
         }
         let mut modules = BTreeMap::new();
         for module in &curriculum.modules {
@@ -182,13 +190,15 @@ pub(crate) fn build_round<'c>(
     outline_text: &str,
     template: &Template,
     settings: &RequestSettings,
+    cache_key: &str,
     limits: Limits,
     lessons: impl IntoIterator<Item = (&'c Lesson, Option<u32>)>,
     dir: &Path,
     round: &str,
 ) -> Result<Vec<RoundShard>, Error> {
     fs::create_dir_all(dir).map_err(|source| Error::io("create", dir, source))?;
-    let builder = RequestBuilder::new(curriculum, outline_text, template, settings);
+    let builder = RequestBuilder::new(curriculum, outline_text, template, settings)
+        .with_prompt_cache_key(cache_key);
     let hasher = RequestHasher::new(curriculum, template, settings);
     let mut writer = ShardWriter::new(dir, round, limits, settings)?;
     // One requests file per shard, written beside it line for line.
@@ -372,6 +382,7 @@ mod tests {
             outline,
             &template,
             &settings,
+            "job-key",
             Limits::default(),
             lessons,
             dir.path(),
@@ -486,6 +497,7 @@ mod tests {
             outline,
             &Template::generic(),
             &RequestSettings::default(),
+            "job-key",
             limits,
             curriculum.lessons().map(|lesson| (lesson, None)),
             dir.path(),
@@ -638,6 +650,7 @@ mod tests {
             &text,
             &Template::generic(),
             &RequestSettings::default(),
+            "job-key",
             Limits::default(),
             curriculum
                 .lessons()

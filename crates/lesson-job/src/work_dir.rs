@@ -5,10 +5,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use curriculum_parser::LessonCode;
-use openai_batch_client::{BatchId, Ledger};
+use openai_batch_client::{BatchId, JobConfig, JobRunner, Ledger};
 
 use crate::Error;
 use crate::identity::{Fingerprint, LEDGER_FILE};
+use crate::lock::{JobLock, LockHolder, LockWait};
 use crate::round::{SentLesson, read_requests};
 
 /// A batch recorded by a job's ledger.
@@ -142,4 +143,79 @@ pub async fn download_results(
         }
     }
     Ok(results)
+}
+
+/// What [`clean_up_remote_files`] did for one job of the work dir.
+#[derive(Debug, Clone)]
+pub struct CleanedJob {
+    /// The job folder.
+    pub job_dir: PathBuf,
+    /// Files deleted from the server (or found gone).
+    pub files_deleted: usize,
+    /// Finished shards whose files are all deleted now.
+    pub shards_cleaned: usize,
+    /// Another run held the job's lock, so the job was left alone (try again later).
+    pub skipped_locked: Option<Option<LockHolder>>,
+    /// Deletions that failed, as text (the job's other shards were still cleaned).
+    pub errors: Vec<String>,
+}
+
+/// Deletes from the server the files of every batch of the work dir's jobs whose results are
+/// downloaded: the uploaded shard, and unless `keep_results` the output and error files (their
+/// local copies stay in the job folders). Each job is cleaned under its lock, taken without
+/// waiting; a job another run is working on is skipped. Deletions are recorded in the jobs'
+/// ledgers, so a second call deletes nothing.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the work dir cannot be listed, [`Error::Client`] for a ledger that
+/// cannot be read. Failed deletions are reported in [`CleanedJob::errors`].
+pub async fn clean_up_remote_files(
+    client: &openai_batch_client::Client,
+    work_dir: &Path,
+    keep_results: bool,
+    command: &str,
+) -> Result<Vec<CleanedJob>, Error> {
+    let mut cleaned = Vec::new();
+    for (dir, ledger) in ledgers(work_dir)? {
+        let mut job = CleanedJob {
+            job_dir: dir.clone(),
+            files_deleted: 0,
+            shards_cleaned: 0,
+            skipped_locked: None,
+            errors: Vec::new(),
+        };
+        let fingerprint: Option<Fingerprint> =
+            serde_json::from_value(serde_json::Value::Object(ledger.context.clone())).ok();
+        let _lock = match &fingerprint {
+            Some(fingerprint) => {
+                match JobLock::acquire(&fingerprint.out_dir, command, LockWait::NoWait, |_| {}) {
+                    Ok(lock) => Some(lock),
+                    Err(Error::Locked { holder, .. }) => {
+                        job.skipped_locked = Some(holder.map(|holder| *holder));
+                        cleaned.push(job);
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            None => None,
+        };
+        let runner = JobRunner::open(client.clone(), dir.join(LEDGER_FILE), JobConfig::default())?;
+        for shard in runner.shards() {
+            let done = shard.input_file_deleted && (keep_results || shard.result_files_deleted);
+            if shard.downloaded_at.is_none() || done {
+                continue;
+            }
+            match runner.delete_remote_files(shard.index, keep_results).await {
+                Ok(files) => {
+                    job.files_deleted += files;
+                    job.shards_cleaned += 1;
+                }
+                Err(error) => job.errors.push(format!("{}: {error}", shard.id)),
+            }
+        }
+        cleaned.push(job);
+    }
+    Ok(cleaned)
 }
