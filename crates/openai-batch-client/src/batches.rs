@@ -142,16 +142,7 @@ impl Client {
         after: Option<&str>,
         limit: Option<u32>,
     ) -> Result<ListPage<Batch>, Error> {
-        self.send_json(Method::GET, "/batches", |mut builder| {
-            if let Some(after) = after {
-                builder = builder.query(&[("after", after)]);
-            }
-            if let Some(limit) = limit {
-                builder = builder.query(&[("limit", limit)]);
-            }
-            builder
-        })
-        .await
+        self.list_page("/batches", &[], after, limit).await
     }
 
     /// All batches, newest first, fetching pages of `limit` (1 to 100) as the stream is read.

@@ -163,6 +163,27 @@ impl Client {
     }
 
     /// Sends one JSON request with retries and decodes the answer.
+    /// `GET path?after=..&limit=..` (plus `extra` query pairs): one page of a list endpoint.
+    pub(crate) async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        extra: &[(&str, &str)],
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<T, Error> {
+        self.send_json(Method::GET, path, |mut builder| {
+            builder = builder.query(extra);
+            if let Some(after) = after {
+                builder = builder.query(&[("after", after)]);
+            }
+            if let Some(limit) = limit {
+                builder = builder.query(&[("limit", limit)]);
+            }
+            builder
+        })
+        .await
+    }
+
     pub(crate) async fn send_json<T: DeserializeOwned>(
         &self,
         method: Method,

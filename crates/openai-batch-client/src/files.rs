@@ -124,19 +124,8 @@ impl Client {
         after: Option<&str>,
         limit: Option<u32>,
     ) -> Result<ListPage<FileObject>, Error> {
-        self.send_json(Method::GET, "/files", |mut builder| {
-            if let Some(purpose) = purpose {
-                builder = builder.query(&[("purpose", purpose)]);
-            }
-            if let Some(after) = after {
-                builder = builder.query(&[("after", after)]);
-            }
-            if let Some(limit) = limit {
-                builder = builder.query(&[("limit", limit)]);
-            }
-            builder
-        })
-        .await
+        let purpose: Vec<(&str, &str)> = purpose.map(|p| ("purpose", p)).into_iter().collect();
+        self.list_page("/files", &purpose, after, limit).await
     }
 
     /// Retrieves a file's metadata.
