@@ -7,39 +7,57 @@ use crate::builder::{Builder, Found};
 use crate::error::Error;
 use crate::text::{inline_text, lesson_code_heading, module_heading, split_tag};
 
-/// Reads the top-level headings of the document into `builder`.
-pub(crate) fn read<'a>(root: &'a AstNode<'a>, builder: &mut Builder<'_>) -> Result<(), Error> {
-    let mut module_level = None;
-    let mut section: Option<String> = None;
-    for node in root.children() {
-        let (level, line) = {
-            let ast = node.data.borrow();
-            match ast.value {
-                NodeValue::Heading(heading) => (heading.level, ast.sourcepos.start.line),
-                _ => continue,
+/// Reads the top-level headings of an outline into a [`Builder`], one piece of the outline at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    /// The level of the open module heading: headings one level deeper are sections.
+    module_level: Option<u8>,
+    section: Option<String>,
+}
+
+impl Reader {
+    /// Reads the top-level headings of a piece that has `lines_before` lines of the outline before it.
+    pub(crate) fn read<'a>(
+        &mut self,
+        root: &'a AstNode<'a>,
+        lines_before: usize,
+        builder: &mut Builder<'_>,
+    ) -> Result<(), Error> {
+        for node in root.children() {
+            let (level, line) = {
+                let ast = node.data.borrow();
+                match ast.value {
+                    NodeValue::Heading(heading) => {
+                        (heading.level, lines_before + ast.sourcepos.start.line)
+                    }
+                    _ => continue,
+                }
+            };
+            let text = inline_text(node);
+            if let Some((number, title)) = module_heading(&text) {
+                builder.start_module(number, title, line)?;
+                self.module_level = Some(level);
+                self.section = None;
+            } else if let Some((number, rest)) = lesson_code_heading(&text) {
+                let (title, tag) = split_tag(rest);
+                builder.push_lesson(Found {
+                    number: Some(number),
+                    title,
+                    tag,
+                    section: self.section.as_deref(),
+                    line,
+                })?;
+            } else if self
+                .module_level
+                .is_some_and(|module_level| level == module_level + 1)
+            {
+                self.section = Some(text);
+            } else if self.module_level.is_none() && level == 1 {
+                builder.offer_title(text);
             }
-        };
-        let text = inline_text(node);
-        if let Some((number, title)) = module_heading(&text) {
-            builder.start_module(number, title, line)?;
-            module_level = Some(level);
-            section = None;
-        } else if let Some((number, rest)) = lesson_code_heading(&text) {
-            let (title, tag) = split_tag(rest);
-            builder.push_lesson(Found {
-                number: Some(number),
-                title,
-                tag,
-                section: section.as_deref(),
-                line,
-            })?;
-        } else if module_level.is_some_and(|module_level| level == module_level + 1) {
-            section = Some(text);
-        } else if module_level.is_none() && level == 1 {
-            builder.offer_title(text);
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@
 //! The text is read through a CommonMark parser (comrak), so emphasis, code spans, links,
 //! HTML comments, closing `#`s, CRLF line ends, a byte order mark and non-breaking spaces
 //! do not change what a title is.
+//! comrak reads some 64 KiB at a time, cut only before a heading or bullet line that starts a block
+//! wherever it stands, so its syntax tree does not grow with the outline
+//! and the result is the one of reading the outline whole.
 //! A trailing `[F]`, `[I-A]` or `[Advanced]` is the lesson's [`Complexity`];
 //! a tag-shaped group that is no level, such as `[X]`, is an error, and other brackets, such as `[GDPR]`, stay in the title.
 //! Duplicate modules and lessons, lessons outside a module and outlines without lessons are [`Error`]s;
@@ -46,6 +49,7 @@ mod lesson_map;
 mod model;
 mod nested;
 mod parse;
+mod pieces;
 mod text;
 
 pub use error::Error;

@@ -10,44 +10,61 @@ use crate::builder::{Builder, Found};
 use crate::error::Error;
 use crate::text::{Tag, inline_text, lab_title, module_heading, module_item, split_tag};
 
-/// Reads the document's headings and lists into `builder`.
-pub(crate) fn read<'a>(root: &'a AstNode<'a>, builder: &mut Builder<'_>) -> Result<(), Error> {
-    // The level of the open module heading: deeper headings are groups, others end the module.
-    let mut module_level = None;
-    let mut group: Option<String> = None;
-    for node in root.children() {
-        let (heading_level, line) = {
-            let ast = node.data.borrow();
-            match ast.value {
-                NodeValue::Heading(heading) => (heading.level, ast.sourcepos.start.line),
-                NodeValue::List(_) => {
-                    drop(ast);
-                    let mut entries = Vec::new();
-                    list_entries(node, &mut entries);
-                    read_entries(entries, group.as_deref(), builder)?;
-                    continue;
+/// Reads the headings and lists of an outline into a [`Builder`], one piece of the outline at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    /// The level of the open module heading: deeper headings are groups, others end the module.
+    module_level: Option<u8>,
+    group: Option<String>,
+}
+
+impl Reader {
+    /// Reads the headings and lists of a piece that has `lines_before` lines of the outline before it.
+    pub(crate) fn read<'a>(
+        &mut self,
+        root: &'a AstNode<'a>,
+        lines_before: usize,
+        builder: &mut Builder<'_>,
+    ) -> Result<(), Error> {
+        for node in root.children() {
+            let (heading_level, line) = {
+                let ast = node.data.borrow();
+                match ast.value {
+                    NodeValue::Heading(heading) => {
+                        (heading.level, lines_before + ast.sourcepos.start.line)
+                    }
+                    NodeValue::List(_) => {
+                        drop(ast);
+                        let mut entries = Vec::new();
+                        list_entries(node, lines_before, &mut entries);
+                        read_entries(entries, lines_before, self.group.as_deref(), builder)?;
+                        continue;
+                    }
+                    _ => continue,
                 }
-                _ => continue,
-            }
-        };
-        let text = inline_text(node);
-        if let Some((number, title)) = module_heading(&text) {
-            builder.start_module(number, title, line)?;
-            module_level = Some(heading_level);
-            group = None;
-        } else if module_level.is_some_and(|module_level| heading_level > module_level) {
-            group = Some(text);
-        } else {
-            if module_level.take().is_some() {
-                builder.close_module();
-            }
-            group = None;
-            if heading_level == 1 {
-                builder.offer_title(text);
+            };
+            let text = inline_text(node);
+            if let Some((number, title)) = module_heading(&text) {
+                builder.start_module(number, title, line)?;
+                self.module_level = Some(heading_level);
+                self.group = None;
+            } else if self
+                .module_level
+                .is_some_and(|module_level| heading_level > module_level)
+            {
+                self.group = Some(text);
+            } else {
+                if self.module_level.take().is_some() {
+                    builder.close_module();
+                }
+                self.group = None;
+                if heading_level == 1 {
+                    builder.offer_title(text);
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A list item and its text, read once.
@@ -57,15 +74,22 @@ struct Entry<'a> {
     text: String,
 }
 
+/// Reads list entries of a piece that has `lines_before` lines of the outline before it.
 fn read_entries(
     entries: Vec<Entry<'_>>,
+    lines_before: usize,
     section: Option<&str>,
     builder: &mut Builder<'_>,
 ) -> Result<(), Error> {
     for Entry { item, line, text } in entries {
         if let Some((number, title)) = module_item(&text) {
             builder.start_module(number, title, line)?;
-            read_entries(child_entries(item), None, builder)?;
+            read_entries(
+                child_entries(item, lines_before),
+                lines_before,
+                None,
+                builder,
+            )?;
             builder.close_module();
             continue;
         }
@@ -73,13 +97,13 @@ fn read_entries(
             builder.push_lab(title, section, line);
             continue;
         }
-        let children = child_entries(item);
+        let children = child_entries(item, lines_before);
         if children
             .iter()
             .any(|child| lab_title(&child.text).is_none())
         {
             let (name, _tag) = split_tag(&text);
-            read_entries(children, Some(name), builder)?;
+            read_entries(children, lines_before, Some(name), builder)?;
             continue;
         }
         let (title, tag) = split_tag(&text);
@@ -94,33 +118,33 @@ fn read_entries(
             })?;
         }
         // The lesson's own labs (all its children are labs) sit under the lesson.
-        read_entries(children, Some(title), builder)?;
+        read_entries(children, lines_before, Some(title), builder)?;
     }
     Ok(())
 }
 
-/// The items of a list, each with its text.
-fn list_entries<'a>(list: &'a AstNode<'a>, entries: &mut Vec<Entry<'a>>) {
+/// The items of a list, each with its text and its line in the outline.
+fn list_entries<'a>(list: &'a AstNode<'a>, lines_before: usize, entries: &mut Vec<Entry<'a>>) {
     for item in list.children() {
         match item_text(item) {
             Some(text) => entries.push(Entry {
                 item,
-                line: item.data.borrow().sourcepos.start.line,
+                line: lines_before + item.data.borrow().sourcepos.start.line,
                 text,
             }),
             // An item with no text of its own (it starts with a code block, say) adds no level:
             // its children stand in its place.
-            None => entries.extend(child_entries(item)),
+            None => entries.extend(child_entries(item, lines_before)),
         }
     }
 }
 
 /// The items of an item's nested lists.
-fn child_entries<'a>(item: &'a AstNode<'a>) -> Vec<Entry<'a>> {
+fn child_entries<'a>(item: &'a AstNode<'a>, lines_before: usize) -> Vec<Entry<'a>> {
     let mut entries = Vec::new();
     for child in item.children() {
         if matches!(child.data.borrow().value, NodeValue::List(_)) {
-            list_entries(child, &mut entries);
+            list_entries(child, lines_before, &mut entries);
         }
     }
     entries

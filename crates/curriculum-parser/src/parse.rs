@@ -1,13 +1,15 @@
 //! The entry points: text to [`Curriculum`], with the format detected or forced, and the file wrapper.
 
 use std::fs;
+use std::ops::ControlFlow;
 use std::path::Path;
 
-use comrak::{Arena, Options, parse_document};
+use comrak::nodes::AstNode;
 
 use crate::builder::Builder;
 use crate::error::Error;
 use crate::model::{Curriculum, Format};
+use crate::pieces::{PIECE_BYTES, read_pieces};
 use crate::{lesson_map, nested};
 
 /// How to parse an outline.
@@ -37,24 +39,48 @@ pub fn parse(text: &str, origin: &Path) -> Result<Curriculum, Error> {
 ///
 /// As [`parse`]; [`Error::NoLessons`] names only the forced format when there is one.
 pub fn parse_with(text: &str, origin: &Path, options: &ParseOptions) -> Result<Curriculum, Error> {
+    parse_in_pieces(text, origin, options, PIECE_BYTES)
+}
+
+/// [`parse_with`], with comrak reading about `piece_bytes` of the text at a time.
+///
+/// Every format is read along, piece by piece, and the result is the one reading the whole
+/// text format after format would give: the first format that finds an error or a lesson
+/// decides, so the formats after it are dropped as soon as it has.
+pub(crate) fn parse_in_pieces(
+    text: &str,
+    origin: &Path,
+    options: &ParseOptions,
+    piece_bytes: usize,
+) -> Result<Curriculum, Error> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let arena = Arena::new();
-    let root = parse_document(&arena, text, &Options::default());
     let formats = match options.format {
         Some(format) => vec![format],
         None => vec![Format::LessonMap, Format::Nested],
     };
+    let mut attempts: Vec<Attempt<'_>> = formats
+        .iter()
+        .map(|&format| Attempt::new(format, origin))
+        .collect();
+    read_pieces(text, piece_bytes, |root, lines_before| {
+        for attempt in &mut attempts {
+            attempt.read(root, lines_before);
+        }
+        if let Some(decided) = attempts.iter().position(Attempt::is_decided) {
+            attempts.truncate(decided + 1);
+        }
+        match attempts[0].result {
+            Err(_) => ControlFlow::Break(()),
+            Ok(()) => ControlFlow::Continue(()),
+        }
+    });
     let mut first_module_line = None;
-    for &format in &formats {
-        let mut builder = Builder::new(origin);
-        match format {
-            Format::LessonMap => lesson_map::read(root, &mut builder)?,
-            Format::Nested => nested::read(root, &mut builder)?,
+    for attempt in attempts {
+        attempt.result?;
+        if attempt.builder.n_lessons() > 0 {
+            return Ok(attempt.builder.finish(attempt.format));
         }
-        if builder.n_lessons() > 0 {
-            return Ok(builder.finish(format));
-        }
-        first_module_line = first_module_line.or(builder.first_module_line());
+        first_module_line = first_module_line.or(attempt.builder.first_module_line());
     }
     Err(Error::NoLessons {
         path: origin.to_path_buf(),
@@ -87,6 +113,50 @@ pub fn parse_file(path: &Path) -> Result<Curriculum, Error> {
         }
     })?;
     parse(&text, path)
+}
+
+/// One format's reading of an outline: its reader, what it found and its first error.
+struct Attempt<'o> {
+    format: Format,
+    reader: Reader,
+    builder: Builder<'o>,
+    /// The first error; the format reads no further after it.
+    result: Result<(), Error>,
+}
+
+enum Reader {
+    LessonMap(lesson_map::Reader),
+    Nested(nested::Reader),
+}
+
+impl<'o> Attempt<'o> {
+    fn new(format: Format, origin: &'o Path) -> Self {
+        let reader = match format {
+            Format::LessonMap => Reader::LessonMap(lesson_map::Reader::default()),
+            Format::Nested => Reader::Nested(nested::Reader::default()),
+        };
+        Attempt {
+            format,
+            reader,
+            builder: Builder::new(origin),
+            result: Ok(()),
+        }
+    }
+
+    fn read<'a>(&mut self, root: &'a AstNode<'a>, lines_before: usize) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = match &mut self.reader {
+            Reader::LessonMap(reader) => reader.read(root, lines_before, &mut self.builder),
+            Reader::Nested(reader) => reader.read(root, lines_before, &mut self.builder),
+        };
+    }
+
+    /// Whether this format's result is the outline's, whatever the formats after it find.
+    fn is_decided(&self) -> bool {
+        self.result.is_err() || self.builder.n_lessons() > 0
+    }
 }
 
 #[cfg(test)]
