@@ -70,6 +70,9 @@ impl<'o> Builder<'o> {
                 message: format!("module M{number} has no title"),
             });
         }
+        if let Some(previous) = self.modules.last_mut() {
+            shrink(previous);
+        }
         self.modules.push(Module {
             number,
             title: title.to_owned(),
@@ -164,6 +167,10 @@ impl<'o> Builder<'o> {
     }
 
     pub(crate) fn finish(mut self, format: Format) -> Curriculum {
+        if let Some(last) = self.modules.last_mut() {
+            shrink(last);
+        }
+        self.modules.shrink_to_fit();
         for module in self
             .modules
             .iter()
@@ -182,4 +189,11 @@ impl<'o> Builder<'o> {
             warnings: self.warnings,
         }
     }
+}
+
+/// Gives back the room a module's lists grew beyond their lessons and labs:
+/// a list of 40 lessons has room for 64, and a course may have 100,000 lessons.
+fn shrink(module: &mut Module) {
+    module.lessons.shrink_to_fit();
+    module.labs.shrink_to_fit();
 }
