@@ -6,17 +6,16 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{Local, TimeZone};
 use clap::Parser;
-use futures::StreamExt;
 use lesson_job::JobReport;
 use openai_batch_client::{Batch, BatchId, BatchStatus, Client, PollConfig};
 use serde::Serialize;
 
+use crate::ExitStatus;
 use crate::args::{ApiArgs, OutputArgs};
 use crate::key;
 use crate::process::{WriteArgs, write_lessons};
 use crate::progress::Reporter;
 use crate::report::batch_error_line;
-use crate::{ExitStatus, usage_error};
 
 /// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download
 /// its results (also the partial results of expired and cancelled batches), write the lessons,
@@ -92,61 +91,36 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if args.cleanup {
         return cleanup(&client, args, &reporter).await;
     }
-    let batch_id = match &args.batch_id {
-        Some(id) => BatchId::from(id.as_str()),
-        None => lesson_job::latest_batch(&args.work_dir)?.ok_or_else(|| {
-            usage_error(
-                format!(
-                    "no batch id given, and no batch recorded in {}",
-                    args.work_dir.display()
-                ),
-                Some(
-                    "pass a batch id (check-batch-status --list shows recent ones), or --work-dir",
-                ),
-            )
-        })?,
-    };
-    if args.cancel {
-        let batch = client
-            .cancel_batch(&batch_id)
-            .await
-            .with_context(|| format!("cannot cancel batch {batch_id}"))?;
-        reporter.say(format!(
-            "Cancel requested for {batch_id}: now {} (finished requests keep their results)",
-            batch.status
-        ));
-    }
-    let mut batch = client
-        .retrieve_batch(&batch_id)
-        .await
-        .with_context(|| format!("cannot check batch {batch_id}"))?;
-    if args.wait && !batch.status.is_terminal() {
-        let bars = reporter.job_progress();
-        let config = PollConfig {
+    let bars = reporter.job_progress();
+    let check = lesson_job::BatchCheck {
+        batch_id: args.batch_id.as_deref().map(BatchId::from),
+        cancel: args.cancel,
+        wait: args.wait.then(|| PollConfig {
             initial_interval: Duration::from_secs_f64(args.poll_interval.max(0.01)),
             ..PollConfig::default()
-        };
-        batch = client
-            .wait_for_batch(&batch_id, &config, |batch| {
-                openai_batch_client::JobProgress::on_event(
-                    &bars,
-                    &openai_batch_client::JobEvent::Changed { shard: 0, batch },
-                );
-            })
-            .await
-            .with_context(|| format!("cannot follow batch {batch_id}"))?;
-        bars.finish();
+        }),
+        download: args.download || args.process,
+        force_download: args.force,
+    };
+    let checked = lesson_job::check_batch(&client, &args.work_dir, &check, &bars).await;
+    bars.finish();
+    let checked = checked.with_context(|| match &args.batch_id {
+        Some(id) => format!("cannot check batch {id}"),
+        None => "cannot check the work dir's latest batch".to_owned(),
+    })?;
+    let batch = checked.batch;
+    if let Some(cancelled) = &checked.cancelled {
+        reporter.say(format!(
+            "Cancel requested for {}: now {} (finished requests keep their results)",
+            batch.id, cancelled.status
+        ));
     }
     if !args.output.json {
         print!("{}", describe(&batch, chrono::Utc::now().timestamp()));
     }
-
-    let mut results = lesson_job::DownloadedResults::default();
-    if args.download || args.process {
+    let results = checked.results.unwrap_or_default();
+    if check.download {
         if batch.status.is_terminal() {
-            results = lesson_job::download_results(&client, &batch, &args.work_dir, args.force)
-                .await
-                .with_context(|| format!("cannot download the results of {batch_id}"))?;
             for path in [&results.output, &results.errors].into_iter().flatten() {
                 if results.reused.contains(path) {
                     reporter.say(format!(
@@ -260,15 +234,9 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
 }
 
 async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus> {
-    let stream = client.list_batches(Some(args.limit.clamp(1, 100) as u32));
-    futures::pin_mut!(stream);
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.next().await {
-        batches.push(batch.context("cannot list batches")?);
-        if batches.len() >= args.limit {
-            break;
-        }
-    }
+    let batches = lesson_job::recent_batches(client, args.limit)
+        .await
+        .context("cannot list batches")?;
     if args.output.json {
         crate::print_json(&batches)?;
         return Ok(ExitStatus::Success);

@@ -169,6 +169,9 @@ fn job_hint(err: &lesson_job::Error) -> Option<String> {
         lesson_job::Error::NoPrice { .. } => {
             "add the model's prices under [prices.<model>] in lessons.toml".to_owned()
         }
+        lesson_job::Error::NoBatchRecorded { .. } => {
+            "pass a batch id (check-batch-status --list shows recent ones), or --work-dir".to_owned()
+        }
         lesson_job::Error::UnknownLesson { .. } | lesson_job::Error::UnknownModule { .. } => {
             "list the lessons and modules with --list-lessons".to_owned()
         }

@@ -246,3 +246,17 @@ async fn an_unknown_batch_exits_1_with_a_hint() {
     );
     assert!(err.contains("hint: the server no longer knows"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_id_and_with_no_batch_recorded_it_exits_2_with_a_hint() {
+    let emulator = emulator(EmulatorConfig::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(check(dir.path(), &emulator)).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("no batch id given, and no batch recorded in work"),
+        "{err}"
+    );
+    assert!(err.contains("hint: pass a batch id"), "{err}");
+}

@@ -24,6 +24,12 @@ pub enum Error {
     /// Writing lesson files (or the manifest) failed.
     #[error(transparent)]
     Writer(#[from] lesson_writer::Error),
+    /// No batch id was given and the work dir's ledgers record no batch.
+    #[error("no batch id given, and no batch recorded in {work_dir}")]
+    NoBatchRecorded {
+        /// The work dir.
+        work_dir: PathBuf,
+    },
     /// A file or directory could not be read or written.
     #[error("cannot {action} {path}")]
     Io {
@@ -130,7 +136,8 @@ impl Error {
             | Error::UnknownModule { .. }
             | Error::OverBudget { .. }
             | Error::NoPrice { .. }
-            | Error::InvalidBudget { .. } => ErrorKind::Input,
+            | Error::InvalidBudget { .. }
+            | Error::NoBatchRecorded { .. } => ErrorKind::Input,
             Error::Writer(lesson_writer::Error::InvalidPattern { .. }) => ErrorKind::Input,
             Error::Locked { .. } => ErrorKind::Locked,
             _ => ErrorKind::Runtime,

@@ -51,6 +51,7 @@
 
 mod error;
 mod identity;
+mod inspect;
 mod job;
 mod lock;
 mod observer;
@@ -65,6 +66,7 @@ pub use identity::{
     Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY, TOOL_NAME,
     job_name,
 };
+pub use inspect::{BatchCheck, CheckedBatch, check_batch, recent_batches};
 pub use job::{AttachedShard, Job, JobSpec, Plan, RunOptions, larger_budget};
 pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
 pub use lock::{JobLock, LOCK_FILE, LockHolder, LockWait};
