@@ -305,17 +305,12 @@ impl JobObserver for BatchBars {
                     list.join(", ")
                 ));
             }
-            Step::BudgetReached {
-                lessons,
-                spent_usd,
-                next_round_usd,
-                budget_usd,
-            } => self.line(format!(
+            Step::BudgetReached(stop) => self.line(format!(
                 "Budget: not resubmitting {} lesson(s): this run's results cost {} and the retry round could cost up to {}, past --budget {}. Run again with a larger --budget to retry them.",
-                lessons.len(),
-                usd(Some(spent_usd)),
-                usd(next_round_usd),
-                usd(Some(budget_usd))
+                stop.lessons.len(),
+                usd(Some(stop.spent_usd)),
+                usd(stop.next_round_usd),
+                usd(Some(stop.budget_usd))
             )),
             Step::CleanupFailed { error } => self.line(format!(
                 "warning: cannot delete a finished batch's files from the server ({error}); they expire by themselves, or run check-batch-status --cleanup"

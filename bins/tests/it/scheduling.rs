@@ -36,6 +36,15 @@ fn generate(dir: &Path, emulator: &Emulator) -> Command {
     cmd
 }
 
+/// `check-batch-status --cleanup` on `dir/work` against `emulator`.
+fn cleanup(dir: &Path, emulator: &Emulator) -> Command {
+    let mut cmd = command("check", dir);
+    cmd.args(["--cleanup", "--work-dir", "work", "--base-url"])
+        .arg(emulator.base_url())
+        .env("OPENAI_API_KEY", "sk-test-key");
+    cmd
+}
+
 /// A client of the emulator.
 fn client(emulator: &Emulator) -> Client {
     Client::new(ClientConfig::new(
@@ -177,12 +186,7 @@ async fn a_finished_run_leaves_no_file_on_the_server_unless_asked_to_keep_them()
     assert_eq!(files.data[0].purpose, "batch_output");
 
     // check-batch-status --cleanup deletes what is left, and records it.
-    let mut check = command("check", dir.path());
-    check
-        .args(["--cleanup", "--work-dir", "work", "--base-url"])
-        .arg(emulator.base_url())
-        .env("OPENAI_API_KEY", "sk-test-key");
-    let output = run(check).await;
+    let output = run(cleanup(dir.path(), &emulator)).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(
         stderr(&output).contains("Deleted 1 file(s)"),
@@ -195,12 +199,7 @@ async fn a_finished_run_leaves_no_file_on_the_server_unless_asked_to_keep_them()
         "left on the server: {:?}",
         files.data
     );
-    let mut again = command("check", dir.path());
-    again
-        .args(["--cleanup", "--work-dir", "work", "--base-url"])
-        .arg(emulator.base_url())
-        .env("OPENAI_API_KEY", "sk-test-key");
-    let output = run(again).await;
+    let output = run(cleanup(dir.path(), &emulator)).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(
         stderr(&output).contains("Nothing to delete"),

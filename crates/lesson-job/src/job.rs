@@ -684,19 +684,14 @@ impl Job {
                 round,
                 requests: new_requests,
             });
-            if options.no_wait {
-                runner.submit(&inputs).await?;
-                touched.extend(inputs.iter().map(|input| input.id.clone()));
-                if !inputs.is_empty() {
-                    report.rounds += 1;
-                    report.requests_sent += new_requests;
-                }
-                break;
-            }
             touched.extend(inputs.iter().map(|input| input.id.clone()));
             if !inputs.is_empty() {
                 report.rounds += 1;
                 report.requests_sent += new_requests;
+            }
+            if options.no_wait {
+                runner.submit(&inputs).await?;
+                break;
             }
             observer.step(Step::Waiting);
             runner.drive(&inputs, &self.paths.dir).await?;
@@ -743,18 +738,14 @@ impl Job {
                 let next = Estimate::total(shards.iter().map(|shard| &shard.shard.estimate));
                 let next_usd = next.max_usd.unwrap_or(f64::INFINITY);
                 if spent + next_usd > budget {
-                    observer.step(Step::BudgetReached {
-                        lessons: &codes,
-                        spent_usd: spent,
-                        next_round_usd: next.max_usd,
-                        budget_usd: budget,
-                    });
-                    report.budget_stopped = Some(BudgetStop {
+                    let stop = BudgetStop {
                         lessons: codes,
                         spent_usd: spent,
                         next_round_usd: next.max_usd,
                         budget_usd: budget,
-                    });
+                    };
+                    observer.step(Step::BudgetReached(&stop));
+                    report.budget_stopped = Some(stop);
                     remove_round(&shards);
                     break;
                 }

@@ -43,16 +43,7 @@ pub enum Step<'a> {
     },
     /// A retry round is not submitted: with what the run's results cost so far, its
     /// upper-bound cost would pass the budget.
-    BudgetReached {
-        /// The lessons it would have resubmitted.
-        lessons: &'a [LessonCode],
-        /// What the run's results cost so far, USD at batch prices.
-        spent_usd: f64,
-        /// The round's upper-bound cost (`None`: no price known for the model).
-        next_round_usd: Option<f64>,
-        /// The budget.
-        budget_usd: f64,
-    },
+    BudgetReached(&'a crate::BudgetStop),
     /// Deleting a finished shard's files from the server failed; the lessons are written, and
     /// the files expire by themselves (`check-batch-status --cleanup` tries again).
     CleanupFailed {
