@@ -82,19 +82,6 @@ fn thousands(n: u64) -> String {
     groups.join(",")
 }
 
-/// The raw JSON of a batch, to check the exact error shape.
-async fn raw_batch(emulator: &Emulator, batch_id: &BatchId) -> Value {
-    http()
-        .get(format!("{}/batches/{batch_id}", emulator.base_url()))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Checks a batch refused by the limit: `failed`, the real API's error, nothing run.
 async fn check_refused(emulator: &Emulator, batch: &Batch, model: &str, limit: u64) {
     assert_terminal(batch, BatchStatus::Failed);
@@ -105,7 +92,7 @@ async fn check_refused(emulator: &Emulator, batch: &Batch, model: &str, limit: u
         (&batch.output_file_id, &batch.error_file_id),
         (&None, &None)
     );
-    let raw = raw_batch(emulator, &batch.id).await;
+    let raw = get_json(emulator, &format!("batches/{}", batch.id)).await;
     assert_eq!(
         raw["errors"],
         json!({

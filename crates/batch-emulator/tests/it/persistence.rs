@@ -18,7 +18,7 @@ async fn a_restarted_emulator_knows_its_files_and_batches() {
     let done = run_batch(&client, &text).await;
     assert_terminal(&done, BatchStatus::Completed);
     let output_lines = download_lines(&client, done.output_file_id.as_ref().unwrap()).await;
-    let files_before = client_files(&emulator).await;
+    let files_before = get_json(&emulator, "files").await;
     emulator.shutdown().await;
 
     let emulator = start(config).await;
@@ -29,7 +29,7 @@ async fn a_restarted_emulator_knows_its_files_and_batches() {
         download_lines(&client, done.output_file_id.as_ref().unwrap()).await,
         output_lines
     );
-    assert_eq!(client_files(&emulator).await, files_before);
+    assert_eq!(get_json(&emulator, "files").await, files_before);
     // New objects list before the old ones.
     let newer = run_batch(&client, &text).await;
     let page = client.list_batches_page(None, None).await.unwrap();
@@ -43,18 +43,6 @@ async fn a_restarted_emulator_knows_its_files_and_batches() {
             .join(format!("{}.json", ids[1]))
             .exists()
     );
-}
-
-async fn client_files(emulator: &batch_emulator::Emulator) -> serde_json::Value {
-    http()
-        .get(format!("{}/files", emulator.base_url()))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

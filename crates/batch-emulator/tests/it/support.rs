@@ -57,6 +57,19 @@ pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The raw JSON the emulator answers to `GET <base>/<path>` (key `k`).
+pub(crate) async fn get_json(emulator: &Emulator, path: &str) -> Value {
+    http()
+        .get(format!("{}/{path}", emulator.base_url()))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// One request line asking for a lesson.
 pub(crate) fn request_line(custom_id: &str, title: &str, model: &str) -> String {
     let code = custom_id.strip_prefix("lesson_").unwrap_or(custom_id);
