@@ -2,7 +2,7 @@
 //! token counts from the o200k_base tokenizer (the GPT-4o / GPT-4.1 / GPT-5 one).
 
 use serde_json::Value;
-use tiktoken_rs::CoreBPE;
+use tiktoken::CoreBpe;
 
 /// Every answer carries this line, so nobody mistakes it for model output.
 pub(crate) const EMULATOR_NOTICE: &str =
@@ -33,7 +33,7 @@ pub(crate) fn answer(custom_id: &str, body: &Value, force_length: bool) -> Offli
         .get("max_completion_tokens")
         .or_else(|| body.get("max_tokens"))
         .and_then(Value::as_u64);
-    let tokens = bpe.encode_ordinary(&text);
+    let tokens = bpe.encode(&text);
     let full = tokens.len() as u64;
     let mut cut_to = limit.filter(|limit| *limit < full);
     if force_length {
@@ -51,9 +51,7 @@ pub(crate) fn answer(custom_id: &str, body: &Value, force_length: bool) -> Offli
             let keep = usize::try_from(keep)
                 .unwrap_or(usize::MAX)
                 .min(tokens.len());
-            let bytes = bpe
-                .decode_bytes(&tokens[..keep])
-                .expect("tokens from the same tokenizer decode");
+            let bytes = bpe.decode(&tokens[..keep]);
             OfflineAnswer {
                 // A cut can fall inside a multi-byte character; the replacement
                 // character is what a real truncated stream shows too.
@@ -72,9 +70,9 @@ pub(crate) fn prompt_tokens(message_list: Option<&Value>) -> u64 {
     count_prompt(tokenizer(), &messages(message_list))
 }
 
-/// The o200k_base tokenizer, loaded once (a few hundred milliseconds).
-pub(crate) fn tokenizer() -> &'static CoreBPE {
-    tiktoken_rs::o200k_base_singleton()
+/// The o200k_base tokenizer, loaded once (about 150 ms).
+pub(crate) fn tokenizer() -> &'static CoreBpe {
+    tiktoken::get_encoding("o200k_base").expect("the workspace enables the o200k_base vocabulary")
 }
 
 /// One message of the request: its role and its text.
@@ -115,7 +113,7 @@ fn content_text(content: Option<&Value>) -> String {
 
 /// Counts prompt tokens the way OpenAI's cookbook does for the GPT-4o family:
 /// 3 tokens per message plus its role, content and name, plus 3 to prime the reply.
-fn count_prompt(bpe: &CoreBPE, messages: &[Message<'_>]) -> u64 {
+fn count_prompt(bpe: &CoreBpe, messages: &[Message<'_>]) -> u64 {
     let mut total = 3;
     for message in messages {
         total += 3 + count(bpe, message.role) + count(bpe, &message.text);
@@ -126,8 +124,8 @@ fn count_prompt(bpe: &CoreBPE, messages: &[Message<'_>]) -> u64 {
     total
 }
 
-fn count(bpe: &CoreBPE, text: &str) -> u64 {
-    bpe.encode_ordinary(text).len() as u64
+fn count(bpe: &CoreBpe, text: &str) -> u64 {
+    bpe.count(text) as u64
 }
 
 /// What the prompt says about the lesson.
@@ -306,10 +304,7 @@ mod tests {
         let first = answer("lesson_M1-L002", &request, false);
         assert_eq!(first, answer("lesson_M1-L002", &request, false));
         let bpe = tokenizer();
-        assert_eq!(
-            first.completion_tokens,
-            bpe.encode_ordinary(&first.content).len() as u64
-        );
+        assert_eq!(first.completion_tokens, bpe.count(&first.content) as u64);
         // 3 + (3 + role + content) per message.
         let expected_prompt = 3
             + 3

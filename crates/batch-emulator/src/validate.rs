@@ -317,10 +317,7 @@ mod tests {
         let text = format!("{}\n\n{}\n", line("a", "m"), line("b", "m"));
         // Each line: 3 to prime the reply, then 3 + "user" + "hi" for its one message.
         let bpe = crate::offline::tokenizer();
-        let per_line = 3
-            + 3
-            + bpe.encode_ordinary("user").len() as u64
-            + bpe.encode_ordinary("hi").len() as u64;
+        let per_line = 3 + 3 + bpe.count("user") as u64 + bpe.count("hi") as u64;
         assert_eq!(
             validate(text.as_bytes(), CHAT, 10).unwrap(),
             Validation::Valid {

@@ -175,7 +175,7 @@ fn generate(n_lessons: u32) -> (String, Curriculum) {
                 code: LessonCode::new(module_number, number),
                 title: lesson_title,
                 complexity: Some(Complexity::single(level)),
-                section: Some(format!("Section {}", number / 6 + 1)),
+                section: Some(format!("Section {}", number / 6 + 1).into()),
                 line,
             });
             line += 1;

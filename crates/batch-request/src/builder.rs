@@ -63,8 +63,8 @@ pub struct RequestBuilder<'a> {
     curriculum: &'a Curriculum,
     template: &'a Template,
     settings: &'a RequestSettings,
-    /// (code, outline line) -> (module index, lesson index).
-    positions: HashMap<(LessonCode, usize), (usize, usize)>,
+    /// Module number -> module index (module numbers are unique in a curriculum).
+    modules: HashMap<u32, usize>,
     curriculum_text: String,
     curriculum_title: String,
     /// The legacy preamble and outline excerpt, ending in `---` and a blank line.
@@ -88,13 +88,9 @@ impl<'a> RequestBuilder<'a> {
         template: &'a Template,
         settings: &'a RequestSettings,
     ) -> RequestBuilder<'a> {
-        let mut positions = HashMap::new();
+        let mut modules = HashMap::new();
         for (module_index, module) in curriculum.modules.iter().enumerate() {
-            for (lesson_index, lesson) in module.lessons.iter().enumerate() {
-                positions
-                    .entry((lesson.code, lesson.line))
-                    .or_insert((module_index, lesson_index));
-            }
+            modules.entry(module.number).or_insert(module_index);
         }
         let limit = settings.curriculum_char_limit;
         let (excerpt, cut) = cut_chars(outline_text, limit);
@@ -137,7 +133,7 @@ impl<'a> RequestBuilder<'a> {
             curriculum,
             template,
             settings,
-            positions,
+            modules,
             curriculum_text,
             curriculum_title,
             legacy_prefix,
@@ -190,15 +186,13 @@ impl<'a> RequestBuilder<'a> {
     /// [`Error::LessonNotInCurriculum`] when the lesson is not one of the curriculum's
     /// (matched by code and outline line).
     pub fn build(&self, lesson: &Lesson) -> Result<LessonRequest, Error> {
-        let &(module_index, lesson_index) = self
-            .positions
-            .get(&(lesson.code, lesson.line))
-            .ok_or_else(|| Error::LessonNotInCurriculum {
-                code: lesson.code.to_string(),
-                title: lesson.title.clone(),
-                line: lesson.line,
-            })?;
-        let module = &self.curriculum.modules[module_index];
+        let (module, lesson_index) =
+            self.locate(lesson)
+                .ok_or_else(|| Error::LessonNotInCurriculum {
+                    code: lesson.code.to_string(),
+                    title: lesson.title.clone(),
+                    line: lesson.line,
+                })?;
         let prompt = self.prompt(module, lesson_index);
         let mut messages = Vec::with_capacity(2);
         if let Some(system) = &self.system {
@@ -229,6 +223,27 @@ impl<'a> RequestBuilder<'a> {
             line: lesson.line,
             complexity: lesson.complexity,
         })
+    }
+
+    /// The lesson's module and its index there, matched by code and outline line. A lesson
+    /// borrowed from the curriculum is found by its place in the module's lessons, in
+    /// constant time and without an index of every lesson (which would grow with the course);
+    /// a copy is looked for among its module's lessons.
+    fn locate(&self, lesson: &Lesson) -> Option<(&'a Module, usize)> {
+        let module = &self.curriculum.modules[*self.modules.get(&lesson.code.module())?];
+        let is_it =
+            |candidate: &Lesson| candidate.code == lesson.code && candidate.line == lesson.line;
+        let offset =
+            (std::ptr::from_ref(lesson) as usize).wrapping_sub(module.lessons.as_ptr() as usize);
+        let borrowed = offset / std::mem::size_of::<Lesson>();
+        let index = if offset.is_multiple_of(std::mem::size_of::<Lesson>())
+            && module.lessons.get(borrowed).is_some_and(is_it)
+        {
+            borrowed
+        } else {
+            module.lessons.iter().position(is_it)?
+        };
+        Some((module, index))
     }
 
     /// Builds requests lazily, one per lesson, for streaming into a [`crate::ShardWriter`].
@@ -473,7 +488,7 @@ mod tests {
             code: LessonCode::new(module, number),
             title: title.to_owned(),
             complexity: tag.map(|tag| tag.parse().unwrap()),
-            section: (number == 2).then(|| "Roles".to_owned()),
+            section: (number == 2).then(|| "Roles".into()),
             line,
         }
     }
@@ -853,6 +868,31 @@ mod tests {
         let err = build_requests(&curriculum, "", [&stranger], &template, &settings).unwrap_err();
         assert!(
             matches!(&err, Error::LessonNotInCurriculum { code, line: 99, .. } if code == "M7-L001"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_copy_of_a_lesson_is_found_like_the_lesson_itself() {
+        let curriculum = curriculum();
+        let template = Template::parse(
+            "{{prerequisites}} < {{lesson_code}} {{section}} > {{related_lessons}}",
+            Path::new("t.md"),
+        )
+        .unwrap();
+        let settings = RequestSettings::default();
+        let builder = RequestBuilder::new(&curriculum, "", &template, &settings);
+        for lesson in curriculum.lessons() {
+            let borrowed = builder.build(lesson).unwrap();
+            let copy = builder.build(&lesson.clone()).unwrap();
+            assert_eq!(borrowed.request, copy.request);
+        }
+        // The same code on another line is not the curriculum's lesson.
+        let mut moved = curriculum.modules[0].lessons[1].clone();
+        moved.line += 100;
+        let err = builder.build(&moved).unwrap_err();
+        assert!(
+            matches!(&err, Error::LessonNotInCurriculum { code, .. } if code == "M0-L002"),
             "{err:?}"
         );
     }

@@ -21,7 +21,7 @@ use std::hash::Hasher;
 use curriculum_parser::Complexity;
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
-use tiktoken_rs::CoreBPE;
+use tiktoken::CoreBpe;
 
 use crate::settings::{ExpectedOutputTokens, ExpectedReasoningTokens};
 use crate::{
@@ -189,14 +189,12 @@ impl Encoding {
 
     /// Counts the tokens of `text` in one pass, without the chunk cache.
     pub fn count(self, text: &str) -> u64 {
-        self.bpe().encode_ordinary(text).len() as u64
+        self.bpe().count(text) as u64
     }
 
-    fn bpe(self) -> &'static CoreBPE {
-        match self {
-            Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
-            Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
-        }
+    fn bpe(self) -> &'static CoreBpe {
+        tiktoken::get_encoding(self.name())
+            .expect("the workspace enables the o200k_base and cl100k_base vocabularies")
     }
 }
 

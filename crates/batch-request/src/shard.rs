@@ -102,7 +102,8 @@ struct OpenShard {
 /// (8 bytes), any other by its text.
 #[derive(Debug, Default)]
 struct SeenIds {
-    lessons: FxHashMap<LessonCode, usize>,
+    /// Lines as `u32` (an outline has fewer lines), to keep an entry at 12 bytes.
+    lessons: FxHashMap<LessonCode, u32>,
     others: FxHashMap<Box<str>, usize>,
     spelling: String,
 }
@@ -120,9 +121,10 @@ impl SeenIds {
         });
         match code {
             Some(code) => match self.lessons.get(&code) {
-                Some(&first) => Some(first),
+                Some(&first) => Some(first as usize),
                 None => {
-                    self.lessons.insert(code, line);
+                    self.lessons
+                        .insert(code, u32::try_from(line).unwrap_or(u32::MAX));
                     None
                 }
             },

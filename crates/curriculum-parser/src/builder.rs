@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::model::{Curriculum, Format, Lab, Lesson, LessonCode, Module, Warning};
@@ -28,6 +29,8 @@ pub(crate) struct Builder<'o> {
     lesson_lines: HashMap<u32, usize>,
     n_lessons: usize,
     warnings: Vec<Warning>,
+    /// The section of the last lesson, shared with the next lessons of the same section.
+    section: Option<Arc<str>>,
 }
 
 impl<'o> Builder<'o> {
@@ -40,6 +43,7 @@ impl<'o> Builder<'o> {
             lesson_lines: HashMap::new(),
             n_lessons: 0,
             warnings: Vec::new(),
+            section: None,
         }
     }
 
@@ -136,11 +140,16 @@ impl<'o> Builder<'o> {
                 message: format!("lesson {code} has no title"),
             });
         }
+        let section = found.section.map(|name| match &self.section {
+            Some(last) if **last == *name => Arc::clone(last),
+            _ => Arc::<str>::from(name),
+        });
+        self.section.clone_from(&section);
         module.lessons.push(Lesson {
             code,
             title: found.title.to_owned(),
             complexity,
-            section: found.section.map(str::to_owned),
+            section,
             line: found.line,
         });
         self.n_lessons += 1;

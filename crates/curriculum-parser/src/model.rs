@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -102,8 +103,9 @@ pub struct Lesson {
     pub title: String,
     /// The complexity tag, when the outline gives one.
     pub complexity: Option<Complexity>,
-    /// The section (grouping heading or parent list item) the lesson sits under.
-    pub section: Option<String>,
+    /// The section (grouping heading or parent list item) the lesson sits under. The lessons
+    /// of one section share one string.
+    pub section: Option<Arc<str>>,
     /// 1-based line of the lesson in the outline.
     pub line: usize,
 }

@@ -532,11 +532,8 @@ impl Job {
                 chosen.push(lesson);
             }
         }
-        let selected: Vec<&Lesson> = chosen
-            .iter()
-            .copied()
-            .filter(|lesson| !pending.contains(&lesson.code))
-            .collect();
+        let mut selected = chosen;
+        selected.retain(|lesson| !pending.contains(&lesson.code));
         let shards = if selected.is_empty() {
             Vec::new()
         } else {
