@@ -14,6 +14,7 @@ pub mod process;
 pub mod progress;
 pub mod report;
 pub mod select;
+pub mod term;
 
 /// Every exit code the commands use (documented in each command's `--help` and in README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
