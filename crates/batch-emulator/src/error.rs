@@ -24,22 +24,6 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// A stored file or batch record could not be read.
-    #[error("cannot read stored state {path}")]
-    ReadState {
-        /// The record.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A stored file or batch record is not valid JSON of the expected shape.
-    #[error("stored state {path} is malformed")]
-    ParseState {
-        /// The record.
-        path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
     /// The HTTP client for the upstream responder could not be built.
     #[error("cannot build the upstream HTTP client")]
     UpstreamClient {

@@ -121,15 +121,21 @@ pub(crate) async fn upload(
         ));
     }
     if purpose == "batch" {
-        if !filename.ends_with(".jsonl") {
+        if bytes > shared.config.max_file_bytes {
+            return Err(too_large(shared.config.max_file_bytes));
+        }
+        // The content counts, not the name: the official SDK names a raw-bytes upload `upload`.
+        let content = path.to_path_buf();
+        let jsonl = tokio::task::spawn_blocking(move || is_jsonl(&content))
+            .await
+            .map_err(|_| ApiFailure::internal("cannot read the upload"))?
+            .map_err(|_| ApiFailure::internal("cannot read the upload"))?;
+        if !jsonl {
             return Err(ApiFailure::bad_request(
                 "Invalid file format for Batch API. Must be .jsonl",
                 Some("file"),
                 Some("invalid_file_format"),
             ));
-        }
-        if bytes > shared.config.max_file_bytes {
-            return Err(too_large(shared.config.max_file_bytes));
         }
     }
     let created_at = ids::now();
@@ -155,6 +161,36 @@ pub(crate) async fn upload(
         .map_err(|_| ApiFailure::internal("cannot store the upload"))?;
     tracing::debug!(id = %object.id, bytes, "file uploaded");
     Ok(Json(object))
+}
+
+/// Past this many bytes without a newline, the first line of an upload is not judged.
+const FIRST_LINE_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// Whether a batch upload is JSONL, judged like the real API's upload: its first non-blank
+/// line is JSON. Later lines, and an empty file, are for batch validation to report, line
+/// by line (`invalid_json_line`, `empty_file`).
+fn is_jsonl(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::io::{BufRead as _, Read as _};
+
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(FIRST_LINE_LIMIT)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(true);
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if read as u64 == FIRST_LINE_LIMIT && line.last() != Some(&b'\n') {
+            // Too long to judge here; validation reads it whole.
+            return Ok(true);
+        }
+        return Ok(serde_json::from_slice::<serde::de::IgnoredAny>(&line).is_ok());
+    }
 }
 
 /// Checks `expires_after[anchor]` and `expires_after[seconds]`: both or neither, the

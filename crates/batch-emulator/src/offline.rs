@@ -156,11 +156,32 @@ fn lesson_name(custom_id: &str, messages: &[Message<'_>]) -> LessonName {
     LessonName { code, title: None }
 }
 
+/// Marks that may open right before `Lesson <code>: <title>`, each with the mark that
+/// closes it; longer marks first, so `**` is not read as `*`.
+const WRAPPERS: [(&str, &str); 11] = [
+    ("**", "**"),
+    ("__", "__"),
+    ("*", "*"),
+    ("_", "_"),
+    ("`", "`"),
+    ("\"", "\""),
+    ("\u{201c}", "\u{201d}"),
+    ("\u{201e}", "\u{201c}"),
+    ("\u{ab}", "\u{bb}"),
+    ("\u{2018}", "\u{2019}"),
+    ("'", "'"),
+];
+
 /// `Lesson <code>: <title>` anywhere in a line; the code has a digit in it.
+///
+/// The title runs to the end of the line, whatever punctuation it holds, unless a mark
+/// (emphasis or a quote, see [`WRAPPERS`]) opens right before `Lesson`: then it ends
+/// where that mark closes.
 fn find_lesson_line(text: &str) -> Option<(String, String)> {
     for line in text.lines() {
         let mut rest = line;
         while let Some(at) = rest.find("Lesson ") {
+            let before = &rest[..at];
             let after = &rest[at + "Lesson ".len()..];
             let code_len = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -170,11 +191,10 @@ fn find_lesson_line(text: &str) -> Option<(String, String)> {
             if code.chars().any(|c| c.is_ascii_digit())
                 && let Some(title) = tail.trim_start().strip_prefix(':')
             {
-                // The title ends with the line or where emphasis or a quote closes.
-                let end = ["**", "__", "`", "\"", "”"]
+                let end = WRAPPERS
                     .iter()
-                    .filter_map(|stop| title.find(stop))
-                    .min()
+                    .find(|(open, _)| before.ends_with(open))
+                    .and_then(|(_, close)| title.find(close))
                     .unwrap_or(title.len());
                 let title = title[..end].trim();
                 let title = title.strip_suffix('.').unwrap_or(title).trim();
@@ -339,6 +359,40 @@ mod tests {
         let cut = answer("lesson_M1-L002", &request, true);
         assert_eq!(cut.finish_reason, "length");
         assert_eq!(cut.completion_tokens, full.completion_tokens / 2);
+    }
+
+    #[test]
+    fn titles_keep_their_punctuation_unless_a_mark_wraps_the_lesson_name() {
+        let title = |prompt: &str| find_lesson_line(prompt).map(|(_, title)| title);
+        let curly = "\u{201c}Govern the Data That Matters\u{201d}: Prioritising \u{2018}Critical\u{2019} Data \u{2014} \"Tiers\", `keys` & **scope**\u{2026}";
+        assert_eq!(
+            title(&format!("# Lesson M3-L010: {curly}\n\nWrite it.")).as_deref(),
+            Some(curly)
+        );
+        assert_eq!(
+            title("Write **Lesson M0-L001: What is data?** for beginners.").as_deref(),
+            Some("What is data?")
+        );
+        assert_eq!(
+            title("Write \u{201c}Lesson M0-L002: Keys \"and\" locks\u{201d} now.").as_deref(),
+            Some("Keys \"and\" locks")
+        );
+        assert_eq!(
+            title("Write \"Lesson M0-L003: \u{201c}Quoted\u{201d} data\" now.").as_deref(),
+            Some("\u{201c}Quoted\u{201d} data")
+        );
+        let answer = answer(
+            "lesson_M3-L010",
+            &body(&format!("# Lesson M3-L010: {curly}")),
+            false,
+        );
+        assert!(
+            answer
+                .content
+                .starts_with(&format!("# Lesson M3-L010: {curly}\n")),
+            "{}",
+            answer.content
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Answers one request of a batch: offline, or by forwarding it upstream, with the seeded faults.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use batch_request::Usage;
 use serde_json::{Value, json};
@@ -45,8 +46,6 @@ pub(crate) const EXPIRED_MESSAGE: &str =
     "This request could not be executed before the completion window expired.";
 /// `batch_cancelled`.
 pub(crate) const CANCELLED_MESSAGE: &str = "The batch was cancelled before this request executed.";
-/// `request_timeout`.
-pub(crate) const TIMEOUT_MESSAGE: &str = "The underlying call to the model timed out.";
 
 /// Answers requests; shared by every batch run.
 pub(crate) struct Responder {
@@ -61,6 +60,7 @@ enum Kind {
         url: String,
         key: Option<String>,
         limit: Arc<Semaphore>,
+        timeout: Duration,
     },
 }
 
@@ -88,6 +88,7 @@ impl Responder {
                     url: format!("{}/chat/completions", url.trim_end_matches('/')),
                     key: key.clone(),
                     limit: Arc::new(Semaphore::new(*concurrency)),
+                    timeout: *timeout,
                 }
             }
         };
@@ -97,28 +98,16 @@ impl Responder {
         })
     }
 
-    /// Answers one request.
-    pub(crate) async fn respond(&self, request: PendingRequest) -> RequestResult {
+    /// Answers one request; `attempt` counts the earlier runs of its `custom_id` (0 the first time).
+    ///
+    /// The seeded `400` is drawn from the `custom_id` alone, so it fails every attempt, as
+    /// a bad parameter does; `500`, `429` and `length` are drawn again for each attempt,
+    /// so a retry can succeed. Each keeps its share of requests.
+    pub(crate) async fn respond(&self, request: PendingRequest, attempt: u32) -> RequestResult {
         let id = request.custom_id.as_bytes();
-        let status_draw = ids::unit_interval(self.faults.seed, &[id, b"status"]);
-        if status_draw < self.faults.server_error_share {
-            return http_error(
-                500,
-                "The server had an error while processing your request. Sorry about that!",
-                "server_error",
-                None,
-            );
-        }
-        if status_draw < self.faults.server_error_share + self.faults.rate_limit_share {
-            return http_error(
-                429,
-                "Rate limit reached for requests. Please try again later.",
-                "requests",
-                Some("rate_limit_exceeded"),
-            );
-        }
-        let shares = self.faults.server_error_share + self.faults.rate_limit_share;
-        if status_draw < shares + self.faults.bad_request_share {
+        let attempt_bytes = attempt.to_le_bytes();
+        let faults = &self.faults;
+        if ids::unit_interval(faults.seed, &[id, b"status"]) < faults.bad_request_share {
             return http_error(
                 400,
                 "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.",
@@ -126,10 +115,30 @@ impl Responder {
                 Some("unsupported_value"),
             );
         }
+        // Scaled to the requests the 400 left, so each share stays a share of all requests.
+        let left = 1.0 - faults.bad_request_share;
+        let draw = ids::unit_interval(faults.seed, &[id, b"transient", &attempt_bytes]) * left;
+        if draw < faults.server_error_share {
+            return http_error(
+                500,
+                "The server had an error while processing your request. Sorry about that!",
+                "server_error",
+                None,
+            );
+        }
+        if draw < faults.server_error_share + faults.rate_limit_share {
+            return http_error(
+                429,
+                "Rate limit reached for requests. Please try again later.",
+                "requests",
+                Some("rate_limit_exceeded"),
+            );
+        }
         match &self.kind {
             Kind::Offline => {
-                let force_length = ids::unit_interval(self.faults.seed, &[id, b"length"])
-                    < self.faults.length_share;
+                let force_length =
+                    ids::unit_interval(faults.seed, &[id, b"length", &attempt_bytes])
+                        < faults.length_share;
                 // Tokenising is CPU work; keep it off the threads that serve HTTP.
                 tokio::task::spawn_blocking(move || offline_result(&request, force_length))
                     .await
@@ -142,12 +151,13 @@ impl Responder {
                 url,
                 key,
                 limit,
+                timeout,
             } => {
                 let _permit = limit
                     .acquire()
                     .await
                     .expect("the semaphore is never closed");
-                forward(client, url, key.as_deref(), &request).await
+                forward(client, url, key.as_deref(), *timeout, &request).await
             }
         }
     }
@@ -214,10 +224,15 @@ fn http_error(status_code: u16, message: &str, kind: &str, code: Option<&str>) -
 }
 
 /// Sends the body to the upstream chat completions endpoint and records what came back.
+///
+/// A call that gets no HTTP answer is recorded as what happened: `request_timeout` past
+/// `timeout`, `upstream_unreachable` when the connection fails (refused, no route, unknown
+/// host), else `upstream_error`; each is logged at info level with its cause.
 async fn forward(
     client: &reqwest::Client,
     url: &str,
     key: Option<&str>,
+    timeout: Duration,
     request: &PendingRequest,
 ) -> RequestResult {
     let mut builder = client.post(url).json(&request.body);
@@ -226,10 +241,7 @@ async fn forward(
     }
     let response = match builder.send().await {
         Ok(response) => response,
-        Err(error) => {
-            tracing::debug!(custom_id = %request.custom_id, %error, "upstream call failed");
-            return RequestResult::not_run("request_timeout", TIMEOUT_MESSAGE);
-        }
+        Err(error) => return not_answered(url, timeout, &request.custom_id, &error),
     };
     let status_code = response.status().as_u16();
     let request_id = response
@@ -239,10 +251,7 @@ async fn forward(
         .map_or_else(ids::hex32, str::to_owned);
     let bytes = match response.bytes().await {
         Ok(bytes) => bytes,
-        Err(error) => {
-            tracing::debug!(custom_id = %request.custom_id, %error, "upstream body failed");
-            return RequestResult::not_run("request_timeout", TIMEOUT_MESSAGE);
-        }
+        Err(error) => return not_answered(url, timeout, &request.custom_id, &error),
     };
     let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
     if status_code == 200 {
@@ -276,9 +285,81 @@ async fn forward(
             json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": null}})
         }
     };
+    tracing::info!(
+        custom_id = %request.custom_id,
+        status_code,
+        message = %body["error"]["message"].as_str().unwrap_or_default(),
+        "upstream answered with an error"
+    );
     RequestResult::HttpError {
         status_code,
         request_id,
         body,
     }
+}
+
+/// The error-file result of an upstream call that got no complete answer, logged with its cause.
+fn not_answered(
+    url: &str,
+    timeout: Duration,
+    custom_id: &str,
+    error: &reqwest::Error,
+) -> RequestResult {
+    let cause = causes(error);
+    let (code, message) = if error.is_timeout() {
+        (
+            "request_timeout",
+            format!(
+                "The upstream call to {url} timed out after {} s.",
+                timeout.as_secs_f64()
+            ),
+        )
+    } else if error.is_connect() {
+        let what = if io_kind(error) == Some(std::io::ErrorKind::ConnectionRefused) {
+            "connection refused".to_owned()
+        } else {
+            cause.clone()
+        };
+        (
+            "upstream_unreachable",
+            format!("The emulator could not connect to the upstream server at {url}: {what}."),
+        )
+    } else {
+        (
+            "upstream_error",
+            format!("The upstream call to {url} failed: {cause}."),
+        )
+    };
+    tracing::info!(%custom_id, code, error = %cause, "upstream call failed");
+    RequestResult::NotRun {
+        code: code.to_owned(),
+        message,
+    }
+}
+
+/// An error and its causes, joined with `: `.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The kind of the first I/O error among an error's causes.
+fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
 }

@@ -62,6 +62,9 @@ pub(crate) fn spawn(shared: &Arc<Shared>, batch_id: BatchId, cancel: Cancellatio
             });
             save(&task_shared, &batch_id).await;
         }
+        if let Err(error) = task_shared.store.save_attempts().await {
+            tracing::error!(%batch_id, %error, "cannot save the attempt counts");
+        }
     };
     let mut runs = shared
         .runs
@@ -423,7 +426,8 @@ async fn execute(
                 () = expired.cancelled() => stop_result(Stop::Expired),
                 result = async {
                     tokio::time::sleep(delay).await;
-                    task_shared.responder.respond(request).await
+                    let attempt = task_shared.store.next_attempt(&request.custom_id);
+                    task_shared.responder.respond(request, attempt).await
                 } => result,
             };
             // The writer only goes away when the run is torn down.

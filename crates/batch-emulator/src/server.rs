@@ -66,9 +66,9 @@ impl Emulator {
     ///
     /// # Errors
     ///
-    /// [`Error::Bind`] when the address is taken, [`Error::Storage`],
-    /// [`Error::ReadState`] or [`Error::ParseState`] for an unusable data directory,
-    /// [`Error::ZeroConcurrency`] and [`Error::UpstreamClient`] for a bad configuration.
+    /// [`Error::Bind`] when the address is taken, [`Error::Storage`] for an unusable data
+    /// directory, [`Error::ZeroConcurrency`] and [`Error::UpstreamClient`] for a bad
+    /// configuration. A saved record that cannot be read is skipped with a warning naming it.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, Error> {
         if config.concurrency == 0 {
             return Err(Error::ZeroConcurrency {
@@ -177,6 +177,9 @@ impl Emulator {
         runs.abort_all();
         // Aborted runs stop at their next await; after that none starts a new write.
         while runs.join_next().await.is_some() {}
+        if let Err(error) = self.shared.store.save_attempts().await {
+            tracing::error!(%error, "cannot save the attempt counts");
+        }
         self.shared.store.flush().await;
     }
 
@@ -319,7 +322,11 @@ async fn serve(
                 let shared = Arc::clone(&shared);
                 async move { handle(&service, &shared, request).await }
             });
+            // A client may shut down its write side once its request is sent (half-close);
+            // without `half_close` hyper reads that EOF as the end of the connection and
+            // drops it before the handler answers.
             if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), handler)
                 .await
             {

@@ -2,8 +2,9 @@
 //! persistence under a data directory (JSON records written atomically).
 //!
 //! Layout: `files/<id>.content` holds a file's bytes (in memory mode too, in a
-//! private temp dir), `files/<id>.json` its metadata and `batches/<id>.json` a
-//! batch, the last two only with a data directory.
+//! private temp dir), `files/<id>.json` its metadata, `batches/<id>.json` a
+//! batch and `attempts.json` how many times each `custom_id` ran, the last three only
+//! with a data directory. A record that cannot be read is skipped with a warning.
 //!
 //! The enqueued-token sums live under the same lock as the batches, so a batch gives
 //! back its tokens in the very update that makes it terminal.
@@ -39,6 +40,10 @@ pub(crate) struct Store {
     next_seq: AtomicU64,
     /// Seconds added to the real clock when deciding whether a file has expired.
     file_clock_offset: AtomicI64,
+    /// How many times each `custom_id` has run, over every batch of this emulator.
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
+    /// Where [`Store::save_attempts`] writes them; `None` in memory mode.
+    attempts_path: Option<PathBuf>,
     /// Owns the contents in memory mode; removed on drop.
     _temp_dir: Option<TempDir>,
 }
@@ -71,6 +76,12 @@ struct FileRecord {
 struct BatchRecord {
     seq: u64,
     batch: Batch,
+}
+
+/// `attempts.json`: the runs of each `custom_id`, so seeded faults go on from where they were.
+#[derive(Serialize, Deserialize, Default)]
+struct AttemptsRecord {
+    attempts: HashMap<String, u32>,
 }
 
 /// Counts the disk writes in flight.
@@ -129,6 +140,8 @@ impl Store {
                 writes: Arc::default(),
                 next_seq: AtomicU64::new(1),
                 file_clock_offset: AtomicI64::new(0),
+                attempts: Arc::default(),
+                attempts_path: None,
                 _temp_dir: Some(temp_dir),
             };
             return Ok((store, Vec::new()));
@@ -140,7 +153,9 @@ impl Store {
         let mut state = State::default();
         let mut max_seq = 0;
         for path in json_records(&files_dir)? {
-            let record: FileRecord = read_record(&path)?;
+            let Some(record) = read_record::<FileRecord>(&path) else {
+                continue;
+            };
             let content = files_dir.join(format!("{}.content", record.file.id));
             if !content.exists() {
                 tracing::warn!(path = %path.display(), "file record without content, skipped");
@@ -167,7 +182,9 @@ impl Store {
         }
         let mut resume = Vec::new();
         for path in json_records(&batches_dir)? {
-            let record: BatchRecord = read_record(&path)?;
+            let Some(record) = read_record::<BatchRecord>(&path) else {
+                continue;
+            };
             max_seq = max_seq.max(record.seq);
             if !record.batch.status.is_terminal() {
                 resume.push(record.batch.id.clone());
@@ -181,6 +198,12 @@ impl Store {
                 },
             );
         }
+        let attempts_path = data_dir.join(ATTEMPTS_FILE);
+        let attempts = if attempts_path.exists() {
+            read_record::<AttemptsRecord>(&attempts_path).unwrap_or_default()
+        } else {
+            AttemptsRecord::default()
+        };
         let store = Store {
             files_dir,
             batches_dir: Some(batches_dir),
@@ -189,6 +212,8 @@ impl Store {
             writes: Arc::default(),
             next_seq: AtomicU64::new(max_seq + 1),
             file_clock_offset: AtomicI64::new(0),
+            attempts: Arc::new(Mutex::new(attempts.attempts)),
+            attempts_path: Some(attempts_path),
             _temp_dir: None,
         };
         Ok((store, resume))
@@ -430,6 +455,38 @@ impl Store {
         .map_err(io::Error::other)?
     }
 
+    /// Counts a run of `custom_id` and returns how many runs it had before this one.
+    pub(crate) fn next_attempt(&self, custom_id: &str) -> u32 {
+        let mut attempts = lock(&self.attempts);
+        if let Some(count) = attempts.get_mut(custom_id) {
+            let attempt = *count;
+            *count = count.saturating_add(1);
+            attempt
+        } else {
+            attempts.insert(custom_id.to_owned(), 1);
+            0
+        }
+    }
+
+    /// Writes the attempt counts to `attempts.json` (data directory mode only).
+    pub(crate) async fn save_attempts(&self) -> io::Result<()> {
+        let Some(path) = self.attempts_path.clone() else {
+            return Ok(());
+        };
+        let attempts = Arc::clone(&self.attempts);
+        let persist_lock = Arc::clone(&self.persist_lock);
+        self.spawn_write(move || {
+            let _guard = lock(&persist_lock);
+            let record = AttemptsRecord {
+                attempts: lock(&attempts).clone(),
+            };
+            let dir = path.parent().unwrap_or(Path::new("."));
+            write_record(dir, &path, &record)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
     /// One page of batches, newest first.
     pub(crate) fn list_batches(&self, after: Option<&str>, limit: usize) -> ListPage<Batch> {
         let mut batches: Vec<(u64, Batch)> = self
@@ -447,6 +504,9 @@ impl Store {
         )
     }
 }
+
+/// The attempt counts' file in a data directory.
+const ATTEMPTS_FILE: &str = "attempts.json";
 
 /// Cuts one page out of `items` (already in list order): the items after `after`, at most `limit`.
 ///
@@ -518,15 +578,24 @@ fn json_records(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(records)
 }
 
-fn read_record<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
-    let text = std::fs::read(path).map_err(|source| Error::ReadState {
-        path: path.to_owned(),
-        source,
-    })?;
-    serde_json::from_slice(&text).map_err(|source| Error::ParseState {
-        path: path.to_owned(),
-        source,
-    })
+/// A saved record, or `None` (with a warning naming the file) when it cannot be read or
+/// is not a record: one bad file must not keep the emulator, and the state it still
+/// knows, from starting. The file is left in place for its owner to inspect.
+fn read_record<T: DeserializeOwned>(path: &Path) -> Option<T> {
+    let parsed = std::fs::read(path)
+        .map_err(|error| error.to_string())
+        .and_then(|text| serde_json::from_slice(&text).map_err(|error| error.to_string()));
+    match parsed {
+        Ok(record) => Some(record),
+        Err(error) => {
+            tracing::warn!(
+                path = %path.display(),
+                %error,
+                "skipping a malformed state file of the data directory (move it away or delete it)"
+            );
+            None
+        }
+    }
 }
 
 /// Writes JSON to a temp file in `dir`, then renames it over `path`.

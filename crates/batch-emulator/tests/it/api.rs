@@ -272,3 +272,44 @@ async fn batches_list_newest_first_in_pages() {
         );
     }
 }
+
+/// A client that shuts down its write side once the upload is sent (a half-close) still
+/// reads the answer.
+#[tokio::test]
+async fn a_half_closed_upload_gets_its_response() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let emulator = start(fast_config()).await;
+    let addr = emulator.base_url()["http://".len()..]
+        .trim_end_matches("/v1")
+        .to_owned();
+    let line = request_line("a", "T", "gpt-4o-mini");
+    let boundary = "----half-close-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n{line}\n\r\n--{boundary}--\r\n"
+    );
+    let request = format!(
+        "POST /v1/files HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer k\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_string(&mut answer),
+    )
+    .await
+    .expect("the emulator answers a half-closed connection")
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let json = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let file: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(file["object"], "file");
+    assert_eq!(file["bytes"], line.len() + 1);
+}

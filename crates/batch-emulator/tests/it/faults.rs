@@ -1,7 +1,7 @@
 //! Every injected fault: seeded request failures and `length`, and API-level 429, 500,
 //! dropped connections and cut downloads.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -213,4 +213,114 @@ async fn cut_downloads_stop_midway_and_the_client_retries() {
         .await
         .unwrap();
     assert_eq!(whole.len() as u64, size);
+}
+
+/// Each request's outcome in a finished batch: `200`, `length`, or the error status.
+async fn outcomes(client: &Client, batch: &openai_batch_client::Batch) -> BTreeMap<String, String> {
+    let mut outcomes = BTreeMap::new();
+    for file_id in [&batch.output_file_id, &batch.error_file_id]
+        .into_iter()
+        .flatten()
+    {
+        for line in download_lines(client, file_id).await {
+            let response = &line["response"];
+            let outcome = if response["body"]["choices"][0]["finish_reason"] == "length" {
+                "length".to_owned()
+            } else {
+                response["status_code"].to_string()
+            };
+            outcomes.insert(line["custom_id"].as_str().unwrap().to_owned(), outcome);
+        }
+    }
+    outcomes
+}
+
+/// The lines of `text` whose `custom_id` is in `ids`.
+fn only(text: &str, ids: &BTreeSet<String>) -> String {
+    text.lines()
+        .filter(|line| {
+            let line: Value = serde_json::from_str(line).unwrap();
+            ids.contains(line["custom_id"].as_str().unwrap())
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Runs 60 seeded-fault requests, then resubmits the failed ones in a second batch;
+/// returns both rounds' outcomes. With `data_dir`, the emulator restarts between rounds.
+async fn two_rounds(
+    data_dir: Option<&std::path::Path>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let mut config = fast_config();
+    config.data_dir = data_dir.map(std::path::Path::to_owned);
+    config.faults = Faults {
+        seed: 5,
+        server_error_share: 0.3,
+        rate_limit_share: 0.2,
+        bad_request_share: 0.1,
+        length_share: 0.2,
+        ..Faults::default()
+    };
+    let (text, _) = lesson_requests(60);
+    let emulator = start(config.clone()).await;
+    let first = outcomes(
+        &client(&emulator),
+        &run_batch(&client(&emulator), &text).await,
+    )
+    .await;
+    let failed: BTreeSet<String> = first
+        .iter()
+        .filter(|(_, outcome)| *outcome != "200")
+        .map(|(id, _)| id.clone())
+        .collect();
+    let emulator = if data_dir.is_some() {
+        emulator.shutdown().await;
+        start(config).await
+    } else {
+        emulator
+    };
+    let client = client(&emulator);
+    let retry = run_batch(&client, &only(&text, &failed)).await;
+    (first, outcomes(&client, &retry).await)
+}
+
+#[tokio::test]
+async fn a_retried_request_can_recover_while_a_bad_request_fails_again() {
+    let (first, second) = two_rounds(None).await;
+    assert_eq!(first.len(), 60);
+    let count = |outcomes: &BTreeMap<String, String>, outcome: &str| {
+        outcomes.values().filter(|o| *o == outcome).count()
+    };
+    for outcome in ["500", "429", "400", "length"] {
+        assert!(count(&first, outcome) > 0, "{outcome} in {first:?}");
+    }
+    // Every failure was resubmitted; a transient one can now succeed, a 400 cannot.
+    let transient_before = |id: &String| ["500", "429", "length"].contains(&first[id].as_str());
+    assert_eq!(second.len(), 60 - count(&first, "200"));
+    let recovered: Vec<&String> = second
+        .iter()
+        .filter(|(id, outcome)| transient_before(id) && *outcome == "200")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!recovered.is_empty(), "nothing recovered: {second:?}");
+    for (id, outcome) in &second {
+        if first[id] == "400" {
+            assert_eq!(outcome, "400", "{id}: a bad request fails on every attempt");
+        }
+    }
+}
+
+#[tokio::test]
+async fn attempts_survive_a_restart_with_a_data_directory() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (persisted, in_memory) = tokio::join!(two_rounds(Some(data_dir.path())), two_rounds(None));
+    // The restarted emulator goes on counting, so its second round is the same one.
+    assert_eq!(persisted, in_memory);
+    let attempts: Value = serde_json::from_str(
+        &std::fs::read_to_string(data_dir.path().join("attempts.json")).unwrap(),
+    )
+    .unwrap();
+    let retried = persisted.1.keys().next().unwrap();
+    assert_eq!(attempts["attempts"][retried], 2);
+    assert_eq!(attempts["attempts"].as_object().unwrap().len(), 60);
 }

@@ -113,24 +113,40 @@ async fn success_upstream_500_and_timeout_land_where_the_batch_api_puts_them() {
     assert_eq!(timed_out["error"]["code"], "request_timeout");
     assert_eq!(
         timed_out["error"]["message"],
-        "The underlying call to the model timed out."
+        format!(
+            "The upstream call to {}/v1/chat/completions timed out after 0.3 s.",
+            server.uri()
+        )
     );
     parse_result_lines(&errors);
 }
 
 #[tokio::test]
-async fn an_unreachable_upstream_gives_request_timeout_lines() {
+async fn an_unreachable_upstream_is_recorded_as_refused_not_as_a_timeout() {
     // Bind a port, then free it, so nothing listens there.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     drop(listener);
-    let emulator = start(upstream_config(url, Duration::from_secs(2))).await;
+    let emulator = start(upstream_config(url.clone(), Duration::from_secs(30))).await;
     let client = client(&emulator);
+    let started = std::time::Instant::now();
     let batch = run_batch(&client, &line("a", "hi")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "refused at once, not after the timeout"
+    );
     assert_terminal(&batch, BatchStatus::Completed);
     assert!(batch.output_file_id.is_none(), "nothing succeeded");
     let errors = download_lines(&client, batch.error_file_id.as_ref().unwrap()).await;
-    assert_eq!(errors[0]["error"]["code"], "request_timeout");
+    assert!(errors[0]["response"].is_null());
+    assert_eq!(errors[0]["error"]["code"], "upstream_unreachable");
+    assert_eq!(
+        errors[0]["error"]["message"],
+        format!(
+            "The emulator could not connect to the upstream server at {url}/chat/completions: connection refused."
+        )
+    );
+    parse_result_lines(&errors);
 }
 
 #[tokio::test]

@@ -304,7 +304,7 @@ async fn malformed_create_parameters_are_400_at_once() {
 }
 
 #[tokio::test]
-async fn batch_uploads_need_a_jsonl_name_and_fit_the_size_limit() {
+async fn batch_uploads_are_judged_by_their_content_and_fit_the_size_limit() {
     let mut config = fast_config();
     config.max_file_bytes = 100;
     let emulator = start(config).await;
@@ -323,12 +323,36 @@ async fn batch_uploads_need_a_jsonl_name_and_fit_the_size_limit() {
             (status, response.json::<Value>().await.unwrap())
         }
     };
-    let (status, body) = upload("input.txt", "batch", b"{}\n".to_vec()).await;
-    assert_eq!(status, 400);
-    assert_eq!(
-        body["error"]["message"],
-        "Invalid file format for Batch API. Must be .jsonl"
-    );
+    // Any name: the official SDK names a raw-bytes upload `upload`; case does not matter.
+    // (Lines with a missing `method` and the like fail later, at batch validation.)
+    let line = b"\n{\"custom_id\": \"a\"}\n";
+    for name in ["upload", "input.JSONL", "input.txt", "requests.jsonl"] {
+        let (status, body) = upload(name, "batch", line.to_vec()).await;
+        assert_eq!(
+            (status, body["filename"].clone()),
+            (200, json!(name)),
+            "{body}"
+        );
+    }
+    // The content does: a body that is not JSONL gets the real API's error, whatever its name.
+    let not_jsonl: [&[u8]; 3] = [
+        b"custom_id,title\nlesson_M0-L001,Intro\n",
+        b"\n\nJust some notes, not JSON.\n{}\n",
+        b"%PDF-1.7\n\xff\xfe binary\n",
+    ];
+    for bytes in not_jsonl {
+        let (status, body) = upload("requests.jsonl", "batch", bytes.to_vec()).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["error"],
+            json!({
+                "message": "Invalid file format for Batch API. Must be .jsonl",
+                "type": "invalid_request_error",
+                "param": "file",
+                "code": "invalid_file_format"
+            })
+        );
+    }
     let (status, body) = upload("big.jsonl", "batch", vec![b' '; 101]).await;
     assert_eq!(
         (status, body["error"]["code"].clone()),
