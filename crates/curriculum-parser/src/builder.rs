@@ -1,5 +1,7 @@
 //! Collects modules and lessons as a format reader finds them, and enforces the rules both formats share:
-//! unique module numbers, unique lesson codes within a module, lessons only inside a module.
+//! unique module numbers, unique lesson codes within a module, lessons only inside a module,
+//! titled lessons; and warns about lines that look like headings but are not read as one,
+//! and about gaps and going back in a module's lesson numbers.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,6 +9,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::model::{Curriculum, Format, Lab, Lesson, LessonCode, Module, Warning};
+use crate::near_miss::NearMiss;
 use crate::text::Tag;
 
 /// A lesson as a reader found it, before the rules are checked.
@@ -31,6 +34,12 @@ pub(crate) struct Builder<'o> {
     warnings: Vec<Warning>,
     /// The section of the last lesson, shared with the next lessons of the same section.
     section: Option<Arc<str>>,
+    /// Since the last module heading, the last line that looks like a module heading but is not
+    /// read as one, with its warning's message: the likely cause of a rule the lessons after it break.
+    misread_module: Option<(usize, String)>,
+    /// The numbers (and lines) of the last module's lines that look like lesson headings
+    /// but are not read as one, so that their absence is not also reported as a gap.
+    missed_lessons: Vec<(u32, usize)>,
 }
 
 impl<'o> Builder<'o> {
@@ -44,6 +53,8 @@ impl<'o> Builder<'o> {
             n_lessons: 0,
             warnings: Vec::new(),
             section: None,
+            misread_module: None,
+            missed_lessons: Vec::new(),
         }
     }
 
@@ -74,9 +85,7 @@ impl<'o> Builder<'o> {
                 message: format!("module M{number} has no title"),
             });
         }
-        if let Some(previous) = self.modules.last_mut() {
-            shrink(previous);
-        }
+        self.end_module();
         self.modules.push(Module {
             number,
             title: title.to_owned(),
@@ -85,7 +94,36 @@ impl<'o> Builder<'o> {
             labs: Vec::new(),
         });
         self.open = true;
-        self.lesson_lines.clear();
+        self.misread_module = None;
+        Ok(())
+    }
+
+    /// Records a line that looks like a module or lesson heading but is not read as one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NumberTooLarge`] for a number with too many digits.
+    pub(crate) fn near_miss(&mut self, line: usize, near_miss: NearMiss) -> Result<(), Error> {
+        let message = match near_miss {
+            NearMiss::TooLarge { code } => {
+                return Err(Error::NumberTooLarge {
+                    path: self.origin.to_path_buf(),
+                    line,
+                    code,
+                });
+            }
+            NearMiss::Module { message } => {
+                self.misread_module = Some((line, message.clone()));
+                message
+            }
+            NearMiss::Lesson { number, message } => {
+                if let Some(number) = number.filter(|_| self.open) {
+                    self.missed_lessons.push((number, line));
+                }
+                message
+            }
+        };
+        self.warnings.push(Warning { line, message });
         Ok(())
     }
 
@@ -102,11 +140,12 @@ impl<'o> Builder<'o> {
         let module = match self.modules.last_mut() {
             Some(module) if self.open => module,
             _ => {
-                return Err(Error::LessonOutsideModule {
+                let err = Error::LessonOutsideModule {
                     path: self.origin.to_path_buf(),
                     line: found.line,
                     title: found.title.to_owned(),
-                });
+                };
+                return Err(self.blame_misread_module(err, 0));
             }
         };
         let complexity = match found.tag {
@@ -126,20 +165,22 @@ impl<'o> Builder<'o> {
         };
         let code = LessonCode::new(module.number, number);
         if let Some(&first_line) = self.lesson_lines.get(&number) {
-            return Err(Error::DuplicateLesson {
+            let err = Error::DuplicateLesson {
                 path: self.origin.to_path_buf(),
                 line: found.line,
                 first_line,
                 code,
+            };
+            return Err(self.blame_misread_module(err, first_line));
+        }
+        if found.title.is_empty() {
+            return Err(Error::EmptyTitle {
+                path: self.origin.to_path_buf(),
+                line: found.line,
+                code,
             });
         }
         self.lesson_lines.insert(number, found.line);
-        if found.title.is_empty() {
-            self.warnings.push(Warning {
-                line: found.line,
-                message: format!("lesson {code} has no title"),
-            });
-        }
         let section = found.section.map(|name| match &self.section {
             Some(last) if **last == *name => Arc::clone(last),
             _ => Arc::<str>::from(name),
@@ -176,9 +217,7 @@ impl<'o> Builder<'o> {
     }
 
     pub(crate) fn finish(mut self, format: Format) -> Curriculum {
-        if let Some(last) = self.modules.last_mut() {
-            shrink(last);
-        }
+        self.end_module();
         self.modules.shrink_to_fit();
         for module in self
             .modules
@@ -196,6 +235,82 @@ impl<'o> Builder<'o> {
             format,
             modules: self.modules,
             warnings: self.warnings,
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// `err`, broken by a lesson after a line that looks like a module heading but is not read as
+    /// one (and, for a duplicate, whose first is before that line), as caused by that line.
+    fn blame_misread_module(&self, err: Error, first_line: usize) -> Error {
+        match &self.misread_module {
+            Some((line, problem)) if *line > first_line => Error::MisreadModuleHeading {
+                path: self.origin.to_path_buf(),
+                line: *line,
+                problem: problem.clone(),
+                previous: self
+                    .modules
+                    .last()
+                    .filter(|_| self.open)
+                    .map(|module| module.number),
+                source: Box::new(err),
+            },
+            _ => err,
+        }
+    }
+
+    /// Ends the last module: warns about gaps and going back in its lesson numbers,
+    /// and gives back the room its lists grew beyond their lessons.
+    fn end_module(&mut self) {
+        let Some(module) = self.modules.last_mut() else {
+            return;
+        };
+        shrink(module);
+        let mut numbers: Vec<(u32, usize)> = self
+            .lesson_lines
+            .iter()
+            .map(|(&number, &line)| (number, line))
+            .chain(self.missed_lessons.drain(..))
+            .collect();
+        self.lesson_lines.clear();
+        numbers.sort_unstable();
+        numbers.dedup_by_key(|(number, _)| *number);
+        let code = |lesson: u32| LessonCode::new(module.number, lesson);
+        let mut expected = 1;
+        let mut before = None;
+        for (number, line) in numbers {
+            if number > expected {
+                let missing = if number - expected == 1 {
+                    format!("{} is missing", code(expected))
+                } else {
+                    format!("{} to {} are missing", code(expected), code(number - 1))
+                };
+                let jump = match before {
+                    Some(before) => format!("numbers jump from L{before:03} to L{number:03}"),
+                    None => format!("module {}'s lessons start at L{number:03}", module.code()),
+                };
+                self.warnings.push(Warning {
+                    line,
+                    message: format!(
+                        "{missing}: {jump}; renumber the lessons or add the missing ones"
+                    ),
+                });
+            }
+            expected = expected.max(number.saturating_add(1));
+            before = Some(number);
+        }
+        let mut highest: Option<&Lesson> = None;
+        for lesson in &module.lessons {
+            match highest {
+                Some(high) if lesson.code < high.code => self.warnings.push(Warning {
+                    line: lesson.line,
+                    message: format!(
+                        "lesson {} comes after {} (line {}): lesson numbers go back; renumber or move it",
+                        lesson.code, high.code, high.line
+                    ),
+                }),
+                _ => highest = Some(lesson),
+            }
         }
     }
 }

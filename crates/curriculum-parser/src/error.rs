@@ -87,6 +87,54 @@ pub enum Error {
         tag: String,
     },
 
+    /// A lesson has no title (`## L005:`, `## L00`, `- [F]`): its request could only get a junk answer.
+    #[error(
+        "{}:{line}: lesson {code} has no title (a lesson line looks like `## L001: What Is Data Governance? [F]`)",
+        .path.display()
+    )]
+    EmptyTitle {
+        /// The outline.
+        path: PathBuf,
+        /// The lesson's line.
+        line: usize,
+        /// The lesson's code.
+        code: LessonCode,
+    },
+
+    /// A module or lesson number has more digits than a number holds (at most nine).
+    #[error(
+        "{}:{line}: the number in `{code}` is too large (module and lesson numbers have at most 9 digits)",
+        .path.display()
+    )]
+    NumberTooLarge {
+        /// The outline.
+        path: PathBuf,
+        /// The heading's line.
+        line: usize,
+        /// The code as written, such as `M4294967296`.
+        code: String,
+    },
+
+    /// A line that looks like a module heading did not parse, so the lessons below it were read
+    /// into the module before it (or into none), where they broke a rule: the line is the likely cause.
+    #[error(
+        "{}:{line}: {problem}; the lessons below it were read {}",
+        .path.display(),
+        .previous.map_or_else(|| "outside any module".to_owned(), |number| format!("into module M{number}"))
+    )]
+    MisreadModuleHeading {
+        /// The outline.
+        path: PathBuf,
+        /// The line that looks like a module heading.
+        line: usize,
+        /// What was expected there and the likely fix, as its [`Warning`](crate::Warning) says.
+        problem: String,
+        /// The module the lessons were read into, if any.
+        previous: Option<u32>,
+        /// The rule the lessons broke: [`Error::DuplicateLesson`] or [`Error::LessonOutsideModule`].
+        source: Box<Error>,
+    },
+
     /// No lesson was found in any of the formats tried.
     #[error(
         "{}:{line}: no lessons found (tried the {} format{}); a lesson line looks like \
@@ -116,6 +164,9 @@ impl Error {
             | Error::DuplicateLesson { path, .. }
             | Error::DuplicateModule { path, .. }
             | Error::UnknownComplexity { path, .. }
+            | Error::EmptyTitle { path, .. }
+            | Error::NumberTooLarge { path, .. }
+            | Error::MisreadModuleHeading { path, .. }
             | Error::NoLessons { path, .. } => path,
         }
     }
@@ -129,6 +180,9 @@ impl Error {
             | Error::DuplicateLesson { line, .. }
             | Error::DuplicateModule { line, .. }
             | Error::UnknownComplexity { line, .. }
+            | Error::EmptyTitle { line, .. }
+            | Error::NumberTooLarge { line, .. }
+            | Error::MisreadModuleHeading { line, .. }
             | Error::NoLessons { line, .. } => *line,
         }
     }

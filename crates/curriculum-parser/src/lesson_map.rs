@@ -1,11 +1,14 @@
 //! Format A, the lesson map: `# M0: Title — Lesson Map` (or `# Module 0: Title`) module headings,
 //! `## L001: Title [F]` lesson headings, and other headings one level below the module as sections.
+//! Lines that look like module or lesson headings but are not read as one
+//! (in a heading, a paragraph or a list item) are warned about.
 
 use comrak::nodes::{AstNode, NodeValue};
 
 use crate::builder::{Builder, Found};
 use crate::error::Error;
-use crate::text::{inline_text, lesson_code_heading, module_heading, split_tag};
+use crate::near_miss::{self, Expect};
+use crate::text::{inline_lines, inline_text, lesson_code_heading, module_heading, split_tag};
 
 /// Reads the top-level headings of an outline into a [`Builder`], one piece of the outline at a time.
 #[derive(Debug, Default)]
@@ -26,9 +29,27 @@ impl Reader {
         for node in root.children() {
             let (level, line) = {
                 let ast = node.data.borrow();
+                let line = lines_before + ast.sourcepos.start.line;
                 match ast.value {
-                    NodeValue::Heading(heading) => {
-                        (heading.level, lines_before + ast.sourcepos.start.line)
+                    NodeValue::Heading(heading) => (heading.level, line),
+                    NodeValue::Paragraph => {
+                        drop(ast);
+                        for (index, text) in inline_lines(node).iter().enumerate() {
+                            let near_miss = near_miss::paragraph_line(
+                                text,
+                                Expect::ModulesAndLessons,
+                                self.section_level(),
+                            );
+                            if let Some(near_miss) = near_miss {
+                                builder.near_miss(line + index, near_miss)?;
+                            }
+                        }
+                        continue;
+                    }
+                    NodeValue::List(_) => {
+                        drop(ast);
+                        self.read_list(node, lines_before, builder)?;
+                        continue;
                     }
                     _ => continue,
                 }
@@ -47,6 +68,11 @@ impl Reader {
                     section: self.section.as_deref(),
                     line,
                 })?;
+            } else if let Some(near_miss) =
+                near_miss::heading(&text, level, Expect::ModulesAndLessons)
+            {
+                // Neither a section nor the title: a module or lesson heading with a typo.
+                builder.near_miss(line, near_miss)?;
             } else if self
                 .module_level
                 .is_some_and(|module_level| level == module_level + 1)
@@ -54,6 +80,49 @@ impl Reader {
                 self.section = Some(text);
             } else if self.module_level.is_none() && level == 1 {
                 builder.offer_title(text);
+            }
+        }
+        Ok(())
+    }
+
+    /// The level of a lesson heading here: one below the module's.
+    fn section_level(&self) -> u8 {
+        self.module_level
+            .map_or(2, |level| level.saturating_add(1).min(6))
+    }
+
+    /// Warns about the items of a list (and of its nested lists) that are lessons written as items.
+    fn read_list<'a>(
+        &self,
+        list: &'a AstNode<'a>,
+        lines_before: usize,
+        builder: &mut Builder<'_>,
+    ) -> Result<(), Error> {
+        for item in list.children() {
+            for child in item.children() {
+                let (is_paragraph, is_list) = {
+                    let value = &child.data.borrow().value;
+                    (
+                        matches!(value, NodeValue::Paragraph),
+                        matches!(value, NodeValue::List(_)),
+                    )
+                };
+                match (is_paragraph, is_list) {
+                    (true, _) if child.previous_sibling().is_none() => {
+                        let text = inline_text(child);
+                        let near_miss = near_miss::list_item(
+                            &text,
+                            Expect::ModulesAndLessons,
+                            self.section_level(),
+                        );
+                        if let Some(near_miss) = near_miss {
+                            let line = lines_before + item.data.borrow().sourcepos.start.line;
+                            builder.near_miss(line, near_miss)?;
+                        }
+                    }
+                    (_, true) => self.read_list(child, lines_before, builder)?,
+                    _ => {}
+                }
             }
         }
         Ok(())
@@ -276,14 +345,157 @@ L003: nor is a paragraph [F]
         );
     }
 
+    /// The warnings of an outline, each as `line: message`.
+    fn warnings(text: &str) -> Vec<String> {
+        let curriculum = parse(text).unwrap();
+        curriculum
+            .warnings
+            .iter()
+            .map(|warning| format!("{}: {}", warning.line, warning.message))
+            .collect()
+    }
+
+    /// Issue 12: heading typos no longer drop lessons silently; accepted forms never warn.
     #[test]
-    fn an_empty_title_is_kept_with_a_warning() {
-        let curriculum = parse("# M0: A\n## L001: [F]\n").unwrap();
-        assert_eq!(curriculum.modules[0].lessons[0].title, "");
-        assert_eq!(
-            curriculum.warnings[0].message,
-            "lesson M0-L001 has no title"
+    fn lines_that_look_like_headings_but_are_not_warn() {
+        let check = |typo: &str, expected: &str| {
+            let text = format!("# M0: A\n## L001: One [F]\n{typo}\n## L003: Three [F]\n");
+            assert_eq!(warnings(&text), [expected], "{typo}");
+            // The typo is no lesson and no section.
+            assert_eq!(
+                lessons(&text),
+                ["M0-L001 | One | F | - | 2", "M0-L003 | Three | F | - | 4"]
+            );
+        };
+        check(
+            "## L02 Title [F]",
+            "3: `## L02 Title [F]` is not read as a lesson heading: expected `## L02: Title [F]`; add a colon after L02",
         );
+        check(
+            "## L002 Title [F]",
+            "3: `## L002 Title [F]` is not read as a lesson heading: expected `## L002: Title [F]`; add a colon after L002",
+        );
+        check(
+            "## L02 …",
+            "3: `## L02 …` is not read as a lesson heading: expected `## L02: …`; add a colon after L02",
+        );
+        check(
+            "##L002: Title [F]",
+            "3: `##L002: Title [F]` is not a heading: expected `## L002: Title [F]`; add a space after `##`",
+        );
+        check(
+            "- L002: Title [F]",
+            "3: `L002: Title [F]` is not read as a lesson (a list item is not a heading): expected `## L002: Title [F]`; write it as a heading",
+        );
+        check(
+            "L002: Title [F]",
+            "3: `L002: Title [F]` is not read as a lesson (the line is not a heading): expected `## L002: Title [F]`; start the line with `## `",
+        );
+        check(
+            "## Lesson 2: Title [F]",
+            "3: `## Lesson 2: Title [F]` is not read as a lesson heading: expected `## L002: Title [F]`; a lesson heading starts with its code, `L002`",
+        );
+    }
+
+    #[test]
+    fn a_module_heading_typo_warns_at_its_line() {
+        let text = "# M0: A\n## L001: One [F]\n# M1 B — Lesson Map\n## L002: Two [F]\n";
+        assert_eq!(
+            warnings(text),
+            [
+                "3: `# M1 B — Lesson Map` is not read as a module heading: expected `# M1: B — Lesson Map`; add a colon after M1"
+            ]
+        );
+        let text = "# M0: A\n## L001: One [F]\n#M1: B\n## L002: Two [F]\n";
+        assert_eq!(
+            warnings(text),
+            ["3: `#M1: B` is not a heading: expected `# M1: B`; add a space after `#`"]
+        );
+    }
+
+    #[test]
+    fn gaps_and_going_back_in_lesson_numbers_warn() {
+        assert_eq!(
+            warnings("# M0: A\n## L001: One [F]\n## L003: Three [F]\n## L007: Seven [F]\n"),
+            [
+                "3: M0-L002 is missing: numbers jump from L001 to L003; renumber the lessons or add the missing ones",
+                "4: M0-L004 to M0-L006 are missing: numbers jump from L003 to L007; renumber the lessons or add the missing ones",
+            ]
+        );
+        assert_eq!(
+            warnings("# M0: A\n## L001: One [F]\n# M1: B\n## L002: Two [F]\n"),
+            [
+                "4: M1-L001 is missing: module M1's lessons start at L002; renumber the lessons or add the missing ones"
+            ]
+        );
+        assert_eq!(
+            warnings(
+                "# M0: A\n## L001: One [F]\n## L003: Three [F]\n## L002: Two [F]\n## L004: Four [F]\n"
+            ),
+            [
+                "4: lesson M0-L002 comes after M0-L003 (line 3): lesson numbers go back; renumber or move it"
+            ]
+        );
+        // Numbers restart in every module, may start at L000, and may be written with fewer digits.
+        assert!(
+            warnings("# M0: A\n## L000: Zero\n## L1: One\n## L02: Two\n# M1: B\n## L001: One\n")
+                .is_empty()
+        );
+    }
+
+    /// Issue 12: `## L005: ` and `## L00` became lessons with no title, paid for and answered with junk.
+    #[test]
+    fn an_empty_title_is_an_error() {
+        for (text, line, code) in [
+            ("# M0: A\n## L001: One [F]\n## L005: \n", 3, "M0-L005"),
+            ("# M4: A\n## L00\n", 2, "M4-L000"),
+            ("# M0: A\n## L001: [F]\n", 2, "M0-L001"),
+            ("# M0: A\n## L001: <!-- todo -->\n", 2, "M0-L001"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                matches!(&err, Error::EmptyTitle { line: l, code: c, .. } if *l == line && c.to_string() == code),
+                "{text:?}: {err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "map.md:{line}: lesson {code} has no title (a lesson line looks like `## L001: What Is Data Governance? [F]`)"
+                )
+            );
+        }
+    }
+
+    /// Issue 12: numbers out of range gave "no lessons found".
+    #[test]
+    fn a_number_too_large_is_an_error() {
+        for (text, line, code) in [
+            ("# M4294967296: Huge\n## L001: One [F]\n", 1, "M4294967296"),
+            (
+                "# M0: A\n## L99999999999999999999: Huge [F]\n",
+                2,
+                "L99999999999999999999",
+            ),
+            (
+                "# M0: A\n## L001: One [F]\n##L1234567890: Huge\n",
+                3,
+                "L1234567890",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                matches!(&err, Error::NumberTooLarge { line: l, code: c, .. } if *l == line && c == code),
+                "{text:?}: {err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "map.md:{line}: the number in `{code}` is too large (module and lesson numbers have at most 9 digits)"
+                )
+            );
+        }
+        // Nine digits fit.
+        assert_eq!(lessons("# M0: A\n## L999999999: Big [F]\n").len(), 1);
     }
 
     #[test]

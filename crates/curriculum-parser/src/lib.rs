@@ -36,8 +36,15 @@
 //! and the result is the one of reading the outline whole.
 //! A trailing `[F]`, `[I-A]` or `[Advanced]` is the lesson's [`Complexity`];
 //! a tag-shaped group that is no level, such as `[X]`, is an error, and other brackets, such as `[GDPR]`, stay in the title.
-//! Duplicate modules and lessons, lessons outside a module and outlines without lessons are [`Error`]s;
-//! a module without lessons is kept, with a [`Warning`].
+//! Duplicate modules and lessons, lessons outside a module, lessons without a title,
+//! numbers too large (more than nine digits) and outlines without lessons are [`Error`]s.
+//! [`Warning`]s, each with its line, what was expected and the likely fix, name what parsed but
+//! may not be what the author meant: a line that looks like a module or lesson heading but is not
+//! read as one (`## L005 Title [F]` without the colon, `##L004: Title` without the space,
+//! `- L002: Title` as a list item in a lesson map), gaps and going back in a module's lesson
+//! numbers, a module without a title, and a module without lessons (which is kept).
+//! When a module heading with a typo makes the lessons below it break a rule,
+//! the error is [`Error::MisreadModuleHeading`], at the heading's line.
 //!
 //! Which lessons already have a file is for `lesson-writer`, the one owner of lesson file names.
 
@@ -47,6 +54,7 @@ mod builder;
 mod error;
 mod lesson_map;
 mod model;
+mod near_miss;
 mod nested;
 mod parse;
 mod pieces;

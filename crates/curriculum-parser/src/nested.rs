@@ -3,12 +3,16 @@
 //! group headings and nested bullets below them.
 //! `*Lab: ...*` items are labs; other items are sections when they have child items that are not labs,
 //! and lessons otherwise (so a lesson may carry its own labs).
+//! Headings, items and paragraph lines that look like module headings but are not read as one are warned about.
 
 use comrak::nodes::{AstNode, NodeValue};
 
 use crate::builder::{Builder, Found};
 use crate::error::Error;
-use crate::text::{Tag, inline_text, lab_title, module_heading, module_item, split_tag};
+use crate::near_miss::{self, Expect};
+use crate::text::{
+    Tag, inline_lines, inline_text, lab_title, module_heading, module_item, split_tag,
+};
 
 /// Reads the headings and lists of an outline into a [`Builder`], one piece of the outline at a time.
 #[derive(Debug, Default)]
@@ -40,6 +44,22 @@ impl Reader {
                         read_entries(entries, lines_before, self.group.as_deref(), builder)?;
                         continue;
                     }
+                    NodeValue::Paragraph => {
+                        let line = lines_before + ast.sourcepos.start.line;
+                        drop(ast);
+                        for (index, text) in inline_lines(node).iter().enumerate() {
+                            // Only `#`-lines: in prose, `Module 2: ...` may be just prose.
+                            if !text.starts_with('#') {
+                                continue;
+                            }
+                            if let Some(near_miss) =
+                                near_miss::paragraph_line(text, Expect::Modules, 2)
+                            {
+                                builder.near_miss(line + index, near_miss)?;
+                            }
+                        }
+                        continue;
+                    }
                     _ => continue,
                 }
             };
@@ -48,7 +68,12 @@ impl Reader {
                 builder.start_module(number, title, line)?;
                 self.module_level = Some(heading_level);
                 self.group = None;
-            } else if self
+                continue;
+            }
+            if let Some(near_miss) = near_miss::heading(&text, heading_level, Expect::Modules) {
+                builder.near_miss(line, near_miss)?;
+            }
+            if self
                 .module_level
                 .is_some_and(|module_level| heading_level > module_level)
             {
@@ -96,6 +121,9 @@ fn read_entries(
         if let Some(title) = lab_title(&text) {
             builder.push_lab(title, section, line);
             continue;
+        }
+        if let Some(near_miss) = near_miss::module_list_item(&text) {
+            builder.near_miss(line, near_miss)?;
         }
         let children = child_entries(item, lines_before);
         if children
@@ -360,6 +388,52 @@ mod tests {
         let err = parse("# Course\n- Orphan Lesson [F]\n## Module 1: A\n- One [F]\n").unwrap_err();
         assert!(
             matches!(&err, Error::LessonOutsideModule { line: 2, title, .. } if title == "Orphan Lesson"),
+            "{err:?}"
+        );
+    }
+
+    /// Issue 12: module typos in a nested outline are warned about at their line.
+    #[test]
+    fn module_typos_warn() {
+        let curriculum = parse(
+            "## Module 1: A\n- One [F]\n\n##Module 2: B\n- **Module 3 C**\n  - Group\n    - Two\n### Module 4 D\n- L2 Support Triage\n",
+        )
+        .unwrap();
+        let warnings: Vec<String> = curriculum
+            .warnings
+            .iter()
+            .map(|warning| format!("{}: {}", warning.line, warning.message))
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "4: `##Module 2: B` is not a heading: expected `## Module 2: B`; add a space after `##`",
+                "5: `Module 3 C` is not read as a module: expected `Module 3: C`; add a colon after Module 3",
+                "8: `### Module 4 D` is not read as a module heading: expected `### Module 4: D`; add a colon after Module 4",
+            ]
+        );
+        // Lesson-like bullets are lessons here; lesson-like headings are groups.
+        assert_eq!(
+            items("## Module 1: A\n### L2 Basics\n- L2 Support Triage\n"),
+            ["M1-L001 | L2 Support Triage | - | L2 Basics | 3"]
+        );
+    }
+
+    #[test]
+    fn a_module_heading_typo_is_named_when_its_lessons_have_no_module() {
+        let err = parse("## Module 1: A\n- One [F]\n## Module 2 B\n- Two [F]\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::MisreadModuleHeading { line: 3, previous: None, source, .. }
+                if matches!(**source, Error::LessonOutsideModule { line: 4, .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_lesson_without_a_title_is_an_error() {
+        let err = parse("## Module 1: A\n- One [F]\n- [I]\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::EmptyTitle { line: 3, code, .. } if code.to_string() == "M1-L002"),
             "{err:?}"
         );
     }

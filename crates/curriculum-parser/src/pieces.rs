@@ -329,6 +329,12 @@ mod tests {
             "- Orphan [F]\n# Notes\n- More\n",
             "## Module 1: A\n- One [F]\n- Two [Q]\n## Module 1: B\n",
             "# Notes\n\n# M0: Truncated — Lesson Map\n## Section\n",
+            // Issue 12: typos, gaps, empty titles and numbers too large.
+            "# M0: A\n## L001: One [F]\n## L02 Two [F]\n##L003: Three\n- L004: Four\nL005: Five\n## L007: Seven [F]\n## L006: Six [F]\n",
+            "# M0: A\n## L001: One [F]\n# M1 B\n## Section\n## L001: Again [F]\n",
+            "# M0: A\n## L001: One [F]\n## L002: \n",
+            "# M0: A\n## L001: One [F]\n# M4294967296: B\n",
+            "## Module 1: A\n- One [F]\n- **Module 2 B**\n  - Two\n##Module 3: C\n- Three [F]\n",
         ] {
             check_same_in_pieces(text);
         }

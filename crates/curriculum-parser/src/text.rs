@@ -24,6 +24,18 @@ pub(crate) enum Tag<'t> {
 pub(crate) fn inline_text<'a>(node: &'a AstNode<'a>) -> String {
     let mut text = String::new();
     collect_inlines(node, &mut text);
+    collapse(text)
+}
+
+/// The plain text of each source line of a paragraph, flattened as [`inline_text`] does.
+pub(crate) fn inline_lines<'a>(node: &'a AstNode<'a>) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    collect_lines(node, &mut lines);
+    lines.into_iter().map(collapse).collect()
+}
+
+/// Every run of whitespace as one space, trimmed at both ends.
+fn collapse(text: String) -> String {
     if is_collapsed(&text) {
         return text;
     }
@@ -144,6 +156,25 @@ fn collect_inlines<'a>(node: &'a AstNode<'a>, out: &mut String) {
             NodeValue::HtmlInline(_) | NodeValue::Raw(_) => {}
             _ => collect_inlines(child, out),
         }
+    }
+}
+
+/// As [`collect_inlines`], starting a new line at each line break.
+fn collect_lines<'a>(node: &'a AstNode<'a>, lines: &mut Vec<String>) {
+    for child in node.children() {
+        match &child.data.borrow().value {
+            NodeValue::SoftBreak | NodeValue::LineBreak => lines.push(String::new()),
+            NodeValue::Text(text) => push_to_last(lines, text),
+            NodeValue::Code(code) => push_to_last(lines, &code.literal),
+            NodeValue::HtmlInline(_) | NodeValue::Raw(_) => {}
+            _ => collect_lines(child, lines),
+        }
+    }
+}
+
+fn push_to_last(lines: &mut [String], text: &str) {
+    if let Some(line) = lines.last_mut() {
+        line.push_str(text);
     }
 }
 

@@ -120,3 +120,61 @@ fn unreadable_file() {
     assert_eq!(message(&err, &path), "cannot read FILE");
     assert_eq!(err.path(), path);
 }
+
+/// Issue 12: a module heading typo was reported as `:49: lesson M0-L001 appears twice`,
+/// when the bad heading is on line 46. The error now points at line 46 and says why.
+#[test]
+fn module_heading_typo_points_at_the_heading() {
+    let path = fixture("outlines/error-module-heading-typo.md");
+    let err = parse_file(&path).unwrap_err();
+    let Error::MisreadModuleHeading {
+        line: 46,
+        previous: Some(0),
+        source,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert!(
+        matches!(
+            **source,
+            Error::DuplicateLesson {
+                line: 49,
+                first_line: 14,
+                ..
+            }
+        ),
+        "{source:?}"
+    );
+    assert_eq!(err.line(), 46);
+    assert_eq!(
+        message(&err, &path),
+        "FILE:46: `# M1 Operating Model, Roles & RACI — Lesson Map` is not read as a module heading: \
+         expected `# M1: Operating Model, Roles & RACI — Lesson Map`; add a colon after M1; \
+         the lessons below it were read into module M0"
+    );
+    assert_eq!(
+        message(source, &path),
+        "FILE:49: lesson M0-L001 appears twice (first at line 14)"
+    );
+}
+
+#[test]
+fn module_heading_typo_before_any_module() {
+    let err = curriculum_parser::parse(
+        "# Course\n\n# M0 Fundamentals\n## L001: One [F]\n",
+        Path::new("o.md"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::MisreadModuleHeading { line: 3, previous: None, source, .. }
+            if matches!(**source, Error::LessonOutsideModule { line: 4, .. })),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("add a colon after M0; the lessons below it were read outside any module"),
+        "{err}"
+    );
+}

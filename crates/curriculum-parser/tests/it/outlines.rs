@@ -139,3 +139,21 @@ fn lesson_map_with_crlf_bom_and_markup() {
         ]
     );
 }
+
+/// Issue 12 added warnings for typos, gaps and going back in numbers: the author's outlines have none.
+#[test]
+fn the_outlines_have_no_warnings() {
+    for name in [
+        "datagov/Content Structure.md",
+        "outlines/lesson-map-crlf-bom.md",
+        "outlines/nested-module-headings.md",
+        "outlines/nested-module-items.md",
+    ] {
+        let curriculum = parse_file(&fixture(name)).unwrap();
+        assert!(
+            curriculum.warnings.is_empty(),
+            "{name}: {:?}",
+            curriculum.warnings
+        );
+    }
+}
