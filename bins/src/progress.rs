@@ -49,7 +49,8 @@ impl Reporter {
             Verbosity::Verbose => {
                 "warn,openai_batch_client=debug,lesson_writer=debug,batch_request=debug"
             }
-            _ => "error",
+            // The built-in emulator warns about what it skipped, e.g. a broken state file.
+            _ => "error,batch_emulator=warn",
         };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -17,7 +17,7 @@ use clap::Parser;
 /// A local OpenAI Files + Batches API server.
 ///
 /// Prints its base URL (`http://HOST:PORT/v1`) on stdout, logs on stderr, and runs until
-/// Ctrl-C. Point any OpenAI client at the URL with any non-empty API key (or the one
+/// Ctrl-C or SIGTERM. Point any OpenAI client at the URL with any non-empty API key (or the one
 /// given with --api-key).
 /// Requests are answered offline with placeholder lessons, or forwarded to an
 /// OpenAI-compatible server with --upstream (Ollama, vLLM, llama.cpp).
@@ -244,10 +244,31 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     eprintln!("batch emulator ready; stop it with Ctrl-C");
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    eprintln!("stopping");
+    let signal = stop_signal().await?;
+    eprintln!("stopping ({signal})");
+    // The same clean stop for both: batch state written, the temp dir of a run without
+    // --data-dir removed (when `emulator` is dropped).
     emulator.shutdown().await;
     Ok(())
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM (how service managers and test harnesses stop a
+/// process); returns its name.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C").map(|()| "Ctrl-C"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")?;
+        Ok("Ctrl-C")
+    }
 }

@@ -323,27 +323,49 @@ async fn failed_requests_exit_3_and_only_retryable_ones_are_resubmitted() {
         .filter(|f| f["code"] == "length")
         .map(|f| f["lesson_code"].as_str().unwrap())
         .collect();
-    assert!(!truncated.is_empty(), "{failed:?}");
     let written = report["written"].as_u64().unwrap();
     assert_eq!(written + failed.len() as u64, 40);
 
-    // Newest first: the retry batch holds exactly the retryable failures of the first round
-    // (the emulator's faults are keyed by custom_id, so the same lessons fail again).
+    // Newest first: the retry batch holds exactly the retryable failures of the first round:
+    // its 500s and truncated answers, never its 400s.
     let all = batches(&emulator).await;
     assert_eq!(all.len(), 2, "one retry round");
     assert_eq!(all[1].counts().total, 40);
-    assert_eq!(all[0].counts().total, retryable.len() as u64);
+    let first_round = outcomes(&emulator, &all[1]).await;
+    let of_round_one = |outcome: &str| -> Vec<String> {
+        first_round
+            .iter()
+            .filter(|(_, o)| *o == outcome)
+            .map(|(id, _)| id.trim_start_matches("lesson_").to_owned())
+            .collect()
+    };
+    let (server_errors, cut, bad) = (
+        of_round_one("500"),
+        of_round_one("length"),
+        of_round_one("400"),
+    );
+    assert!(
+        !server_errors.is_empty() && !cut.is_empty() && !bad.is_empty(),
+        "{first_round:?}"
+    );
+    assert_eq!(
+        all[0].counts().total,
+        (server_errors.len() + cut.len()) as u64
+    );
+    // The emulator draws a retry's transient faults anew, so the retry round recovers some.
+    assert!(all[0].counts().completed > 0, "{:?}", all[0]);
+    assert!(
+        retryable.len() < server_errors.len() + cut.len(),
+        "{failed:?}"
+    );
 
     // The retry input: no permanent failure in it, and truncated lessons got a larger budget.
     let text = input_of(&dir.path().join("work"), &all[0]);
     for line in text.lines() {
         let line: batch_request::RequestLine = serde_json::from_str(line).unwrap();
         let code = line.custom_id.trim_start_matches("lesson_");
-        assert!(
-            permanent.iter().all(|f| f["lesson_code"] != code),
-            "{code} was resubmitted"
-        );
-        let expected = if truncated.contains(&code) {
+        assert!(!bad.iter().any(|bad| bad == code), "{code} was resubmitted");
+        let expected = if cut.iter().any(|cut| cut == code) {
             8000
         } else {
             4000
@@ -359,6 +381,42 @@ async fn failed_requests_exit_3_and_only_retryable_ones_are_resubmitted() {
         assert!(!dir.path().join(format!("out/{code}.md")).exists());
         assert!(dir.path().join(format!("out/rejected/{code}.md")).exists());
     }
+}
+
+/// Each request's outcome in a batch, from its result files on the emulator: `200`,
+/// `length`, or the error status.
+async fn outcomes(
+    emulator: &batch_emulator::Emulator,
+    batch: &openai_batch_client::Batch,
+) -> std::collections::BTreeMap<String, String> {
+    let client = openai_batch_client::Client::new(openai_batch_client::ClientConfig::new(
+        emulator.base_url(),
+        secrecy::SecretString::from("sk-test-key".to_owned()),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for file_id in [&batch.output_file_id, &batch.error_file_id]
+        .into_iter()
+        .flatten()
+    {
+        let path = dir.path().join(file_id.as_str());
+        client
+            .download_file_to(file_id, &path, std::sync::Arc::new(()))
+            .await
+            .unwrap();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            let response = &line["response"];
+            let outcome = if response["body"]["choices"][0]["finish_reason"] == "length" {
+                "length".to_owned()
+            } else {
+                response["status_code"].to_string()
+            };
+            outcomes.insert(line["custom_id"].as_str().unwrap().to_owned(), outcome);
+        }
+    }
+    outcomes
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real binaries against the in-process batch emulator on loopback.
 
 mod check;
+#[cfg(unix)]
+mod emulator_cli;
 mod generate;
 mod job;
 mod list_lessons;
