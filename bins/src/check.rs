@@ -16,6 +16,7 @@ use crate::key;
 use crate::process::{WriteArgs, write_lessons};
 use crate::progress::Reporter;
 use crate::report::batch_error_line;
+use crate::term::{Shown, shown_lines};
 
 /// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download
 /// its results (also the partial results of expired and cancelled batches), write the lessons,
@@ -105,18 +106,22 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let checked = lesson_job::check_batch(&client, &args.work_dir, &check, &bars).await;
     bars.finish();
     let checked = checked.with_context(|| match &args.batch_id {
-        Some(id) => format!("cannot check batch {id}"),
+        Some(id) => format!("cannot check batch {}", Shown(id)),
         None => "cannot check the work dir's latest batch".to_owned(),
     })?;
     let batch = checked.batch;
     if let Some(cancelled) = &checked.cancelled {
         reporter.say(format!(
             "Cancel requested for {}: now {} (finished requests keep their results)",
-            batch.id, cancelled.status
+            Shown(&batch.id),
+            cancelled.status
         ));
     }
     if !args.output.json {
-        print!("{}", describe(&batch, chrono::Utc::now().timestamp()));
+        print!(
+            "{}",
+            shown_lines(&describe(&batch, chrono::Utc::now().timestamp()))
+        );
     }
     let results = checked.results.unwrap_or_default();
     if check.download {
@@ -125,10 +130,10 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 if results.reused.contains(path) {
                     reporter.say(format!(
                         "{} is already downloaded (--force downloads it again)",
-                        path.display()
+                        Shown(path.display())
                     ));
                 } else {
-                    reporter.say(format!("Downloaded {}", path.display()));
+                    reporter.say(format!("Downloaded {}", Shown(path.display())));
                 }
             }
             if results.files(&batch.id).is_empty() {
@@ -151,12 +156,13 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         // A batch of a job in the work dir: only its lessons count, with the titles its
         // requests had, written into that job's output directory unless --out says otherwise.
         let recorded = lesson_job::recorded_batch(&args.work_dir, &batch.id)?;
+        let fingerprint = recorded
+            .as_ref()
+            .and_then(|recorded| recorded.fingerprint.as_ref());
         let report = write_lessons(
             &args.write,
-            recorded
-                .as_ref()
-                .and_then(|recorded| recorded.fingerprint.as_ref())
-                .map(|fingerprint| fingerprint.out_dir.as_path()),
+            fingerprint.map(|fingerprint| fingerprint.out_dir.as_path()),
+            fingerprint.map(|fingerprint| fingerprint.template_sha256.as_str()),
             args.force,
             false,
             &files,
@@ -186,7 +192,7 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
     let mut status = ExitStatus::Success;
     let mut deleted = 0;
     for job in &jobs {
-        let name = job.job_dir.display();
+        let name = Shown(job.job_dir.display());
         if let Some(holder) = &job.skipped_locked {
             reporter.say(format!(
                 "{name}: skipped, {}",
@@ -204,7 +210,7 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
             ));
         }
         for error in &job.errors {
-            reporter.warn(format!("{name}: {error}"));
+            reporter.warn(format!("{name}: {}", Shown(error)));
             status = ExitStatus::Failure;
         }
     }
@@ -225,7 +231,7 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
     reporter.say(if deleted == 0 {
         format!(
             "Nothing to delete: no finished batch in {} has files left on the server.",
-            args.work_dir.display()
+            Shown(args.work_dir.display())
         )
     } else {
         format!("Deleted {deleted} file(s) from the server; the local copies stay in the work dir.")
@@ -251,14 +257,14 @@ async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Resu
             .as_ref()
             .map(|m| {
                 m.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{}={}", Shown(k), Shown(v)))
                     .collect::<Vec<_>>()
                     .join(" ")
             })
             .unwrap_or_default();
         println!(
             "{}  {:<11} {:>6}/{:<6} failed {:<5} {}  {}",
-            batch.id,
+            Shown(&batch.id),
             batch.status,
             counts.completed,
             counts.total,
@@ -270,14 +276,15 @@ async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Resu
     Ok(ExitStatus::Success)
 }
 
-/// The human description of a batch, relative to `now` (Unix seconds).
+/// The human description of a batch, relative to `now` (Unix seconds); the server's ids,
+/// model and messages are shown escaped ([`crate::term`]).
 pub fn describe(batch: &Batch, now: i64) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "Batch {}", batch.id);
+    let _ = writeln!(out, "Batch {}", Shown(&batch.id));
     let _ = writeln!(out, "  status:      {}", batch.status);
     if let Some(model) = &batch.model {
-        let _ = writeln!(out, "  model:       {model}");
+        let _ = writeln!(out, "  model:       {}", Shown(model));
     }
     let stamps = [
         ("created", Some(batch.created_at)),
@@ -320,12 +327,12 @@ pub fn describe(batch: &Batch, now: i64) -> String {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(out, "  input file:  {}", batch.input_file_id);
+    let _ = writeln!(out, "  input file:  {}", Shown(&batch.input_file_id));
     if let Some(id) = &batch.output_file_id {
-        let _ = writeln!(out, "  output file: {id}");
+        let _ = writeln!(out, "  output file: {}", Shown(id));
     }
     if let Some(id) = &batch.error_file_id {
-        let _ = writeln!(out, "  error file:  {id}");
+        let _ = writeln!(out, "  error file:  {}", Shown(id));
     }
     if let Some(usage) = &batch.usage {
         let _ = writeln!(
@@ -357,4 +364,45 @@ fn duration(seconds: i64) -> String {
         seconds % 3600 / 60,
         seconds % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_described_shows_the_servers_escape_sequences_escaped() {
+        let batch: Batch = serde_json::from_value(serde_json::json!({
+            "id": "batch_1\u{1b}]0;pwned\u{7}",
+            "endpoint": "/v1/chat/completions",
+            "model": "gpt\u{1b}[2J",
+            "input_file_id": "file-in\u{8}",
+            "output_file_id": "file-out\u{202e}",
+            "completion_window": "24h",
+            "status": "failed",
+            "created_at": 1_700_000_000,
+            "errors": {"data": [{
+                "code": "invalid\u{1b}[31m",
+                "message": "bad line\nhint: fake\u{7}",
+                "param": "body\u{9b}",
+                "line": 2
+            }]}
+        }))
+        .unwrap();
+        let text = describe(&batch, 1_700_000_100);
+        assert!(text.contains("Batch batch_1\\e]0;pwned\\a\n"), "{text}");
+        assert!(text.contains("model:       gpt\\e[2J\n"), "{text}");
+        assert!(text.contains("input file:  file-in\\b\n"), "{text}");
+        assert!(text.contains("output file: file-out\\u{202e}\n"), "{text}");
+        assert!(
+            text.contains(
+                "error:       invalid\\e[31m (line 2): bad line\\nhint: fake\\a [param body\\u{9b}]\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+    }
 }

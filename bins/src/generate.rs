@@ -17,6 +17,7 @@ use crate::args::{ApiArgs, OutputArgs};
 use crate::key::{self, KeySource};
 use crate::progress::{Reporter, human_bytes, usd};
 use crate::report::{say_outcomes, waiting_line};
+use crate::term::Shown;
 use crate::{ExitStatus, usage_error};
 
 /// The prompt file the old script read from the working directory.
@@ -111,9 +112,15 @@ pub struct Args {
     /// Uploaded shards expire on the server after this many hours if not deleted before (1 to 720).
     #[arg(long, value_name = "HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=720))]
     pub upload_expiry_hours: u64,
-    /// Resubmit lessons whose failure is retryable, up to N more rounds.
+    /// Resubmit lessons whose failure is retryable, up to N more rounds (an answer below spec
+    /// is resubmitted once).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub retry_failed: u32,
+    /// Write answers below the quality bar (lessons.toml's `[quality]`: too few words, or
+    /// sections of the built-in template missing) as lessons; they are kept in `<out>/rejected/`
+    /// otherwise.
+    #[arg(long)]
+    pub accept_below_spec: bool,
     /// Ignore unfinished batches of an earlier run (their ledger is archived) and start anew.
     #[arg(long)]
     pub new: bool,
@@ -134,6 +141,9 @@ pub struct Args {
     /// Print the parsed curriculum and exit; sends nothing.
     #[arg(long)]
     pub list_lessons: bool,
+    #[doc = crate::outline::STRICT_HELP]
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -156,13 +166,13 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         |n| n.to_string_lossy().into_owned(),
     );
     if !args.list_lessons {
-        reporter.say(format!("Step 1: Parsing {outline_name}..."));
+        reporter.say(format!("Step 1: Parsing {}...", Shown(&outline_name)));
     }
     if !args.content.is_file() {
         return Err(usage_error(
             format!(
                 "cannot read the outline {}: no such file",
-                args.content.display()
+                Shown(args.content.display())
             ),
             Some(
                 "pass the outline with --content PATH (the default is src/data/data_gov/Content Structure.md)",
@@ -180,14 +190,12 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             .map_err(|err| usage_error(format!("--file-name: {err}"), None))?,
         max_enqueued_tokens: args.max_enqueued_tokens,
     })?;
-    for warning in &job.curriculum().warnings {
-        reporter.warn(format!(
-            "{}:{}: {}",
-            args.content.display(),
-            warning.line,
-            warning.message
-        ));
-    }
+    crate::outline::show_warnings(
+        &reporter,
+        &args.content,
+        &job.curriculum().warnings,
+        args.strict,
+    )?;
     if args.list_lessons {
         let states = job.lesson_states()?;
         crate::list::print_curriculum(job.curriculum(), &args.content, &states, args.output.json)?;
@@ -231,7 +239,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             for path in job.remove_leftovers(lock)? {
                 reporter.detail(format!(
                     "  removed {}, left by an interrupted run",
-                    path.display()
+                    Shown(path.display())
                 ));
             }
             job.claim(lock, args.force)?
@@ -246,14 +254,14 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         if let Some(archived) = job.archive_ledger(lock)? {
             reporter.say(format!(
                 "  --new: archived the earlier ledger as {}; its batches are no longer tracked",
-                archived.display()
+                Shown(archived.display())
             ));
         }
     }
 
     reporter.say(format!(
         "Step 2: Checking {} for generated lessons...",
-        args.out.display()
+        Shown(args.out.display())
     ));
     let plan = job.plan(&manifest, &selection, args.dry_run)?;
     say_plan(&reporter, args, &plan);
@@ -271,8 +279,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             .iter()
             .map(|shard| {
                 shard.batch_id.as_ref().map_or_else(
-                    || format!("{} (not yet created)", shard.id),
-                    ToString::to_string,
+                    || format!("{} (not yet created)", Shown(&shard.id)),
+                    |id| Shown(id).to_string(),
                 )
             })
             .collect();
@@ -291,7 +299,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             reporter.say("Dry run: nothing was sent. Run again without --dry-run to submit.");
             return finish(args, &reporter, job.report_of(&plan));
         }
-        confirm_spend(args, estimate)?;
+        confirm_spend(args, estimate, job.curriculum().warnings.len())?;
     } else if args.dry_run {
         reporter.say("Dry run: nothing was sent.");
         return finish(args, &reporter, job.report_of(&plan));
@@ -308,7 +316,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             .context("cannot start the built-in batch emulator")?;
         reporter.say(format!(
             "  Using the built-in batch emulator at {} (offline, no key needed)",
-            emulator.base_url()
+            Shown(emulator.base_url())
         ));
         Some(emulator)
     } else {
@@ -327,7 +335,11 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         None => key::base_url(args.api.base_url.as_deref()),
     };
     if !matches!(source, KeySource::Emulator) {
-        reporter.say(format!("  Using the API key from {source} with {base_url}"));
+        reporter.say(format!(
+            "  Using the API key from {} with {}",
+            Shown(&source),
+            Shown(&base_url)
+        ));
     }
     let client = Client::new(key::client_config(base_url, api_key))?;
     let bars = Arc::new(reporter.job_progress());
@@ -339,6 +351,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         budget: args.budget,
         keep_remote_files: args.keep_remote_files,
         input_expires_after: Some(args.upload_expiry_hours * 3600),
+        accept_below_spec: args.accept_below_spec,
         ..RunOptions::default()
     };
     let outcome = tokio::select! {
@@ -353,13 +366,13 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 let running: Vec<String> = report
                     .batches
                     .iter()
-                    .map(|batch| batch.id.clone())
+                    .map(|batch| Shown(&batch.id).to_string())
                     .collect();
                 reporter.say(format!(
                     "Submitted: {}. Nothing was waited for.\nTo continue later, run the same command again (it attaches to the batch), or check it with:\n  check-batch-status {} --work-dir {}",
                     running.join(", "),
                     running.first().map(String::as_str).unwrap_or(""),
-                    args.work_dir.display()
+                    Shown(args.work_dir.display())
                 ));
             }
             finish(args, &reporter, report)?
@@ -369,12 +382,12 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 .unfinished()
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|shard| shard.batch_id.as_ref().map(ToString::to_string))
+                .filter_map(|shard| shard.batch_id.as_ref().map(|id| Shown(id).to_string()))
                 .collect();
             eprintln!(
                 "\nInterrupted. The batch(es) keep running on the server: {}.\nResume (attaches, submits nothing new) with:\n  {}",
                 ids.join(", "),
-                resume_command()
+                Shown(resume_command())
             );
             if args.output.json {
                 crate::print_json(&job.report_of(&plan))?;
@@ -404,7 +417,7 @@ fn say_plan(reporter: &Reporter, args: &Args, plan: &Plan) {
         let codes: Vec<String> = plan
             .stale
             .iter()
-            .map(|stale| format!("{} ({})", stale.lesson_code, stale.reason))
+            .map(|stale| format!("{} ({})", stale.lesson_code, Shown(&stale.reason)))
             .collect();
         reporter.say(format!(
             "  {} stale: {}{}",
@@ -440,15 +453,10 @@ fn poll_config(args: &Args) -> PollConfig {
 }
 
 fn load_settings(args: &Args, reporter: &Reporter) -> anyhow::Result<RequestSettings> {
-    let path = match &args.config {
-        Some(path) => Some(path.clone()),
-        None => Path::new(DEFAULT_CONFIG)
-            .exists()
-            .then(|| PathBuf::from(DEFAULT_CONFIG)),
-    };
+    let path = crate::args::settings_file(args.config.as_deref());
     let mut settings = match &path {
         Some(path) => {
-            reporter.detail(format!("  Settings from {}", path.display()));
+            reporter.detail(format!("  Settings from {}", Shown(path.display())));
             RequestSettings::from_toml_file(path)?
         }
         None => RequestSettings::default(),
@@ -480,7 +488,7 @@ fn load_template(args: &Args, reporter: &Reporter) -> anyhow::Result<Template> {
             if !quiet {
                 reporter.say(format!(
                     "  Prompt template: {}{}",
-                    path.display(),
+                    Shown(path.display()),
                     if template.is_legacy() {
                         " (legacy Python template, accepted as is)"
                     } else {
@@ -509,7 +517,7 @@ fn confirm_new(args: &Args, ledger: &Path) -> anyhow::Result<()> {
         return Err(usage_error(
             format!(
                 "--new would stop tracking unfinished batches recorded in {}",
-                ledger.display()
+                Shown(ledger.display())
             ),
             Some("add --yes to confirm"),
         ));
@@ -517,18 +525,30 @@ fn confirm_new(args: &Args, ledger: &Path) -> anyhow::Result<()> {
     ask("Stop tracking the unfinished batches of the earlier run and submit anew? [y/N] ")
 }
 
-fn confirm_spend(args: &Args, estimate: &Estimate) -> anyhow::Result<()> {
-    let Some(max) = estimate.max_usd else {
-        return Ok(());
-    };
-    if args.yes || max <= args.confirm_above || !std::io::stdin().is_terminal() {
+/// Asks on a terminal before submitting when the upper-bound cost passes --confirm-above, or
+/// when the outline has warnings (shown above); never with --yes, nor when stdin is not a
+/// terminal (the warnings were shown, and the run goes on).
+fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow::Result<()> {
+    if args.yes || !std::io::stdin().is_terminal() {
         return Ok(());
     }
-    ask(&format!(
-        "The upper-bound cost is {} (expected {}). Submit? [y/N] ",
-        usd(Some(max)),
-        usd(estimate.expected_usd)
-    ))
+    let over = estimate.max_usd.filter(|&max| max > args.confirm_above);
+    let warned = (n_warnings > 0).then(|| {
+        format!(
+            "The outline has {}, shown above. ",
+            crate::outline::count_warnings(n_warnings)
+        )
+    });
+    match (over, warned) {
+        (None, None) => Ok(()),
+        (Some(max), warned) => ask(&format!(
+            "{}The upper-bound cost is {} (expected {}). Submit? [y/N] ",
+            warned.unwrap_or_default(),
+            usd(Some(max)),
+            usd(estimate.expected_usd)
+        )),
+        (None, Some(warned)) => ask(&format!("{warned}Submit anyway? [y/N] ")),
+    }
 }
 
 fn ask(question: &str) -> anyhow::Result<()> {
@@ -550,7 +570,7 @@ fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
     for shard in &plan.shards {
         reporter.say(format!(
             "  {} ({} requests, {})",
-            shard.shard.path.display(),
+            Shown(shard.shard.path.display()),
             shard.shard.requests,
             human_bytes(shard.shard.bytes)
         ));

@@ -10,6 +10,7 @@ pub mod check;
 pub mod generate;
 pub mod key;
 pub mod list;
+pub mod outline;
 pub mod process;
 pub mod progress;
 pub mod report;
@@ -79,11 +80,14 @@ pub fn usage_error(message: impl Into<String>, hint: Option<&str>) -> anyhow::Er
 
 /// Prints `error: ...` (with the cause chain), then a `hint:` line when one applies, to
 /// stderr, and returns the exit code the error calls for.
+///
+/// Error messages embed titles, paths and server messages: the whole rendered text is shown
+/// through [`term::ShownLines`], so their control characters are escaped.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let (status, hint) = classify(err);
-    eprintln!("error: {err:#}");
+    eprintln!("error: {:#}", term::ShownLines(err));
     if let Some(hint) = hint {
-        eprintln!("\nhint: {hint}");
+        eprintln!("\nhint: {}", term::ShownLines(hint));
     }
     status.into()
 }

@@ -9,6 +9,8 @@ use curriculum_parser::{Curriculum, LessonCode};
 use lesson_job::{LessonState, LessonStatus};
 use serde_json::json;
 
+use crate::term::{Shown, shown_lines};
+
 /// Prints the curriculum on stdout: a table per module (each lesson marked with its state:
 /// generated, stale, edited by hand) and `Found N lessons across M modules`, or with `json`
 /// exactly one JSON document.
@@ -29,7 +31,7 @@ pub fn print_curriculum(
     if json {
         return crate::print_json(&curriculum_json(curriculum, &states));
     }
-    print!("{}", curriculum_table(curriculum, path, &states));
+    print!("{}", shown_lines(&curriculum_table(curriculum, path, &states)));
     Ok(())
 }
 
@@ -38,21 +40,21 @@ fn state_mark(state: Option<&LessonState>) -> String {
     match state {
         None | Some(LessonState::NotGenerated) => String::new(),
         Some(LessonState::Generated { .. }) => "  (generated)".to_owned(),
-        Some(LessonState::Stale { reason }) => format!("  (stale: {reason})"),
+        Some(LessonState::Stale { reason }) => format!("  (stale: {})", Shown(reason)),
         Some(LessonState::EditedByHand) => "  (generated, edited by hand)".to_owned(),
     }
 }
 
-/// The human table.
+/// The human table; titles, the path and the states are shown escaped ([`crate::term`]).
 pub fn curriculum_table(
     curriculum: &Curriculum,
     path: &Path,
     states: &BTreeMap<LessonCode, LessonState>,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Curriculum: {}", path.display());
+    let _ = writeln!(out, "Curriculum: {}", Shown(path.display()));
     if let Some(title) = &curriculum.title {
-        let _ = writeln!(out, "Title: {title}");
+        let _ = writeln!(out, "Title: {}", Shown(title));
     }
     let _ = writeln!(out, "Format: {}\n", curriculum.format);
     let _ = writeln!(out, "{:<6} {:>7}  Title", "Module", "Lessons");
@@ -62,11 +64,11 @@ pub fn curriculum_table(
             "{:<6} {:>7}  {}",
             module.code(),
             module.lessons.len(),
-            module.title
+            Shown(&module.title)
         );
     }
     for module in &curriculum.modules {
-        let _ = writeln!(out, "\n{}: {}", module.code(), module.title);
+        let _ = writeln!(out, "\n{}: {}", module.code(), Shown(&module.title));
         for lesson in &module.lessons {
             let tag = lesson
                 .complexity
@@ -77,7 +79,7 @@ pub fn curriculum_table(
                 "  {:<10} {:<6} {}{}",
                 lesson.code,
                 tag,
-                lesson.title,
+                Shown(&lesson.title),
                 state_mark(states.get(&lesson.code))
             );
         }

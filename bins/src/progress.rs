@@ -10,6 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lesson_job::{JobObserver, Step};
 use openai_batch_client::{Batch, JobEvent, JobProgress};
 
+use crate::term::{Shown, shown_lines};
+
 /// How chatty the commands are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verbosity {
@@ -69,15 +71,19 @@ impl Reporter {
     }
 
     /// A line on stderr, unless quiet (printed above any live bars).
+    ///
+    /// Control characters in it are shown escaped ([`crate::term`]), newlines kept; data
+    /// fields inside it should still go through [`Shown`] so their newlines are escaped too.
     pub fn say(&self, line: impl AsRef<str>) {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
+        let line = shown_lines(line.as_ref());
         match &self.bars {
             Some(bars) => {
-                let _ = bars.println(line.as_ref());
+                let _ = bars.println(line);
             }
-            None => eprintln!("{}", line.as_ref()),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -88,13 +94,15 @@ impl Reporter {
         }
     }
 
-    /// A warning on stderr, shown even when quiet.
+    /// A warning on stderr, shown even when quiet; control characters shown escaped as in
+    /// [`Reporter::say`].
     pub fn warn(&self, line: impl AsRef<str>) {
+        let line = shown_lines(line.as_ref());
         match &self.bars {
             Some(bars) => {
-                let _ = bars.println(format!("warning: {}", line.as_ref()));
+                let _ = bars.println(format!("warning: {line}"));
             }
-            None => eprintln!("warning: {}", line.as_ref()),
+            None => eprintln!("warning: {line}"),
         }
     }
 
@@ -143,6 +151,7 @@ impl BatchBars {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
+        let text = shown_lines(&text);
         match &self.bars {
             Some(bars) => {
                 let _ = bars.println(text);
@@ -155,7 +164,7 @@ impl BatchBars {
         let counts = batch.counts();
         match self.bar(shard) {
             Some(bar) => {
-                bar.set_prefix(batch.id.to_string());
+                bar.set_prefix(Shown(&batch.id).to_string());
                 bar.set_message(format!("{} ({} failed)", batch.status, counts.failed));
                 bar.set_length(counts.total);
                 bar.set_position(counts.completed + counts.failed);
@@ -165,7 +174,7 @@ impl BatchBars {
             }
             None => self.line(format!(
                 "  {} {}: {}/{} done, {} failed",
-                batch.id,
+                Shown(&batch.id),
                 batch.status,
                 counts.completed + counts.failed,
                 counts.total,
@@ -191,12 +200,12 @@ impl JobProgress for BatchBars {
         match event {
             JobEvent::UploadStarted { path, bytes, .. } => self.line(format!(
                 "  uploading {} ({})",
-                path.display(),
+                Shown(path.display()),
                 human_bytes(*bytes)
             )),
-            JobEvent::Uploaded { file_id, .. } => self.line(format!("  uploaded as {file_id}")),
+            JobEvent::Uploaded { file_id, .. } => self.line(format!("  uploaded as {}", Shown(file_id))),
             JobEvent::Created { shard, batch } => {
-                self.line(format!("  created batch {}", batch.id));
+                self.line(format!("  created batch {}", Shown(&batch.id)));
                 // Without bars, the first status change prints the status line.
                 if self.bars.is_some() {
                     self.show(*shard, batch);
@@ -205,21 +214,21 @@ impl JobProgress for BatchBars {
             JobEvent::Recovered { shard, batch } => {
                 self.line(format!(
                     "  found batch {} created earlier (not creating it again)",
-                    batch.id
+                    Shown(&batch.id)
                 ));
                 self.show(*shard, batch);
             }
             JobEvent::Adopted { shard, batch } => {
                 self.line(format!(
                     "  found batch {} of this job still running on the server (the ledger had lost it); attaching instead of creating another",
-                    batch.id
+                    Shown(&batch.id)
                 ));
                 self.show(*shard, batch);
             }
             JobEvent::Changed { shard, batch } => self.show(*shard, batch),
             JobEvent::Downloaded { path, bytes, .. } => self.line(format!(
                 "  downloaded {} ({})",
-                path.display(),
+                Shown(path.display()),
                 human_bytes(*bytes)
             )),
             JobEvent::Queue {
@@ -250,7 +259,7 @@ impl JobProgress for BatchBars {
                 self.line(format!("  deleted {files} file(s) of a finished batch from the server"));
             }
             JobEvent::ShardFailed { shard, error } => {
-                self.line(format!("  shard {} failed: {error}", shard + 1));
+                self.line(format!("  shard {} failed: {}", shard + 1, Shown(error)));
             }
             _ => {}
         }
@@ -272,14 +281,17 @@ impl JobObserver for BatchBars {
             ),
             Step::Downloading => self.line("Step 6: Downloading results...".to_owned()),
             Step::Writing { out_dir } => {
-                self.line(format!("Step 7: Writing lessons to {}...", out_dir.display()));
+                self.line(format!(
+                    "Step 7: Writing lessons to {}...",
+                    Shown(out_dir.display())
+                ));
             }
             Step::BatchFailed {
                 batch_id,
                 errors,
                 token_limit,
             } => {
-                let id = batch_id.map_or_else(String::new, ToString::to_string);
+                let id = batch_id.map_or_else(String::new, |id| Shown(id).to_string());
                 let mut text =
                     format!("error: batch {id} failed validation; nothing in it ran or was billed");
                 for error in errors {
@@ -293,7 +305,7 @@ impl JobObserver for BatchBars {
             Step::StaleWritten { lessons } => {
                 let list: Vec<String> = lessons
                     .iter()
-                    .map(|stale| format!("{} ({})", stale.lesson_code, stale.reason))
+                    .map(|stale| format!("{} ({})", stale.lesson_code, Shown(&stale.reason)))
                     .collect();
                 let (one, it) = if lessons.len() == 1 {
                     ("lesson was", "it")
@@ -314,7 +326,8 @@ impl JobObserver for BatchBars {
                 usd(Some(stop.budget_usd))
             )),
             Step::CleanupFailed { error } => self.line(format!(
-                "warning: cannot delete a finished batch's files from the server ({error}); they expire by themselves, or run check-batch-status --cleanup"
+                "warning: cannot delete a finished batch's files from the server ({}); they expire by themselves, or run check-batch-status --cleanup",
+                Shown(error)
             )),
             Step::Retrying {
                 lessons,

@@ -4,6 +4,7 @@ use chrono::{Local, TimeZone};
 use lesson_job::{JobReport, LockHolder};
 
 use crate::progress::{Reporter, usd};
+use crate::term::Shown;
 
 /// The line shown while another run holds the job's lock.
 pub fn waiting_line(holder: Option<&LockHolder>) -> String {
@@ -21,19 +22,20 @@ pub fn waiting_line(holder: Option<&LockHolder>) -> String {
 }
 
 /// One line for a batch validation error: `duplicate_custom_id (line 2): message [param custom_id]`.
+/// The server's code, message and param are shown escaped ([`crate::term`]).
 pub fn batch_error_line(error: &openai_batch_client::BatchError) -> String {
     format!(
         "{}{}: {}{}",
-        error.code.as_deref().unwrap_or("error"),
+        Shown(error.code.as_deref().unwrap_or("error")),
         error
             .line
             .map(|line| format!(" (line {line})"))
             .unwrap_or_default(),
-        error.message.as_deref().unwrap_or(""),
+        Shown(error.message.as_deref().unwrap_or("")),
         error
             .param
             .as_deref()
-            .map(|param| format!(" [param {param}]"))
+            .map(|param| format!(" [param {}]", Shown(param)))
             .unwrap_or_default()
     )
 }
@@ -42,16 +44,30 @@ pub fn batch_error_line(error: &openai_batch_client::BatchError) -> String {
 /// usage and cost, and where the failures are listed.
 pub fn say_outcomes(reporter: &Reporter, report: &JobReport) {
     for kept in &report.kept {
-        reporter.say(format!("  kept {}: {}", kept.lesson_code, kept.reason));
+        reporter.say(format!(
+            "  kept {}: {}",
+            kept.lesson_code,
+            Shown(&kept.reason)
+        ));
     }
     for failure in report.failures() {
         reporter.say(format!(
             "  failed {}: {} ({}){}",
             failure.lesson_code,
-            failure.reason,
+            Shown(&failure.reason),
             failure.code,
             if failure.retryable { ", retryable" } else { "" }
         ));
+    }
+    if report
+        .failed
+        .iter()
+        .any(|failure| failure.kind == Some(lesson_writer::FailureKind::BelowSpec))
+    {
+        reporter.say(
+            "  answers below spec are kept in rejected/ beside the lessons; --accept-below-spec \
+             writes them, and [quality] in lessons.toml sets the bar",
+        );
     }
     let mut parts = vec![
         format!("{} written", report.written),
@@ -87,7 +103,7 @@ pub fn say_outcomes(reporter: &Reporter, report: &JobReport) {
         ));
     }
     if let Some(path) = &report.failures_file {
-        reporter.say(format!("  failures listed in {}", path.display()));
+        reporter.say(format!("  failures listed in {}", Shown(path.display())));
     }
     if !report.unexpected.is_empty() {
         reporter.warn(format!(
@@ -96,6 +112,6 @@ pub fn say_outcomes(reporter: &Reporter, report: &JobReport) {
         ));
     }
     for malformed in &report.malformed {
-        reporter.warn(format!("malformed line {malformed}"));
+        reporter.warn(format!("malformed line {}", Shown(malformed)));
     }
 }

@@ -9,6 +9,7 @@ mod list_lessons;
 mod process;
 mod provenance;
 mod scheduling;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

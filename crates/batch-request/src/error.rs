@@ -199,6 +199,17 @@ pub enum Error {
         /// The token limit of one shard.
         max_input_tokens: u64,
     },
+    /// Requests whose estimated input tokens plus `max_completion_tokens` pass their model's
+    /// context window ([`crate::RequestSettings::context_window_for`]): the API would refuse
+    /// each, so none of the set is written.
+    #[error("{}", crate::context::over_context_window_message(.requests, *.count))]
+    OverContextWindow {
+        /// The first of them, in outline order (at most
+        /// [`crate::OVER_CONTEXT_WINDOW_NAMED`]).
+        requests: Vec<crate::OversizedRequest>,
+        /// How many there are in all.
+        count: usize,
+    },
     /// Two requests written by one [`crate::ShardWriter`] have the same `custom_id`. The writer
     /// keeps only where an id was first used, not the title of its lesson.
     #[error(

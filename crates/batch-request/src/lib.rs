@@ -46,8 +46,9 @@
 //! - [`Estimator`] and [`estimate`]: input tokens with the model's tokenizer, the shared prefix
 //!   and the input expected from the prompt cache, output and reasoning tokens, costs from the
 //!   [`PriceTable`].
-//! - Model facts beside the prices: [`max_output_tokens`], [`enqueued_token_limit`],
-//!   [`is_reasoning_model`], [`supports_prompt_cache_key`].
+//! - Model facts beside the prices: [`max_output_tokens`], [`context_window`] (checked by
+//!   the [`ShardWriter`]: a request over it is [`Error::OverContextWindow`]),
+//!   [`enqueued_token_limit`], [`is_reasoning_model`], [`supports_prompt_cache_key`].
 //! - The JSONL line types ([`RequestLine`], [`ResultLine`]) and their streaming
 //!   writers and readers ([`write_request_lines`], [`read_result_lines`], ...).
 
@@ -55,6 +56,7 @@
 
 mod body;
 mod builder;
+mod context;
 mod error;
 mod estimate;
 mod jsonl;
@@ -68,6 +70,7 @@ mod template;
 pub use builder::{
     LessonRequest, RequestBuilder, build_requests, complexity_label, duration_minutes,
 };
+pub use context::{OVER_CONTEXT_WINDOW_NAMED, OversizedRequest};
 pub use error::Error;
 pub use estimate::{Encoding, Estimate, Estimator, RequestTokens, estimate};
 pub use jsonl::{read_request_lines, read_result_lines, write_request_lines, write_result_lines};
@@ -78,8 +81,8 @@ pub use lines::{
     ResponseEnvelope, ResultLine, Usage,
 };
 pub use pricing::{
-    ModelPrice, PriceTable, enqueued_token_limit, is_reasoning_model, max_output_tokens,
-    supports_prompt_cache_key,
+    ModelPrice, PriceTable, context_window, enqueued_token_limit, is_reasoning_model,
+    max_output_tokens, supports_prompt_cache_key,
 };
 pub use settings::{
     ExpectedOutputTokens, ExpectedReasoningTokens, PriceSetting, ReasoningEffort, Replacement,

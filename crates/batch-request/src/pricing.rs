@@ -149,6 +149,62 @@ pub fn enqueued_token_limit(model: &str) -> Option<u64> {
     lookup(KNOWN.iter().map(|(name, limit)| (*name, limit)), model).copied()
 }
 
+/// The context window of `model` in tokens: the most that its input and its output
+/// (`max_completion_tokens`, reasoning included) may add up to in one request, for the models
+/// whose figure is published; `None` for any other model, whose requests are not checked.
+/// A dated snapshot falls back to its base name, as in [`PriceTable::get`], and a fine-tune
+/// (`ft:gpt-4o-mini-2024-07-18:org::id`) counts as its base model.
+///
+/// The rule is the spec's (`shared/reference/openai-openapi.yaml`, `max_tokens` of
+/// `CreateCompletionRequest`): "The token count of your prompt plus `max_tokens` cannot
+/// exceed the model's context length". The figures are the "context window" of OpenAI's model
+/// pages (platform.openai.com/docs/models, 2025 copies): gpt-4o and gpt-4o-mini 128,000; the
+/// gpt-4.1 family 1,047,576; the GPT-5 family 400,000 (of which at most 272,000 input, as
+/// its output limit is 128,000); o1, o1-pro, o3, o3-pro, o3-mini and o4-mini 200,000;
+/// o1-mini and o1-preview 128,000. The contract (`shared/reference/openai-batch-api.md`)
+/// states none. A `[context_window]` setting overrides these (see
+/// [`crate::RequestSettings::context_window_for`]).
+///
+/// ```
+/// assert_eq!(batch_request::context_window("gpt-4o-mini-2024-07-18"), Some(128_000));
+/// assert_eq!(batch_request::context_window("gpt-4.1-nano"), Some(1_047_576));
+/// assert_eq!(batch_request::context_window("llama3.1"), None);
+/// ```
+pub fn context_window(model: &str) -> Option<u64> {
+    const KNOWN: [(&str, u64); 16] = [
+        ("gpt-4o-mini", 128_000),
+        ("gpt-4o", 128_000),
+        ("gpt-4.1-nano", 1_047_576),
+        ("gpt-4.1-mini", 1_047_576),
+        ("gpt-4.1", 1_047_576),
+        ("gpt-5-nano", 400_000),
+        ("gpt-5-mini", 400_000),
+        ("gpt-5", 400_000),
+        ("o1", 200_000),
+        ("o1-pro", 200_000),
+        ("o1-mini", 128_000),
+        ("o1-preview", 128_000),
+        ("o3", 200_000),
+        ("o3-pro", 200_000),
+        ("o3-mini", 200_000),
+        ("o4-mini", 200_000),
+    ];
+    lookup(
+        KNOWN.iter().map(|(name, window)| (*name, window)),
+        base_of_fine_tune(model),
+    )
+    .copied()
+}
+
+/// The model a fine-tune was made from (`ft:gpt-4o-mini-2024-07-18:org::id` gives
+/// `gpt-4o-mini-2024-07-18`); any other name as it is.
+pub(crate) fn base_of_fine_tune(model: &str) -> &str {
+    match model.strip_prefix("ft:") {
+        Some(rest) => rest.split(':').next().unwrap_or(rest),
+        None => model,
+    }
+}
+
 /// Whether `model` is a reasoning model: the GPT-5 family (except the `gpt-5-chat` models)
 /// and the o-series (`o1`, `o3`, `o4`). These take `reasoning_effort`, bill their hidden
 /// reasoning as output tokens, and accept only the default `temperature`.
@@ -271,6 +327,27 @@ mod tests {
         check("gpt-4.1-mini", None);
         check("gpt-4.1-nano", None);
         check("gpt-5", None);
+        check("llama3.1", None);
+    }
+
+    #[test]
+    fn context_windows_follow_snapshots_and_fine_tunes() {
+        let check = |model: &str, window: Option<u64>| {
+            assert_eq!(context_window(model), window, "{model}");
+        };
+        check("gpt-4o-mini", Some(128_000));
+        check("gpt-4o", Some(128_000));
+        check("gpt-4o-2024-08-06", Some(128_000));
+        check("gpt-4.1-mini-2025-04-14", Some(1_047_576));
+        check("gpt-5-nano", Some(400_000));
+        check("gpt-5-2025-08-07", Some(400_000));
+        check("o3-mini", Some(200_000));
+        check("o1-mini", Some(128_000));
+        check("o4-mini-2025-04-16", Some(200_000));
+        check("ft:gpt-4o-mini-2024-07-18:org::abc123", Some(128_000));
+        // Unknown models are not checked.
+        check("gpt-5-chat-latest", None);
+        check("gpt-4o-minimal", None);
         check("llama3.1", None);
     }
 

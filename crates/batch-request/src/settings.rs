@@ -85,6 +85,11 @@ pub struct RequestSettings {
     /// [`RequestSettings::enqueued_token_limit_for`].
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub enqueued_token_limit: BTreeMap<String, u64>,
+    /// Context windows in tokens by model name (`[context_window]`; quote a name with a dot,
+    /// `"gpt-4.1" = 1047576`), overriding or extending the built-in figures of
+    /// [`crate::context_window`]; see [`RequestSettings::context_window_for`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub context_window: BTreeMap<String, u64>,
     /// Most requests in one batch (1 to 50,000, the API's limit); unset means the API's limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_requests_per_batch: Option<usize>,
@@ -228,6 +233,7 @@ impl Default for RequestSettings {
             body: BTreeMap::new(),
             expected_reasoning_tokens: ExpectedReasoningTokens::default(),
             enqueued_token_limit: BTreeMap::new(),
+            context_window: BTreeMap::new(),
             max_requests_per_batch: None,
         }
     }
@@ -440,6 +446,11 @@ impl RequestSettings {
                 );
             }
         }
+        for (model, window) in &self.context_window {
+            if *window == 0 {
+                return invalid(&format!("context_window.{model}"), "must be at least 1");
+            }
+        }
         for (key, value) in &self.body {
             if let Err(reason) = crate::body::check(key, value) {
                 return invalid(&format!("body.{key}"), &reason);
@@ -508,6 +519,36 @@ impl RequestSettings {
         )
         .copied()
         .or_else(|| crate::enqueued_token_limit(model))
+    }
+
+    /// The context window of `model` in tokens: the `[context_window]` setting (a dated
+    /// snapshot or a fine-tune falls back to its base name, as prices do), else the built-in
+    /// figure of [`crate::context_window`], else `None` (unknown: requests are not checked).
+    ///
+    /// ```
+    /// let settings = batch_request::RequestSettings::from_toml_str(
+    ///     "[context_window]\n\"gpt-4o-mini\" = 200000\nllama3 = 8192\n",
+    ///     "lessons.toml".as_ref(),
+    /// )?;
+    /// assert_eq!(settings.context_window_for("gpt-4o-mini-2024-07-18"), Some(200_000));
+    /// assert_eq!(settings.context_window_for("llama3"), Some(8192));
+    /// assert_eq!(settings.context_window_for("gpt-4o"), Some(128_000));
+    /// assert_eq!(settings.context_window_for("mistral"), None);
+    /// # Ok::<(), batch_request::Error>(())
+    /// ```
+    pub fn context_window_for(&self, model: &str) -> Option<u64> {
+        let set = |name: &str| {
+            crate::pricing::lookup(
+                self.context_window
+                    .iter()
+                    .map(|(name, window)| (name.as_str(), window)),
+                name,
+            )
+            .copied()
+        };
+        set(model)
+            .or_else(|| set(crate::pricing::base_of_fine_tune(model)))
+            .or_else(|| crate::context_window(model))
     }
 
     /// Hidden reasoning tokens expected per lesson from `model` at the configured
@@ -664,6 +705,7 @@ mod tests {
         );
         assert_eq!(settings.replacements.len(), 1);
         assert!(settings.price_table().get("my-model").is_some());
+        assert_eq!(settings.context_window_for("llama3.1"), Some(131_072));
     }
 
     #[test]
@@ -932,6 +974,11 @@ gpt-5-mini = 20000000
             matches!(&err, Error::InvalidSetting { key, .. } if key == "enqueued_token_limit.gpt-4o"),
             "{err:?}"
         );
+        let err = parse("[context_window]\n\"gpt-4.1\" = 0\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSetting { key, .. } if key == "context_window.gpt-4.1"),
+            "{err:?}"
+        );
         let err = parse("[expected_reasoning_tokens]\nhuge = 1\n").unwrap_err();
         assert!(
             matches!(&err, Error::UnknownSetting { key, line: 2, .. } if key == "huge"),
@@ -956,6 +1003,7 @@ gpt-5-mini = 20000000
             "body",
             "expected_reasoning_tokens",
             "enqueued_token_limit",
+            "context_window",
             "max_requests_per_batch",
         ] {
             assert!(!keys.contains(&new), "{new} is serialized by default");

@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tempfile::{NamedTempFile, TempPath};
 
+use crate::context::ContextCheck;
 use crate::jsonl::encode_line;
 use crate::{Error, Estimate, Estimator, LessonRequest, RequestSettings, RequestTokens};
 
@@ -73,16 +74,23 @@ pub struct Placement {
 /// [`Limits`]. Shards go to temp files in the target directory and are renamed into place only
 /// by [`ShardWriter::finish`], so a failed job leaves no partial set of shards behind.
 ///
+/// It also checks every request against its model's context window
+/// ([`RequestSettings::context_window_for`]; models with no known window are not checked):
+/// requests whose input tokens plus `max_completion_tokens` pass it are counted as they come,
+/// and [`ShardWriter::finish`] then refuses the whole set with [`Error::OverContextWindow`].
+///
 /// Memory does not grow with the requests' text: each line is written as it comes, and only
 /// the ids seen so far are kept (a lesson code and an outline line per request), to refuse a
-/// repeated `custom_id`. A closed shard is synced to disk on a thread of the writer's own
-/// while the next one is written, and then holds no open file.
+/// repeated `custom_id`, and the first few requests over their context window. A closed
+/// shard is synced to disk on a thread of the writer's own while the next one is written,
+/// and then holds no open file.
 #[derive(Debug)]
 pub struct ShardWriter {
     dir: PathBuf,
     job_name: String,
     limits: Limits,
     estimator: Estimator,
+    context: ContextCheck,
     /// Ids seen so far, with the outline line of the request that used them first.
     seen: SeenIds,
     open: Option<OpenShard>,
@@ -179,6 +187,7 @@ impl ShardWriter {
             job_name: job_name.to_owned(),
             limits,
             estimator: Estimator::new(settings),
+            context: ContextCheck::new(settings),
             seen: SeenIds::default(),
             open: None,
             closed: Vec::new(),
@@ -189,6 +198,10 @@ impl ShardWriter {
 
     /// Adds one request to the current shard, starting a new shard when a limit would be
     /// passed or the model changes; says which shard it went into.
+    ///
+    /// A request over its model's context window is remembered for [`ShardWriter::finish`]
+    /// to refuse, and is not held to the shard limits (no shard of the set will be kept), so
+    /// that every such request of the set is found, not only the first.
     ///
     /// # Errors
     ///
@@ -209,7 +222,8 @@ impl ShardWriter {
         self.buffer.clear();
         encode_line(&mut self.buffer, &request.request, custom_id)?;
         let bytes = self.buffer.len() as u64;
-        if bytes > self.limits.max_bytes {
+        let over_window = self.over_context_window(request, bytes);
+        if !over_window && bytes > self.limits.max_bytes {
             return Err(Error::RequestTooLarge {
                 custom_id: custom_id.clone(),
                 bytes,
@@ -220,10 +234,14 @@ impl ShardWriter {
         // a message's text, and the line holds that text and more than the chat format's
         // few tokens of overhead. So the tokens are counted ahead (the estimate counts them
         // again, from its cache) only when the bound does not settle whether they fit.
-        let room = self.limits.max_input_tokens.map(|max| {
-            let used = self.open.as_ref().map_or(0, |open| open.input_tokens);
-            (max, max.saturating_sub(used))
-        });
+        let room = self
+            .limits
+            .max_input_tokens
+            .filter(|_| !over_window)
+            .map(|max| {
+                let used = self.open.as_ref().map_or(0, |open| open.input_tokens);
+                (max, max.saturating_sub(used))
+            });
         let fits_tokens = match room {
             Some((max_input_tokens, room)) if bytes > room => {
                 let tokens = self.estimator.input_tokens(&request.request.body);
@@ -274,8 +292,10 @@ impl ShardWriter {
     ///
     /// # Errors
     ///
-    /// [`Error::WriteShard`] when a file cannot be flushed, synced or renamed.
+    /// [`Error::OverContextWindow`] when a request passed its model's context window (no
+    /// shard is kept), [`Error::WriteShard`] when a file cannot be flushed, synced or renamed.
     pub fn finish(mut self) -> Result<Vec<Shard>, Error> {
+        self.context.finish()?;
         self.close_open()?;
         let shards = std::mem::take(&mut self.closed);
         let synced = self.syncer.take().map(Syncer::finish).unwrap_or_default();
@@ -294,6 +314,22 @@ impl ShardWriter {
             })?;
         }
         Ok(shards)
+    }
+
+    /// Whether `request` (a line of `bytes` bytes) passes its model's context window; such a
+    /// request is recorded for [`ShardWriter::finish`].
+    fn over_context_window(&mut self, request: &LessonRequest, bytes: u64) -> bool {
+        let Some(window) = self.context.window(&request.request.body.model) else {
+            return false;
+        };
+        // A line's bytes bound its input tokens (see `push`), so most requests are settled
+        // without counting; the estimate counts the others again from its cache.
+        let max_completion_tokens = self.context.max_completion_tokens(request);
+        if bytes.saturating_add(max_completion_tokens) <= window {
+            return false;
+        }
+        let input_tokens = self.estimator.input_tokens(&request.request.body);
+        self.context.check(request, input_tokens, window)
     }
 
     fn start(&self, model: &str) -> Result<OpenShard, Error> {

@@ -89,6 +89,7 @@ impl<'a> RequestHasher<'a> {
                 "expected_output_tokens",
                 "expected_reasoning_tokens",
                 "enqueued_token_limit",
+                "context_window",
                 "max_requests_per_batch",
             ] {
                 object.remove(key);
