@@ -141,7 +141,8 @@ pub struct Args {
     /// Print the parsed curriculum and exit; sends nothing.
     #[arg(long)]
     pub list_lessons: bool,
-    #[doc = crate::outline::STRICT_HELP]
+    /// Treat the outline's warnings (lines that look like module or lesson headings but do not
+    /// parse, gaps in lesson numbers) as errors: exit 2.
     #[arg(long)]
     pub strict: bool,
     #[command(flatten)]

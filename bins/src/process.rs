@@ -54,6 +54,10 @@ pub struct WriteArgs {
     /// Write answers cut off at max_completion_tokens as lessons (they are rejected otherwise).
     #[arg(long)]
     pub accept_truncated: bool,
+    /// Treat the outline's warnings (lines that look like module or lesson headings but do not
+    /// parse, gaps in lesson numbers) as errors: exit 2.
+    #[arg(long)]
+    pub strict: bool,
     /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
     #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
     pub file_name: String,
@@ -145,6 +149,11 @@ pub fn write_lessons(
         .clone()
         .or_else(|| job_out.map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    if let Some(outline) = &args.content {
+        // The job library parses it again under the lock; this shows its warnings first.
+        let curriculum = curriculum_parser::parse_file(outline)?;
+        crate::outline::show_warnings(reporter, outline, &curriculum.warnings, args.strict)?;
+    }
     let spec = ResultsSpec {
         out_dir: out_dir.clone(),
         file_name,

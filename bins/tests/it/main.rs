@@ -6,6 +6,7 @@ mod emulator_cli;
 mod generate;
 mod job;
 mod list_lessons;
+mod outline;
 mod process;
 mod provenance;
 mod scheduling;
