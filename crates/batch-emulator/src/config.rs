@@ -171,16 +171,20 @@ impl fmt::Debug for Responder {
 }
 
 /// Failures to inject, deterministic for a given seed.
+///
+/// The 500, 429 and `length` faults are drawn anew for each attempt of a `custom_id` (its
+/// runs are counted over all batches of the emulator, and kept in the data directory), so
+/// a retry of a failed request can succeed; the 400 fails every attempt.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
-    /// Seeds the per-request choices below (hashed with each `custom_id`).
+    /// Seeds the per-request choices below (hashed with each `custom_id`, and its attempt).
     pub seed: u64,
     /// Share (0 to 1) of requests answered with HTTP 500 (error file).
     pub server_error_share: f64,
     /// Share (0 to 1) of requests answered with HTTP 429 (error file).
     pub rate_limit_share: f64,
     /// Share (0 to 1) of requests answered with HTTP 400 `unsupported_value` (error file): a
-    /// failure that resubmitting cannot fix.
+    /// failure that resubmitting cannot fix, so the same requests fail on every attempt.
     pub bad_request_share: f64,
     /// Share (0 to 1) of requests that finish with `finish_reason: "length"`, their answer
     /// cut to half its tokens (offline responder only; upstream answers are kept as they are).

@@ -63,9 +63,20 @@ def main():
     assert client.files.retrieve(uploaded.id).id == uploaded.id
     assert uploaded.id in [f.id for f in client.files.list()]
 
-    # batches.create, batches.retrieve
+    # files.create(file=b"..."): the SDK names a raw-bytes part `upload`, and it is the
+    # content that counts. Curator and parasail's openai-batch upload this way.
+    with open(path, "rb") as handle:
+        raw = client.files.create(file=handle.read(), purpose="batch")
+    assert raw.filename == "upload" and raw.bytes == size and raw.purpose == "batch", raw
+    try:
+        client.files.create(file=b"custom_id,title\nlesson_M0-L001,Intro\n", purpose="batch")
+        raise AssertionError("a body that is not JSONL must be refused")
+    except openai.BadRequestError as error:
+        assert error.code == "invalid_file_format" and error.param == "file", error
+
+    # batches.create (from the raw-bytes upload), batches.retrieve
     batch = client.batches.create(
-        input_file_id=uploaded.id,
+        input_file_id=raw.id,
         endpoint="/v1/chat/completions",
         completion_window="24h",
         metadata={"run_id": "python-sdk"},
