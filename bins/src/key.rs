@@ -57,11 +57,17 @@ pub fn load_api_key(key_file: Option<&Path>) -> anyhow::Result<(SecretString, Ke
             KeySource::File(path),
         )),
         Ok(_) => Err(usage_error(
-            format!("the API key file {} is empty", path.display()),
+            format!(
+                "the API key file {} is empty",
+                crate::term::Shown(path.display())
+            ),
             Some("put the key in the file, or set OPENAI_API_KEY"),
         )),
         Err(err) if explicit || err.kind() != std::io::ErrorKind::NotFound => Err(usage_error(
-            format!("cannot read the API key file {}: {err}", path.display()),
+            format!(
+                "cannot read the API key file {}: {err}",
+                crate::term::Shown(path.display())
+            ),
             Some("check --api-key-file, or set OPENAI_API_KEY"),
         )),
         Err(_) => Err(usage_error(
