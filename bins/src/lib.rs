@@ -106,13 +106,18 @@ fn classify(err: &anyhow::Error) -> (ExitStatus, Option<String>) {
         if let Some(parse) = parse {
             return (ExitStatus::Usage, Some(parse_hint(parse)));
         }
-        if matches!(job, Some(lesson_job::Error::Request(_)))
-            || cause.downcast_ref::<batch_request::Error>().is_some()
-        {
-            return (
-                ExitStatus::Usage,
-                Some("fix the template, settings or outline named above and run again".to_owned()),
-            );
+        let request = match job {
+            Some(lesson_job::Error::Request(request)) => Some(request),
+            _ => cause.downcast_ref::<batch_request::Error>(),
+        };
+        if let Some(request) = request {
+            let hint = match request {
+                batch_request::Error::OverContextWindow { .. } => {
+                    "nothing was sent: shorten the long titles (a prompt also names the lessons around it) or the template, lower max_completion_tokens, or choose a model with a larger window; if the model's window is larger than the table says, set it under [context_window] in lessons.toml"
+                }
+                _ => "fix the template, settings or outline named above and run again",
+            };
+            return (ExitStatus::Usage, Some(hint.to_owned()));
         }
         let client = match job {
             Some(lesson_job::Error::Client(client)) => Some(client),

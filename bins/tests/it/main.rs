@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binaries against the in-process batch emulator on loopback.
 
 mod check;
+mod context_window;
 #[cfg(unix)]
 mod emulator_cli;
 mod generate;

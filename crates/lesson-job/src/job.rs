@@ -447,7 +447,9 @@ impl Job {
     /// # Errors
     ///
     /// [`Error::UnknownLesson`] / [`Error::UnknownModule`] for a selection outside the
-    /// outline; errors reading the ledger, the output directory or writing shards.
+    /// outline; [`batch_request::Error::OverContextWindow`] (in [`Error::Request`], an input
+    /// error) when requests do not fit their model's context window, dry run or not, with no
+    /// shard written; errors reading the ledger, the output directory or writing shards.
     pub fn plan(
         &self,
         manifest: &Manifest,
