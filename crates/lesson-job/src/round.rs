@@ -362,6 +362,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_round_over_the_context_window_is_refused_as_input_and_leaves_no_file() {
+        // Issue 12: a 200,000-character title made a request far over gpt-4o-mini's window.
+        let title: String = (0..40_000u32)
+            .map(|number| format!("{number:x}q"))
+            .collect::<String>()
+            .chars()
+            .take(200_000)
+            .collect();
+        let outline = format!("# M0: Basics\n## L001: One [F]\n## L002: {title} [F]\n");
+        let curriculum = curriculum_parser::parse(&outline, Path::new("o.md")).unwrap();
+        let settings = RequestSettings::default();
+        let dir = tempfile::tempdir().unwrap();
+        let err = build_round(
+            &curriculum,
+            &outline,
+            &Template::generic(),
+            &settings,
+            "job-key",
+            Limits::default(),
+            curriculum.lessons().map(|lesson| (lesson, None)),
+            dir.path(),
+            "r01",
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Input);
+        let Error::Request(batch_request::Error::OverContextWindow { requests, count }) = &err
+        else {
+            panic!("unexpected {err:?}");
+        };
+        assert!(*count >= 1);
+        assert!(
+            requests
+                .iter()
+                .any(|request| request.code.to_string() == "M0-L002" && request.line == 3),
+            "{requests:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
     fn round_numbers_come_from_shard_ids() {
         assert_eq!(round_of("r07_input_001"), Some(7));
         assert_eq!(round_of("r123_input_010"), Some(123));

@@ -9,10 +9,11 @@ use std::fmt;
 use curriculum_parser::LessonCode;
 use serde::Serialize;
 
+use crate::chat::{self, OFFERS};
 use crate::markdown::{self, Block};
 use crate::rules::{
-    CONTEXT_SECTION, Doc, GOVERNANCE_NOTES, PROMPT_LINE, SCHEMA_SECTION, final_newline,
-    final_newline_owned, line_ends,
+    CONTEXT_SECTION, Doc, GOVERNANCE_NOTES, PROMPT_LINE, SCHEMA_SECTION, atx_text, bom,
+    final_newline, final_newline_owned, line_ends, title_in_heading,
 };
 
 /// One cleanup step. [`Rule::ALL`] lists them in the order [`clean`] runs them.
@@ -21,9 +22,21 @@ use crate::rules::{
 pub enum Rule {
     /// Turn `\r\n` and lone `\r` line ends into `\n`.
     LineEnds,
+    /// Remove a byte order mark (U+FEFF) at the start of the answer or of a line, so
+    /// `\u{feff}# Lesson ...` is a heading again.
+    Bom,
+    /// Drop a short chat opening that is the answer's first paragraph: "Sure! / Certainly! /
+    /// Of course! ..." always, "Here is / Here's / Below is ..." when a heading, a thematic
+    /// break or a fence wrapping the lesson follows.
+    ChatOpening,
     /// Strip a code fence (```` ```markdown ````, ```` ```md ```` or bare) wrapping the
-    /// whole answer, also when inner code blocks closed it early.
+    /// whole answer, also when inner code blocks closed it early and when chat offers
+    /// follow it.
     OuterFence,
+    /// Drop up to three short chat offers after the last real content ("Let me know if you
+    /// want any changes!", "I hope this helps!", "Feel free to ask ...", "Would you like me
+    /// to ..."), with the thematic breaks between them; offers inside the lesson stay.
+    TrailingOffer,
     /// Remove a `# LLM Prompt: ...` heading line.
     PromptLine,
     /// Remove a `## **Context & Parameters**` section (up to the next heading of the
@@ -38,8 +51,9 @@ pub enum Rule {
     LessonStart,
     /// Drop a short chat preamble ("Sure! Here is the lesson:") before the first heading.
     Preamble,
-    /// Make the first line `# Lesson M0-L001: <title>` when the title is known:
-    /// replace a first level-1 heading, or insert the heading.
+    /// Make the first line `# Lesson M0-L001: <title>`, the code from the `custom_id`, the
+    /// title from the outline when known, else from the answer's own level-1 heading, else
+    /// none (`# Lesson M0-L001`): replace a first level-1 heading, or insert the heading.
     Heading,
     /// Drop leading blank lines and trailing whitespace; end with exactly one `\n`.
     FinalNewline,
@@ -56,9 +70,12 @@ pub struct Cleaned {
 
 impl Rule {
     /// Every rule, in the order [`clean`] applies them.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 13] = [
         Rule::LineEnds,
+        Rule::Bom,
+        Rule::ChatOpening,
         Rule::OuterFence,
+        Rule::TrailingOffer,
         Rule::PromptLine,
         Rule::ContextSection,
         Rule::SchemaSection,
@@ -73,7 +90,10 @@ impl Rule {
     pub fn name(self) -> &'static str {
         match self {
             Rule::LineEnds => "line-ends",
+            Rule::Bom => "bom",
+            Rule::ChatOpening => "chat-opening",
             Rule::OuterFence => "outer-fence",
+            Rule::TrailingOffer => "trailing-offer",
             Rule::PromptLine => "prompt-line",
             Rule::ContextSection => "context-section",
             Rule::SchemaSection => "schema-section",
@@ -94,7 +114,7 @@ impl Rule {
     }
 
     fn needs_blocks(self) -> bool {
-        !matches!(self, Rule::LineEnds | Rule::FinalNewline)
+        !matches!(self, Rule::LineEnds | Rule::Bom | Rule::FinalNewline)
     }
 
     fn run(
@@ -107,14 +127,17 @@ impl Rule {
         let doc = Doc::new(text, blocks);
         match self {
             Rule::LineEnds => line_ends(text),
+            Rule::Bom => bom(text),
+            Rule::ChatOpening => doc.chat_opening(),
             Rule::OuterFence => doc.outer_fence(),
+            Rule::TrailingOffer => doc.trailing_offer(),
             Rule::PromptLine => doc.remove_headings(PROMPT_LINE),
             Rule::ContextSection => doc.remove_sections(CONTEXT_SECTION),
             Rule::SchemaSection => doc.remove_sections(SCHEMA_SECTION),
             Rule::GovernanceNotes => doc.governance_notes(),
             Rule::LessonStart => doc.lesson_start(),
             Rule::Preamble => doc.preamble(),
-            Rule::Heading => title.and_then(|title| doc.heading(&canonical_heading(code, title))),
+            Rule::Heading => doc.heading(&canonical_heading(code, title.or(doc.own_title()))),
             Rule::FinalNewline => final_newline(text),
         }
     }
@@ -128,15 +151,15 @@ impl fmt::Display for Rule {
 
 /// Runs every rule of [`Rule::ALL`] in order on a model's answer.
 ///
-/// `title` is the lesson title from the curriculum; without it no heading is
-/// inserted or replaced.
+/// `title` is the lesson title from the curriculum; without it the heading takes the
+/// title of the answer's own first heading, or none.
 ///
 /// ```
 /// use lesson_writer::{Rule, clean};
 /// let code = "M0-L001".parse().unwrap();
 /// let cleaned = clean("Sure! Here it is:\r\n\r\n## Section 1: Why\r\nBecause.", code, Some("Intro"));
 /// assert_eq!(cleaned.text, "# Lesson M0-L001: Intro\n\n## Section 1: Why\nBecause.\n");
-/// assert_eq!(cleaned.rules_applied, [Rule::LineEnds, Rule::LessonStart, Rule::Heading, Rule::FinalNewline]);
+/// assert_eq!(cleaned.rules_applied, [Rule::LineEnds, Rule::ChatOpening, Rule::Heading, Rule::FinalNewline]);
 /// ```
 pub fn clean(text: &str, code: LessonCode, title: Option<&str>) -> Cleaned {
     clean_owned(text.to_owned(), code, title)
@@ -145,17 +168,20 @@ pub fn clean(text: &str, code: LessonCode, title: Option<&str>) -> Cleaned {
 /// [`clean`] on an owned text, which the common case returns without a copy.
 pub(crate) fn clean_owned(text: String, code: LessonCode, title: Option<&str>) -> Cleaned {
     let mut rules_applied = Vec::new();
-    let mut text = match line_ends(&text) {
-        Some(normalized) => {
-            rules_applied.push(Rule::LineEnds);
-            normalized
+    let mut text = text;
+    for (rule, apply) in [
+        (Rule::LineEnds, line_ends as fn(&str) -> Option<String>),
+        (Rule::Bom, bom),
+    ] {
+        if let Some(changed) = apply(&text) {
+            rules_applied.push(rule);
+            text = changed;
         }
-        None => text,
-    };
+    }
     // The common case, an answer that follows the prompt, needs no parse at all:
-    // only the two rules that work on raw text can change it.
+    // only the rules that work on raw text can change it.
     if !is_clean(&text, code, title) {
-        let structural = &Rule::ALL[1..Rule::ALL.len() - 1];
+        let structural = &Rule::ALL[RAW_RULES..Rule::ALL.len() - 1];
         let mut blocks: Option<Vec<Block>> = None;
         for &rule in structural {
             // One parse serves every rule until one of them changes the text.
@@ -180,6 +206,9 @@ pub(crate) fn clean_owned(text: String, code: LessonCode, title: Option<&str>) -
         rules_applied,
     }
 }
+
+/// The rules at the start of [`Rule::ALL`] that work on raw text, before the fast path.
+const RAW_RULES: usize = 2;
 
 /// Every rule of [`Rule::ALL`] in order, without the fast path of [`is_clean`].
 #[cfg(test)]
@@ -206,14 +235,17 @@ fn clean_with_every_rule(text: &str, code: LessonCode, title: Option<&str>) -> C
 /// the lesson heading rules out the fence, preamble, start and heading rules.
 fn is_clean(text: &str, code: LessonCode, title: Option<&str>) -> bool {
     let first_line = text.split('\n').next().unwrap_or_default();
-    let heading_ok = match title {
-        Some(title) => first_line == canonical_heading(code, title),
-        None => first_line.starts_with("# Lesson "),
-    };
-    if !heading_ok {
+    // The title the heading rule would use; an ATX line is a heading block of its own.
+    let title = title.or_else(|| {
+        first_line
+            .starts_with("# ")
+            .then(|| title_in_heading(atx_text(first_line)))
+            .flatten()
+    });
+    if first_line != canonical_heading(code, title) {
         return false;
     }
-    let lower = text.to_ascii_lowercase();
+    let lower = chat::normalize(text);
     ![
         PROMPT_LINE,
         CONTEXT_SECTION,
@@ -221,17 +253,24 @@ fn is_clean(text: &str, code: LessonCode, title: Option<&str>) -> bool {
         GOVERNANCE_NOTES,
     ]
     .iter()
+    .chain(&OFFERS)
     .any(|phrase| lower.contains(phrase))
 }
 
-/// The heading every lesson starts with: `# Lesson M0-L001: <title>`.
-pub(crate) fn canonical_heading(code: LessonCode, title: &str) -> String {
+/// The heading every lesson starts with: `# Lesson M0-L001: <title>`, or `# Lesson M0-L001`
+/// without a title.
+pub(crate) fn canonical_heading(code: LessonCode, title: Option<&str>) -> String {
     let title: String = title
+        .unwrap_or_default()
         .trim()
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    format!("# Lesson {code}: {title}")
+    if title.is_empty() {
+        format!("# Lesson {code}")
+    } else {
+        format!("# Lesson {code}: {title}")
+    }
 }
 
 #[cfg(test)]
@@ -259,8 +298,16 @@ mod tests {
     fn clean_runs_rules_in_order() {
         let input = "Sure! Here is the lesson:\n\n```markdown\n# LLM Prompt: x\n```\n";
         let cleaned = clean(input, code(), Some("Intro"));
-        assert_eq!(cleaned.rules_applied, [Rule::Heading]);
-        assert!(cleaned.text.starts_with("# Lesson M0-L001: Intro\n\nSure!"));
+        assert_eq!(
+            cleaned.rules_applied,
+            [
+                Rule::ChatOpening,
+                Rule::OuterFence,
+                Rule::PromptLine,
+                Rule::Heading
+            ]
+        );
+        assert_eq!(cleaned.text, "# Lesson M0-L001: Intro\n");
 
         let input = "```markdown\n# LLM Prompt: x\n## **Context & Parameters**\n- a\n\n# Lesson M0-L001: Intro\n\nBody.\n\n---\n\nQuality and governance notes: fine.\n```";
         let cleaned = clean(input, code(), Some("Intro"));

@@ -4,7 +4,7 @@ use batch_request::{ResultLine, Usage};
 use curriculum_parser::LessonCode;
 
 use crate::ProcessConfig;
-use crate::clean::{Rule, canonical_heading, clean_owned};
+use crate::clean::{Rule, clean_owned};
 use crate::custom_id::lesson_code;
 use crate::outcome::{Failed, FailureKind, Outcome, classify};
 use crate::reader::RawLine;
@@ -133,13 +133,8 @@ impl From<Parsed> for LineResult {
 /// The cleaned lesson, or an empty-content failure when cleanup left only a heading.
 fn lesson_or_empty(text: String, code: LessonCode, title: Option<&str>, truncated: bool) -> Answer {
     let cleaned = clean_owned(text, code, title);
-    let body = match title {
-        Some(title) => cleaned
-            .text
-            .strip_prefix(canonical_heading(code, title).as_str())
-            .unwrap_or(&cleaned.text),
-        None => &cleaned.text,
-    };
+    // Cleanup always leaves the lesson heading on the first line.
+    let body = cleaned.text.split_once('\n').map_or("", |(_, body)| body);
     if body.trim().is_empty() {
         let rules: Vec<&str> = cleaned
             .rules_applied

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod chat;
 mod clean;
 mod commit;
 mod custom_id;
@@ -40,6 +41,7 @@ mod outcome;
 mod output;
 mod process;
 mod reader;
+mod refusal;
 mod rules;
 mod summary;
 

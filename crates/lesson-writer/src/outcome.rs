@@ -4,6 +4,8 @@
 use batch_request::{ResponseEnvelope, ResultLine};
 use serde::Serialize;
 
+use crate::refusal::is_text_refusal;
+
 /// Why a request produced no lesson.
 ///
 /// [`FailureKind::retryable`] says whether resubmitting the request may succeed.
@@ -16,6 +18,12 @@ pub enum FailureKind {
     ContentFilter,
     /// The model refused (`content` null, `refusal` set).
     Refusal,
+    /// The model refused in the answer's text ("I'm sorry, but I can't help with that."),
+    /// with `finish_reason: stop` and no `refusal` field: a short answer dominated by refusal
+    /// phrasing. Not retried automatically, like [`FailureKind::Refusal`]: the same prompt
+    /// tends to meet the same refusal, so a rerun is the user's call. The text is kept for
+    /// inspection.
+    RefusedInText,
     /// Status 200 but no text (empty or whitespace-only content, or no choices).
     EmptyContent,
     /// Status 200 with a `finish_reason` other than `stop`, `length` or
@@ -43,7 +51,8 @@ impl FailureKind {
     /// Whether resubmitting the same request may succeed: rate limits, server
     /// errors, timeouts, expired or cancelled batches, requests that did not run,
     /// and truncated answers (with a higher token limit).
-    /// Invalid requests, content policy, refusals and empty answers are not retryable.
+    /// Invalid requests, content policy, refusals (in the `refusal` field or in the text) and
+    /// empty answers are not retryable.
     pub fn retryable(self) -> bool {
         match self {
             FailureKind::Truncated
@@ -55,6 +64,7 @@ impl FailureKind {
             | FailureKind::NotRun => true,
             FailureKind::ContentFilter
             | FailureKind::Refusal
+            | FailureKind::RefusedInText
             | FailureKind::EmptyContent
             | FailureKind::UnexpectedFinish
             | FailureKind::QuotaExceeded
@@ -68,6 +78,7 @@ impl FailureKind {
             FailureKind::Truncated => "truncated",
             FailureKind::ContentFilter => "content_filter",
             FailureKind::Refusal => "refusal",
+            FailureKind::RefusedInText => "refused_in_text",
             FailureKind::EmptyContent => "empty_content",
             FailureKind::UnexpectedFinish => "unexpected_finish",
             FailureKind::RateLimited => "rate_limited",
@@ -100,7 +111,8 @@ pub struct Failed {
     pub reason: String,
     /// The HTTP status, when the request ran.
     pub status: Option<u16>,
-    /// The text of a truncated answer, kept for inspection.
+    /// The answer's text, kept for inspection: a truncated answer's, or a refusal's written
+    /// as text.
     pub partial_text: Option<String>,
 }
 
@@ -250,6 +262,16 @@ fn classify_answer(response: &mut ResponseEnvelope) -> Outcome {
         }
     }
     match choice.message.content.take() {
+        Some(text) if is_text_refusal(&text) => Outcome::Failed(Failed {
+            kind: FailureKind::RefusedInText,
+            code: "refused_in_text".to_owned(),
+            reason: format!(
+                "model refused in its answer: {}; rerun to ask again, or reword the prompt",
+                excerpt(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+            ),
+            status: Some(200),
+            partial_text: Some(text),
+        }),
         Some(text) if !text.trim().is_empty() => Outcome::Answer(text),
         _ => failed(
             FailureKind::EmptyContent,
@@ -350,6 +372,29 @@ mod tests {
         );
         assert_eq!(refusal.kind, FailureKind::Refusal);
         assert_eq!(refusal.reason, "model refused: I can't help with that.");
+    }
+
+    /// Issue 12: a refusal in the text, finished with `stop` and no `refusal` field.
+    #[test]
+    fn a_refusal_in_the_text_is_a_failure() {
+        let refused = failure(&answer("I'm sorry, but I can't help with that.", "stop"));
+        assert_eq!(refused.kind, FailureKind::RefusedInText);
+        assert_eq!(refused.kind.as_str(), "refused_in_text");
+        assert!(!refused.kind.retryable());
+        assert_eq!(
+            refused.reason,
+            "model refused in its answer: I'm sorry, but I can't help with that.; \
+             rerun to ask again, or reword the prompt"
+        );
+        assert_eq!(
+            refused.partial_text.as_deref(),
+            Some("I'm sorry, but I can't help with that.")
+        );
+        let lesson = "# Lesson M0-L001: Intro\n\nI can't stress this enough: check your data.\n";
+        assert_eq!(
+            classify_json(&answer(lesson, "stop")),
+            Outcome::Answer(lesson.to_owned())
+        );
     }
 
     #[test]

@@ -38,10 +38,18 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// The next non-blank line with its 1-based number, `None` at the end.
+    ///
+    /// A UTF-8 byte order mark at the start of the input is not part of line 1.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<(u64, RawLine)>> {
         loop {
             self.line += 1;
-            match self.read_one()? {
+            let line = match self.read_one()? {
+                Some(RawLine::Bytes(bytes)) if self.line == 1 && bytes.starts_with(BOM) => {
+                    Some(RawLine::Bytes(bytes[BOM.len()..].to_vec()))
+                }
+                line => line,
+            };
+            match line {
                 None => return Ok(None),
                 Some(RawLine::Bytes(bytes)) if is_blank(&bytes) => continue,
                 Some(line) => return Ok(Some((self.line, line))),
@@ -106,6 +114,9 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
+/// The UTF-8 byte order mark, which some editors and tools put at the start of a file.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// Whether a line holds only ASCII whitespace (`\r` of a CRLF line end included).
 fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_whitespace)
@@ -166,6 +177,23 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    /// Issue 12: a byte order mark at the start of a results file does not spoil line 1.
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_dropped() {
+        for chunk in [1, 2, 3, 1024] {
+            let got = read_all(b"\xef\xbb\xbf{\"a\":1}\n\xef\xbb\xbfb\n", 64, chunk);
+            assert_eq!(
+                got,
+                vec![
+                    (1, bytes("{\"a\":1}")),
+                    (2, RawLine::Bytes(b"\xef\xbb\xbfb".to_vec()))
+                ],
+                "chunk {chunk}"
+            );
+        }
+        assert!(read_all(b"\xef\xbb\xbf\n", 64, 4).is_empty());
     }
 
     #[test]

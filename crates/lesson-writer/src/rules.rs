@@ -1,5 +1,6 @@
 //! The cleanup rules' implementations: each finds blocks and cuts or inserts lines.
 
+use crate::chat::{self, MAX_CHAT_BYTES, MAX_OFFERS};
 use crate::markdown::{Block, BlockKind};
 
 // Phrases matched at the start of a raw heading (or paragraph) line, lower case, after
@@ -117,12 +118,16 @@ impl<'a> Doc<'a> {
         else {
             return None;
         };
-        let word = info.split_whitespace().next().unwrap_or_default();
-        let labelled = word.eq_ignore_ascii_case("markdown") || word.eq_ignore_ascii_case("md");
-        if !labelled && !word.is_empty() {
-            return None;
-        }
-        let last_text_line = (1..=self.last_line())
+        let labelled = fence_label(info)?;
+        // Chat offers after the wrapper ("Let me know ...") stay for `trailing_offer`; the
+        // wrapper ends before them.
+        let blocks = &self.blocks[..self.trailing_offer_start().unwrap_or(self.blocks.len())];
+        let text_end = if blocks.len() < self.blocks.len() {
+            blocks.last()?.end
+        } else {
+            self.last_line()
+        };
+        let last_text_line = (1..=text_end)
             .rev()
             .find(|&n| !self.line(n).trim().is_empty())?;
         let fence_char = self.line(first.start).trim_start().chars().next()?;
@@ -130,8 +135,8 @@ impl<'a> Doc<'a> {
             let line = self.line(n).trim();
             line.len() >= 3 && line.chars().all(|c| c == fence_char)
         };
-        let last = self.blocks.last()?;
-        match (self.blocks.len(), *closed) {
+        let last = blocks.last()?;
+        match (blocks.len(), *closed) {
             // One block: the fence closes at the last line, or never closes.
             (1, true) if first.end == last_text_line && is_bare_fence(first.end) => {
                 Some(self.without(&[(first.start, first.start), (first.end, first.end)]))
@@ -139,14 +144,18 @@ impl<'a> Doc<'a> {
             (1, false) if labelled => Some(self.without(&[(first.start, first.start)])),
             // Inner fences closed the wrapper early; its closing fence is then left
             // as an empty, unclosed block on the last line.
-            (n, _) if n > 1 && last.start == last_text_line && is_bare_fence(last.start) => {
+            // An offer after that closing fence is inside its block.
+            (n, _)
+                if n > 1
+                    && is_bare_fence(last.start)
+                    && (last.start == last_text_line || self.only_offers_after(last.start)) =>
+            {
                 let unclosed_bare = matches!(
                     &last.kind,
                     BlockKind::CodeBlock { fenced: true, info, closed: false } if info.is_empty()
                 );
-                unclosed_bare.then(|| {
-                    self.without(&[(first.start, first.start), (last.start, last_text_line)])
-                })
+                unclosed_bare
+                    .then(|| self.without(&[(first.start, first.start), (last.start, last.start)]))
             }
             _ => None,
         }
@@ -239,6 +248,95 @@ impl<'a> Doc<'a> {
             .then(|| self.without(&[(1, end)]))
     }
 
+    /// Drops a short chat opening that is the answer's first block ("Sure! Here is the
+    /// lesson:"), with the thematic breaks after it; see [`chat::opening`].
+    pub(crate) fn chat_opening(&self) -> Option<String> {
+        let first = self.blocks.first()?;
+        if first.kind != BlockKind::Paragraph || self.bytes(first) > MAX_CHAT_BYTES {
+            return None;
+        }
+        let opening = chat::opening(self.line(first.start))?;
+        let next = self.blocks[1..]
+            .iter()
+            .find(|block| block.kind != BlockKind::ThematicBreak)?;
+        // A lead-in ("Here is ...") is chat when the lesson follows at once: a heading, a
+        // fence wrapping a Markdown document, or anything after a thematic break.
+        let lesson_follows = match &next.kind {
+            BlockKind::Heading(_) => true,
+            BlockKind::CodeBlock {
+                fenced: true, info, ..
+            } if fence_label(info).is_some() => {
+                self.line(next.start + 1).trim_start().starts_with('#')
+            }
+            _ => self.blocks[1].kind == BlockKind::ThematicBreak,
+        };
+        (opening == chat::Opening::Strong || lesson_follows)
+            .then(|| self.without(&[(1, next.start - 1)]))
+    }
+
+    /// Drops short chat offers after the last real content ("Let me know if you want any
+    /// changes!"), with the thematic breaks between them.
+    pub(crate) fn trailing_offer(&self) -> Option<String> {
+        let start = self.trailing_offer_start()?;
+        Some(self.without(&[(self.blocks[start].start, self.last_line())]))
+    }
+
+    /// The index of the first block of a run of trailing offers and thematic breaks, when
+    /// that run holds 1 to [`MAX_OFFERS`] short offer paragraphs and comes after content.
+    fn trailing_offer_start(&self) -> Option<usize> {
+        let mut start = self.blocks.len();
+        let mut offers = 0;
+        while let Some(block) = start.checked_sub(1).map(|index| &self.blocks[index]) {
+            match block.kind {
+                BlockKind::ThematicBreak => {}
+                BlockKind::Paragraph if chat::is_offer(self.line(block.start)) => {
+                    if self.bytes(block) > MAX_CHAT_BYTES {
+                        return None;
+                    }
+                    offers += 1;
+                }
+                _ => break,
+            }
+            start -= 1;
+        }
+        (start > 0 && (1..=MAX_OFFERS).contains(&offers)).then_some(start)
+    }
+
+    /// Whether the lines after line `n` hold only blank lines and short offers.
+    fn only_offers_after(&self, n: usize) -> bool {
+        let lines: Vec<&str> = (n + 1..=self.last_line())
+            .map(|n| self.line(n))
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        !lines.is_empty()
+            && lines.len() <= MAX_OFFERS
+            && lines
+                .iter()
+                .all(|line| line.len() <= MAX_CHAT_BYTES && chat::is_offer(line))
+    }
+
+    /// The title in the answer's own first heading, when that is a level-1 heading:
+    /// `Intro` from `# Lesson 1 - Intro` or `# Intro`; `None` from `# Lesson M0-L001`.
+    pub(crate) fn own_title(&self) -> Option<&'a str> {
+        let first = self.blocks.first()?;
+        if first.kind != BlockKind::Heading(1) {
+            return None;
+        }
+        let line = self.line(first.start);
+        // A setext heading's text is its first line; an ATX one's is past the `#`.
+        let text = if first.start == first.end {
+            atx_text(line)
+        } else {
+            line.trim()
+        };
+        title_in_heading(text)
+    }
+
+    /// The bytes of a block's lines.
+    fn bytes(&self, block: &Block) -> usize {
+        (block.start..=block.end).map(|n| self.line(n).len()).sum()
+    }
+
     pub(crate) fn heading(&self, canonical: &str) -> Option<String> {
         let Some(first) = self.blocks.first() else {
             return Some(format!("{canonical}\n"));
@@ -253,6 +351,63 @@ impl<'a> Doc<'a> {
         let rest = self.without(&[(1, first.start - 1)]);
         Some(format!("{canonical}\n\n{rest}"))
     }
+}
+
+/// For a fence's info string: `Some(true)` for `markdown` or `md`, `Some(false)` for none,
+/// `None` for another language (not a wrapper).
+fn fence_label(info: &str) -> Option<bool> {
+    let word = info.split_whitespace().next().unwrap_or_default();
+    let labelled = word.eq_ignore_ascii_case("markdown") || word.eq_ignore_ascii_case("md");
+    (labelled || word.is_empty()).then_some(labelled)
+}
+
+/// An ATX heading line's text: past the opening `#`s, without a closing `#` sequence.
+pub(crate) fn atx_text(line: &str) -> &str {
+    let text = line.trim().trim_start_matches('#').trim();
+    let without_closing = text.trim_end_matches('#');
+    if without_closing.is_empty() || without_closing.ends_with([' ', '\t']) {
+        without_closing.trim_end()
+    } else {
+        text
+    }
+}
+
+/// The title in a heading's text: past a leading `Lesson` and lesson number (`Lesson
+/// M0-L001:`, `Lesson 1 -`) and emphasis; `None` when nothing is left.
+pub(crate) fn title_in_heading(text: &str) -> Option<&str> {
+    let text = text.trim().trim_matches(|c| c == '*' || c == '_').trim();
+    let rest = match text.get(..6) {
+        Some(word) if word.eq_ignore_ascii_case("lesson") => &text[6..],
+        _ => text,
+    };
+    let title = if rest.len() < text.len() && !rest.starts_with(char::is_alphanumeric) {
+        let rest = rest.trim_start();
+        let number_end = rest
+            .find(|c: char| c.is_whitespace() || c == ':')
+            .unwrap_or(rest.len());
+        let rest = if rest[..number_end].contains(|c: char| c.is_ascii_digit()) {
+            &rest[number_end..]
+        } else {
+            rest
+        };
+        rest.trim_start_matches(|c: char| {
+            c.is_whitespace() || matches!(c, ':' | '-' | '\u{2013}' | '\u{2014}' | '.' | '|')
+        })
+    } else {
+        text
+    };
+    let title = title.trim();
+    (!title.is_empty()).then_some(title)
+}
+
+/// Removes a byte order mark (U+FEFF) at the start of the text and of every line.
+pub(crate) fn bom(text: &str) -> Option<String> {
+    const BOM: char = '\u{feff}';
+    (text.starts_with(BOM) || text.contains("\n\u{feff}")).then(|| {
+        text.split_inclusive('\n')
+            .map(|line| line.trim_start_matches(BOM))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -305,9 +460,21 @@ mod tests {
         // Not a wrapper: a lesson that starts and ends with code blocks.
         check(Rule::OuterFence, "```python\nx\n```\n", None);
         check(Rule::OuterFence, "```\nx\n```\nText.\n```\ny\n```\n", None);
+        // Offers after the wrapper stay, for the trailing-offer rule.
         check(
             Rule::OuterFence,
             "```markdown\n# A\n```\nLet me know!\n",
+            Some("# A\nLet me know!\n"),
+        );
+        check(
+            Rule::OuterFence,
+            "```md\n# A\n```py\nx\n```\nText.\n```\n\nI hope this helps!\n",
+            Some("# A\n```py\nx\n```\nText.\n\nI hope this helps!\n"),
+        );
+        // Text after the fence that is not an offer: not a wrapper.
+        check(
+            Rule::OuterFence,
+            "```markdown\n# A\n```\nMore of the lesson.\n",
             None,
         );
         check(Rule::OuterFence, "# A\n```\nx\n```\n", None);
@@ -439,8 +606,156 @@ mod tests {
             Some("# Lesson M0-L001: Intro\n\n## Section 1: A\nText.\n"),
         );
         check(Rule::Heading, "", Some("# Lesson M0-L001: Intro\n"));
-        // Without a title nothing is invented.
-        assert_eq!(Rule::Heading.apply("Text.\n", code(), None), None);
+    }
+
+    /// Issue 12: without the outline, the heading takes the answer's own title, or none.
+    #[test]
+    fn heading_without_a_title() {
+        let check = |input: &str, expected: Option<&str>| {
+            let got = Rule::Heading.apply(input, code(), None);
+            assert_eq!(got.as_deref(), expected, "{input:?}");
+        };
+        check("# Lesson M0-L001: Intro\nText.\n", None);
+        check("# Lesson M0-L001\nText.\n", None);
+        check("Text.\n", Some("# Lesson M0-L001\n\nText.\n"));
+        check(
+            "# Lesson 1 - Intro to data\nText.\n",
+            Some("# Lesson M0-L001: Intro to data\nText.\n"),
+        );
+        check(
+            "# **Lesson M9-L009: Wrong code**\nText.\n",
+            Some("# Lesson M0-L001: Wrong code\nText.\n"),
+        );
+        check(
+            "Data basics\n===========\nText.\n",
+            Some("# Lesson M0-L001: Data basics\nText.\n"),
+        );
+        check("# Lesson 7 #\nText.\n", Some("# Lesson M0-L001\nText.\n"));
+        check(
+            "## Section 1: A\nText.\n",
+            Some("# Lesson M0-L001\n\n## Section 1: A\nText.\n"),
+        );
+    }
+
+    #[test]
+    fn titles_in_headings() {
+        let cases = [
+            ("Lesson M0-L001: Intro", Some("Intro")),
+            ("Lesson 1 - Intro to data", Some("Intro to data")),
+            ("Lesson 2.3 \u{2014} Keys", Some("Keys")),
+            ("Lesson: Keys", Some("Keys")),
+            ("**Lesson M0-L001: Keys**", Some("Keys")),
+            ("Lessons learned", Some("Lessons learned")),
+            ("Lesson plan for week 1", Some("plan for week 1")),
+            ("Data quality", Some("Data quality")),
+            ("Lesson M0-L001", None),
+            ("Lesson", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(super::title_in_heading(text), expected, "{text:?}");
+        }
+        assert_eq!(super::atx_text("## Intro ##"), "Intro");
+        assert_eq!(super::atx_text("# C#"), "C#");
+    }
+
+    #[test]
+    fn bom() {
+        check(
+            Rule::Bom,
+            "\u{feff}# Lesson\nText.\n",
+            Some("# Lesson\nText.\n"),
+        );
+        check(
+            Rule::Bom,
+            "Sure!\n\u{feff}# Lesson\n",
+            Some("Sure!\n# Lesson\n"),
+        );
+        check(Rule::Bom, "# Lesson\nA\u{feff}B\n", None);
+    }
+
+    #[test]
+    fn chat_opening() {
+        check(
+            Rule::ChatOpening,
+            "Sure! Here is the lesson:\n\n```markdown\n# Lesson\n```\n",
+            Some("```markdown\n# Lesson\n```\n"),
+        );
+        check(
+            Rule::ChatOpening,
+            "Certainly.\n\nData is recorded facts.\n",
+            Some("Data is recorded facts.\n"),
+        );
+        check(
+            Rule::ChatOpening,
+            "Here\u{2019}s the lesson you asked for:\n\n---\n\nData is facts.\n",
+            Some("Data is facts.\n"),
+        );
+        check(
+            Rule::ChatOpening,
+            "Here is the lesson:\n## Section 1: A\n",
+            Some("## Section 1: A\n"),
+        );
+        // A lead-in followed by the lesson's own text or example is the lesson.
+        check(
+            Rule::ChatOpening,
+            "Here is why data matters.\n\nIt is recorded facts.\n",
+            None,
+        );
+        check(
+            Rule::ChatOpening,
+            "Here is a quick example:\n\n```python\nx = 1\n```\n",
+            None,
+        );
+        check(
+            Rule::ChatOpening,
+            "Here is a Markdown table:\n\n```markdown\n| a |\n```\n",
+            None,
+        );
+        // Nothing after it, a long paragraph, or another first block: kept.
+        check(Rule::ChatOpening, "Sure!\n", None);
+        let long = format!("Sure, {}\n\n# A\n", "word ".repeat(80));
+        check(Rule::ChatOpening, &long, None);
+        check(Rule::ChatOpening, "# Sure\n\nText.\n", None);
+    }
+
+    #[test]
+    fn trailing_offer() {
+        check(
+            Rule::TrailingOffer,
+            "# Lesson\n\nText.\n\nLet me know if you want any changes!\n",
+            Some("# Lesson\n\nText.\n\n"),
+        );
+        check(
+            Rule::TrailingOffer,
+            "# Lesson\n\n```python\nx = 1\n```\n\n---\n\nI hope this helps!\n\n*Would you like me to add a quiz?*\n",
+            Some("# Lesson\n\n```python\nx = 1\n```\n\n"),
+        );
+        // An offer inside the lesson, or a lesson ending with code, stays.
+        check(
+            Rule::TrailingOffer,
+            "# Lesson\n\nLet me know is a phrase.\n\n## Section 2\n\nText.\n",
+            None,
+        );
+        check(
+            Rule::TrailingOffer,
+            "# Lesson\n\nText.\n\n```python\nprint('Let me know')\n```\n",
+            None,
+        );
+        check(
+            Rule::TrailingOffer,
+            "# Lesson\n\nFeel free to experiment with the thresholds above.\n",
+            None,
+        );
+        // Long or many offers are content; an answer of offers only is left to the rest.
+        let long = format!("# Lesson\n\nLet me know {}\n", "word ".repeat(80));
+        check(Rule::TrailingOffer, &long, None);
+        check(
+            Rule::TrailingOffer,
+            "# L\n\nLet me know.\n\nLet me know.\n\nLet me know.\n\nLet me know.\n",
+            None,
+        );
+        check(Rule::TrailingOffer, "Let me know!\n", None);
     }
 
     #[test]

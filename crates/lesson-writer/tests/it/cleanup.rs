@@ -34,7 +34,7 @@ fn preamble_before_the_lesson_heading() {
         "preamble.jsonl",
         "M0-L001.md",
         "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n",
-        &[Rule::LessonStart],
+        &[Rule::ChatOpening],
     );
 }
 
@@ -44,7 +44,7 @@ fn preamble_before_another_heading() {
         "preamble.jsonl",
         "M0-L002.md",
         "# Lesson M0-L002: Kinds of data\n\n## Why kinds matter\n\nStructured and unstructured.\n",
-        &[Rule::Preamble, Rule::Heading],
+        &[Rule::ChatOpening, Rule::Heading],
     );
 }
 
@@ -110,14 +110,67 @@ fn code_blocks_are_untouched() {
     );
 }
 
+/// Issue 12: without the outline (no `--content`), the heading is still ensured: the
+/// answer's own title, else the code alone.
 #[test]
-fn without_a_curriculum_no_heading_is_invented() {
+fn without_a_curriculum_the_heading_has_the_code() {
     let (dir, summary) = run_with(Some("preamble.jsonl"), None, |config| {
         config.curriculum = None;
     });
     assert_eq!(summary.written, 2);
     assert_eq!(
+        lesson(&dir, "M0-L001.md"),
+        "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n"
+    );
+    assert_eq!(
         lesson(&dir, "M0-L002.md"),
-        "## Why kinds matter\n\nStructured and unstructured.\n"
+        "# Lesson M0-L002\n\n## Why kinds matter\n\nStructured and unstructured.\n"
+    );
+}
+
+/// Issue 12: "Sure! Here is the lesson..." + an outer ```markdown fence + "Let me know if
+/// you want any changes!" comes out as the bare lesson.
+#[test]
+fn chat_wrapper() {
+    let (dir, summary) = run(Some("chat-wrapper.jsonl"), None);
+    assert_eq!(
+        lesson(&dir, "M0-L001.md"),
+        "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n\n```python\nfacts = []\n```\n\nThat is all.\n"
+    );
+    for rule in [Rule::ChatOpening, Rule::OuterFence, Rule::TrailingOffer] {
+        assert_eq!(summary.rules_applied.get(&rule), Some(&1), "{rule}");
+    }
+}
+
+/// Issue 12: a byte order mark in front of `# Lesson ...` inside an answer is removed.
+#[test]
+fn byte_order_mark_in_an_answer() {
+    let (dir, summary) = run(Some("chat-wrapper.jsonl"), None);
+    assert_eq!(
+        lesson(&dir, "M0-L002.md"),
+        "# Lesson M0-L002: Kinds of data\n\nStructured and unstructured.\n"
+    );
+    assert_eq!(summary.rules_applied.get(&Rule::Bom), Some(&1));
+}
+
+/// "Let me know" inside a lesson, and a lesson ending with a code block, are content.
+#[test]
+fn offers_inside_a_lesson_stay() {
+    let (dir, _) = run(Some("chat-wrapper.jsonl"), None);
+    assert_eq!(
+        lesson(&dir, "M0-L003.md"),
+        "# Lesson M0-L003: Data quality\n\nLet me know is what a reader says when a report is unclear; write so they need not.\n\n## Section 2: Checks\n\nCount the rows.\n\n```sql\nSELECT count(*) FROM facts;\n```\n"
+    );
+}
+
+/// Issue 12: a byte order mark at the start of a results file does not lose line 1.
+#[test]
+fn byte_order_mark_at_the_start_of_a_results_file() {
+    let (dir, summary) = run(Some("bom.jsonl"), None);
+    assert!(summary.malformed.is_empty(), "{:?}", summary.malformed);
+    assert_eq!(summary.written, 2);
+    assert_eq!(
+        lesson(&dir, "M0-L001.md"),
+        "# Lesson M0-L001: What is data?\n\nData is recorded facts.\n"
     );
 }

@@ -110,6 +110,85 @@ fn content_filter_refusal_and_empty_are_not_retryable() {
     );
 }
 
+/// Issue 12: "I'm sorry, but I can't help with that." with `finish_reason: stop` and no
+/// `refusal` field is not written as a lesson: it fails `refused_in_text`, its text kept in
+/// `rejected/`.
+#[test]
+fn a_refusal_in_the_text_is_not_a_lesson() {
+    let (dir, summary) = run(Some("chat-wrapper.jsonl"), None);
+    let failure = only_failure(
+        &summary.failures,
+        FailureKind::RefusedInText,
+        "refused_in_text",
+        false,
+    );
+    assert_eq!(failure.lesson_code.to_string(), "M0-L004");
+    assert_eq!(summary.written, 3);
+    let written = files(&dir.path().join("out"));
+    assert!(!written.contains_key("M0-L004.md"), "{:?}", written.keys());
+    assert_eq!(
+        written["rejected/M0-L004.md"],
+        "I'm sorry, but I can't help with that."
+    );
+    let json = serde_json::to_value(&summary.failures[0]).unwrap();
+    assert_eq!(json["kind"], "refused_in_text");
+}
+
+/// No lesson-like text of the repository trips the text-refusal check: every answer of the
+/// output fixtures but the one refusal, the prompt templates, and the docs (long texts that
+/// say "I can't" or "cannot" in passing). The emulator's placeholder lessons are checked end
+/// to end by the commands' tests, where all 336 lessons of the course are written.
+#[test]
+fn no_lesson_like_text_is_a_refusal_in_text() {
+    let root = crate::support::fixture("..");
+    let mut checked = 0;
+    let dir = crate::support::fixture("batch-output");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().filter(|line| !line.trim().is_empty()) {
+            let Ok(mut line) = serde_json::from_str::<batch_request::ResultLine>(
+                line.trim_start_matches('\u{feff}'),
+            ) else {
+                continue;
+            };
+            let refused = matches!(
+                lesson_writer::classify(&mut line),
+                Ok(lesson_writer::Outcome::Failed(failed)) if failed.kind == FailureKind::RefusedInText
+            );
+            let is_the_refusal =
+                path.ends_with("chat-wrapper.jsonl") && line.custom_id == "lesson_M0-L004";
+            assert_eq!(
+                refused,
+                is_the_refusal,
+                "{} {}",
+                path.display(),
+                line.custom_id
+            );
+            checked += 1;
+        }
+    }
+    for doc in [
+        "fixtures/legacy/lesson_prompt_template.md",
+        "prompts/LESSON_GENERATION_PROMPT_GENERIC.md",
+        "README.md",
+        "ARCHITECTURE.md",
+    ] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let mut line: batch_request::ResultLine =
+            serde_json::from_str(&answer_line("lesson_M0-L001", &text)).unwrap();
+        assert!(
+            matches!(
+                lesson_writer::classify(&mut line),
+                Ok(lesson_writer::Outcome::Answer(_))
+            ),
+            "{doc}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 30, "{checked}");
+}
+
 #[test]
 fn http_400_is_an_invalid_request() {
     let (_, summary) = run(None, Some("http-400.jsonl"));
