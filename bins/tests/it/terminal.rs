@@ -86,9 +86,13 @@ async fn a_dry_run_shows_file_names_with_escape_sequences_escaped_in_its_step_li
     let dir = tempfile::tempdir().unwrap();
     let outline = outline_in(dir.path(), "evil\u{1b}]0;pwned\u{7}.md");
     let mut cmd = command("generate", dir.path());
-    cmd.arg("--content")
-        .arg(&outline)
-        .args(["--dry-run", "--work-dir", "work", "--out", "out\u{1b}[2J"]);
+    cmd.arg("--content").arg(&outline).args([
+        "--dry-run",
+        "--work-dir",
+        "work",
+        "--out",
+        "out\u{1b}[2J",
+    ]);
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let err = stderr(&output);
@@ -182,4 +186,57 @@ async fn process_batch_results_shows_server_messages_and_ids_escaped() {
     assert!(err.contains("results\\e]0;pwned\\a.jsonl"), "{err}");
     assert!(err.contains("M0-L002"), "{err}");
     assert!(err.contains("bad value\\e[2J"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_batch_status_shows_the_servers_metadata_and_ids_escaped() {
+    let emulator = emulator(EmulatorConfig::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.jsonl");
+    let line = r#"{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}}"#;
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let client = openai_batch_client::Client::new(openai_batch_client::ClientConfig::new(
+        emulator.base_url(),
+        secrecy::SecretString::from("sk-test".to_owned()),
+    ))
+    .unwrap();
+    let file = client
+        .upload_file(&input, std::sync::Arc::new(()))
+        .await
+        .unwrap();
+    let mut request =
+        openai_batch_client::CreateBatchRequest::new(file.id, "/v1/chat/completions");
+    request.metadata.insert(
+        "note\u{1b}[2J".to_owned(),
+        "\u{1b}]0;pwned\u{7}\u{1b}]8;;https://evil.example\u{7}link\u{8}".to_owned(),
+    );
+    client.create_batch(&request).await.unwrap();
+
+    let mut cmd = command("check", dir.path());
+    cmd.args(["--list", "--base-url", emulator.base_url()])
+        .env("OPENAI_API_KEY", "sk-test");
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_shown_escaped(&text);
+    assert!(
+        text.contains("note\\e[2J=\\e]0;pwned\\a\\e]8;;https://evil.example\\alink\\b"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_emulator_binary_shows_a_data_dir_with_escape_sequences_escaped_in_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the state directory should be: the emulator cannot start.
+    let data_dir = dir.path().join("state\u{1b}]0;pwned\u{7}");
+    std::fs::write(&data_dir, "not a directory").unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_batch-emulator"));
+    cmd.arg("--data-dir").arg(&data_dir).current_dir(dir.path());
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(code(&output), 1, "{err}");
+    assert_shown_escaped(&err);
+    assert!(err.contains("error: "), "{err}");
+    assert!(err.contains("state\\e]0;pwned\\a"), "{err}");
 }
