@@ -31,7 +31,10 @@ pub fn print_curriculum(
     if json {
         return crate::print_json(&curriculum_json(curriculum, &states));
     }
-    print!("{}", shown_lines(&curriculum_table(curriculum, path, &states)));
+    print!(
+        "{}",
+        shown_lines(&curriculum_table(curriculum, path, &states))
+    );
     Ok(())
 }
 

@@ -151,7 +151,10 @@ mod tests {
     fn other_controls_and_spoofing_format_characters_are_escaped() {
         assert_eq!(shown("a\u{0}b\u{7f}c\u{9b}d"), "a\\u{0}b\\u{7f}c\\u{9b}d");
         assert_eq!(shown("txt.\u{202e}exe"), "txt.\\u{202e}exe");
-        assert_eq!(shown("\u{2066}x\u{2069}\u{2028}"), "\\u{2066}x\\u{2069}\\u{2028}");
+        assert_eq!(
+            shown("\u{2066}x\u{2069}\u{2028}"),
+            "\\u{2066}x\\u{2069}\\u{2028}"
+        );
         assert_eq!(shown("\u{200f}\u{61c}"), "\\u{200f}\\u{61c}");
     }
 
@@ -163,7 +166,10 @@ mod tests {
             "C:\\path\\to\\file",
             "",
         ] {
-            assert!(matches!(shown(text), Cow::Borrowed(t) if t == text), "{text}");
+            assert!(
+                matches!(shown(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
         }
     }
 
@@ -180,7 +186,10 @@ mod tests {
         assert_eq!(Shown(title).to_string(), shown(title));
         assert_eq!(format!("[{:<10}]", Shown("a\x07")), "[a\\a       ]");
         let err = anyhow::anyhow!("bad \x1b]0;t\x07").context("cannot read\nit");
-        assert_eq!(format!("{:#}", Shown(&err)), "cannot read\\nit: bad \\e]0;t\\a");
+        assert_eq!(
+            format!("{:#}", Shown(&err)),
+            "cannot read\\nit: bad \\e]0;t\\a"
+        );
         assert_eq!(
             format!("{:#}", ShownLines(&err)),
             "cannot read\nit: bad \\e]0;t\\a"
