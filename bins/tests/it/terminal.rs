@@ -204,8 +204,7 @@ async fn check_batch_status_shows_the_servers_metadata_and_ids_escaped() {
         .upload_file(&input, std::sync::Arc::new(()))
         .await
         .unwrap();
-    let mut request =
-        openai_batch_client::CreateBatchRequest::new(file.id, "/v1/chat/completions");
+    let mut request = openai_batch_client::CreateBatchRequest::new(file.id, "/v1/chat/completions");
     request.metadata.insert(
         "note\u{1b}[2J".to_owned(),
         "\u{1b}]0;pwned\u{7}\u{1b}]8;;https://evil.example\u{7}link\u{8}".to_owned(),
