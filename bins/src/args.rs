@@ -25,6 +25,18 @@ impl OutputArgs {
     }
 }
 
+/// The settings file to read: `flag` when given, else `lessons.toml` of the working directory
+/// when it exists, else none (the defaults).
+pub fn settings_file(flag: Option<&std::path::Path>) -> Option<PathBuf> {
+    match flag {
+        Some(path) => Some(path.to_path_buf()),
+        None => {
+            let default = std::path::Path::new(crate::generate::DEFAULT_CONFIG);
+            default.exists().then(|| default.to_path_buf())
+        }
+    }
+}
+
 /// `--base-url`, `--api-key-file`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApiArgs {

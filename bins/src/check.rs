@@ -161,8 +161,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             .and_then(|recorded| recorded.fingerprint.as_ref());
         let report = write_lessons(
             &args.write,
-            fingerprint.map(|fingerprint| fingerprint.out_dir.as_path()),
-            fingerprint.map(|fingerprint| fingerprint.template_sha256.as_str()),
+            fingerprint,
             args.force,
             false,
             &files,

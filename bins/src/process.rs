@@ -2,13 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
+use batch_request::RequestSettings;
 use clap::Parser;
-use lesson_job::{JobReport, LockWait, ResultsFile, ResultsSpec, SentLesson};
+use lesson_job::{Fingerprint, JobReport, LockWait, ResultsFile, ResultsSpec, SentLesson};
 use lesson_writer::FileNamePattern;
 
 use crate::args::OutputArgs;
 use crate::progress::Reporter;
 use crate::report::{say_outcomes, waiting_line};
+use crate::term::Shown;
 use crate::{ExitStatus, usage_error};
 
 /// Write lesson files from a Batch API results file (and its error file).
@@ -58,6 +60,14 @@ pub struct WriteArgs {
     /// parse, gaps in lesson numbers) as errors: exit 2.
     #[arg(long)]
     pub strict: bool,
+    /// Write answers below the quality bar (`[quality]` of the settings: too few words, or
+    /// required sections missing) as lessons; they are kept in `<out>/rejected/` otherwise.
+    #[arg(long)]
+    pub accept_below_spec: bool,
+    /// Settings (TOML) whose `[quality]` sets the bar and whose `[prices]` price the results
+    /// [default: lessons.toml when it exists].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
     #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
     pub file_name: String,
@@ -76,13 +86,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if let Some(map) = &args.lessons_map {
         reporter.say(format!(
             "note: the lessons map {} is ignored; titles and the expected lessons come from --content",
-            map.display()
+            Shown(map.display())
         ));
     }
     for path in std::iter::once(&args.results).chain(&args.errors) {
         if !path.is_file() {
             return Err(usage_error(
-                format!("no such results file: {}", path.display()),
+                format!("no such results file: {}", Shown(path.display())),
                 Some(
                     "pass the downloaded batch output file (check-batch-status --download fetches it)",
                 ),
@@ -91,10 +101,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     }
     reporter.say(format!(
         "Processing {}{}...",
-        args.results.display(),
+        Shown(args.results.display()),
         args.errors
             .as_ref()
-            .map(|e| format!(" and {}", e.display()))
+            .map(|e| format!(" and {}", Shown(e.display())))
             .unwrap_or_default()
     ));
     let files: Vec<ResultsFile> = std::iter::once(&args.results)
@@ -127,15 +137,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 /// of each lesson, and writes the failures list `<first file>.failures.jsonl` when lessons
 /// failed or are missing.
 ///
-/// `sent` (the lessons a recorded batch asked for) makes only those lessons count;
-/// `job_out` is the recorded job's output directory, used when `--out` is not given.
+/// `sent` (the lessons a recorded batch asked for) makes only those lessons count; `job`, what
+/// the recorded job was made from, gives the output directory used when `--out` is not given
+/// and the template whose sections the quality gate asks for.
 ///
 /// # Errors
 ///
-/// A usage error for a bad `--file-name`; the job library's errors.
+/// A usage error for a bad `--file-name`; the settings' errors; the job library's errors.
 pub fn write_lessons(
     args: &WriteArgs,
-    job_out: Option<&Path>,
+    job: Option<&Fingerprint>,
     force: bool,
     no_wait: bool,
     files: &[ResultsFile],
@@ -144,10 +155,17 @@ pub fn write_lessons(
 ) -> anyhow::Result<JobReport> {
     let file_name = FileNamePattern::new(&args.file_name)
         .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
+    let settings = match crate::args::settings_file(args.config.as_deref()) {
+        Some(path) => {
+            reporter.detail(format!("  Settings from {}", Shown(path.display())));
+            RequestSettings::from_toml_file(&path)?
+        }
+        None => RequestSettings::default(),
+    };
     let out_dir = args
         .out
         .clone()
-        .or_else(|| job_out.map(Path::to_path_buf))
+        .or_else(|| job.map(|job| job.out_dir.clone()))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     if let Some(outline) = &args.content {
         // The job library parses it again under the lock; this shows its warnings first.
@@ -160,7 +178,10 @@ pub fn write_lessons(
         outline: args.content.clone(),
         force,
         accept_truncated: args.accept_truncated,
-        prices: batch_request::PriceTable::builtin(),
+        prices: settings.price_table(),
+        quality: settings.quality,
+        template_sha256: job.map(|job| job.template_sha256.clone()),
+        accept_below_spec: args.accept_below_spec,
     };
     let wait = if no_wait {
         LockWait::NoWait
@@ -178,7 +199,7 @@ pub fn write_lessons(
     if let Some(first) = files.first() {
         report.write_failures(&failures_path(&first.path))?;
     }
-    reporter.say(format!("Lessons in {}:", out_dir.display()));
+    reporter.say(format!("Lessons in {}:", Shown(out_dir.display())));
     say_outcomes(reporter, &report);
     Ok(report)
 }

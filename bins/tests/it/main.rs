@@ -10,6 +10,7 @@ mod list_lessons;
 mod outline;
 mod process;
 mod provenance;
+mod quality;
 mod scheduling;
 mod terminal;
 

@@ -208,7 +208,9 @@ fn find_lesson_line(text: &str) -> Option<(String, String)> {
     None
 }
 
-/// The Markdown answer: a heading, objectives, ideas, a table, a code block, practice, summary.
+/// The Markdown answer: a heading, then the ten sections the built-in template asks for
+/// (numbered, as models write them), with a table and a code block, long enough to pass the
+/// writer's quality gate.
 fn lesson_text(custom_id: &str, messages: &[Message<'_>]) -> String {
     let name = lesson_name(custom_id, messages);
     let heading = match (&name.code, &name.title) {
@@ -226,7 +228,7 @@ fn lesson_text(custom_id: &str, messages: &[Message<'_>]) -> String {
 
 > {EMULATOR_NOTICE}
 
-## Learning objectives
+## 1. Learning Objectives
 
 By the end of this lesson you can:
 
@@ -234,19 +236,28 @@ By the end of this lesson you can:
 - work through a small example step by step;
 - check your own work against a short list of pitfalls.
 
-## Key ideas
+## 2. Why This Matters
+
+Teams that skip the basics of *{topic}* pay for it later, in rework and in decisions made on numbers nobody can explain.
+
+## 3. Core Concepts
 
 *{topic}* is introduced here through one worked example.
 Each idea builds on the previous one, so read the sections in order and try the exercise before the summary.
-Keep a notebook open: writing the steps down is the quickest way to see which one you do not understand yet.
 
-## Worked example
+## 4. How It Works in Practice
+
+An owner names the goal, a practitioner does the work in small steps, and a reviewer checks each step before the next one starts.
+
+## 5. Worked Example
 
 | Step | What you do | What to check |
 |---|---|---|
 | 1 | Load a small sample of the data | The row count matches the source |
 | 2 | Clean and normalise the fields | No missing values remain in key columns |
 | 3 | Summarise the result | The totals add up |
+
+## 6. Tools, Templates and Artefacts
 
 ```python
 # A minimal, runnable illustration for: {topic}
@@ -255,20 +266,25 @@ total = sum(row["value"] for row in rows)
 print(f"{{len(rows)}} rows, total {{total}}")
 ```
 
-## Common pitfalls
+## 7. Common Pitfalls
 
 - Skipping the check after each step, so an early mistake spreads.
 - Mixing units or formats between two sources.
 - Trusting a summary without looking at a few raw rows first.
 
-## Practice
+## 8. Practice Exercise
 
 1. Repeat the worked example with a sample of your own.
 2. Write down one question about *{topic}* to answer in the next lesson.
 
-## Summary
+## 9. Knowledge Check
 
-This placeholder lesson on *{topic}* has the shape of a real one: a heading, objectives, explanations, a table, a code block, pitfalls, practice and a summary.
+1. Which check follows each step of the worked example? Answer: the one in its table row.
+2. Why look at raw rows before trusting a summary? Answer: a total can hide a wrong row.
+
+## 10. Summary and Next Steps
+
+This placeholder lesson on *{topic}* has the shape of a real one: the ten sections of the built-in template, with objectives, explanations, a table, a code block, pitfalls, practice and questions.
 "#
     )
 }
@@ -305,6 +321,22 @@ mod tests {
         assert!(answer.content.contains("\n```python\n"));
         assert!(answer.content.matches("\n## ").count() >= 4);
         assert_eq!(answer.finish_reason, "stop");
+    }
+
+    #[test]
+    fn placeholders_have_the_built_in_templates_sections() {
+        let answer = answer(
+            "lesson_M0-L001",
+            &body("Write Lesson M0-L001: What is data?"),
+            false,
+        );
+        for (number, section) in batch_request::GENERIC_SECTIONS.iter().enumerate() {
+            let heading = format!("\n## {}. {section}", number + 1);
+            assert!(answer.content.contains(&heading), "{heading:?} missing");
+        }
+        // Well above the writer's default `[quality] min_words` (200).
+        let words = answer.content.split_whitespace().count();
+        assert!(words > 300, "{words} words");
     }
 
     #[test]

@@ -85,8 +85,10 @@ pub use pricing::{
     max_output_tokens, supports_prompt_cache_key,
 };
 pub use settings::{
-    ExpectedOutputTokens, ExpectedReasoningTokens, PriceSetting, ReasoningEffort, Replacement,
-    RequestSettings, Verbosity,
+    ExpectedOutputTokens, ExpectedReasoningTokens, PriceSetting, QualitySettings, ReasoningEffort,
+    Replacement, RequestSettings, Verbosity,
 };
 pub use shard::{Limits, Placement, Shard, ShardWriter, write_shards};
-pub use template::{GENERIC as GENERIC_TEMPLATE, LESSON_MARKER, Placeholder, Template};
+pub use template::{
+    GENERIC as GENERIC_TEMPLATE, GENERIC_SECTIONS, LESSON_MARKER, Placeholder, Template,
+};

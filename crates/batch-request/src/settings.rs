@@ -93,6 +93,73 @@ pub struct RequestSettings {
     /// Most requests in one batch (1 to 50,000, the API's limit); unset means the API's limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_requests_per_batch: Option<usize>,
+    /// What an answer needs to be written as a lesson (`[quality]`).
+    #[serde(skip_serializing_if = "QualitySettings::is_default")]
+    pub quality: QualitySettings,
+}
+
+/// The quality gate (`[quality]`): what an answer needs, after cleanup, to be written as a
+/// lesson; one that falls short is kept in `rejected/` and reported `below_spec`.
+///
+/// ```
+/// let settings = batch_request::RequestSettings::from_toml_str(
+///     "[quality]\nmin_words = 500\nrequired_sections = [\"Overview\", \"Exercises\"]\n",
+///     "lessons.toml".as_ref(),
+/// )?;
+/// assert_eq!(settings.quality.min_words, 500);
+/// // The user's list applies whatever the template.
+/// assert_eq!(settings.quality.sections_for(None), ["Overview", "Exercises"]);
+/// // Unset, only the built-in template's sections are required, and only of its lessons.
+/// let defaults = batch_request::QualitySettings::default();
+/// assert!(defaults.sections_for(None).is_empty());
+/// let generic = batch_request::Template::generic_sha256();
+/// assert_eq!(defaults.sections_for(Some(generic)).len(), 10);
+/// # Ok::<(), batch_request::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualitySettings {
+    /// Fewest words a lesson has (200; 0 turns the check off). A real lesson has thousands;
+    /// a chat reply or a stub has a few dozen.
+    pub min_words: usize,
+    /// Headings a lesson must have, as texts or their prefixes, matched ignoring case,
+    /// leading numbering (`## 1. Learning Objectives`) and punctuation. Unset: the built-in
+    /// template's ten sections ([`crate::GENERIC_SECTIONS`]) for lessons it produced, none
+    /// otherwise (an own or legacy template, or results whose template is unknown). An empty
+    /// list requires none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_sections: Option<Vec<String>>,
+}
+
+impl Default for QualitySettings {
+    fn default() -> Self {
+        QualitySettings {
+            min_words: DEFAULT_MIN_WORDS,
+            required_sections: None,
+        }
+    }
+}
+
+/// The default of [`QualitySettings::min_words`].
+const DEFAULT_MIN_WORDS: usize = 200;
+
+impl QualitySettings {
+    /// The headings required of a lesson made from the template with hash `template_sha256`
+    /// (`None` when unknown): the user's `required_sections` when set, else the built-in
+    /// template's sections when it made the request, else none.
+    pub fn sections_for(&self, template_sha256: Option<&str>) -> Vec<String> {
+        match &self.required_sections {
+            Some(sections) => sections.clone(),
+            None if template_sha256 == Some(crate::Template::generic_sha256()) => {
+                crate::GENERIC_SECTIONS.map(str::to_owned).to_vec()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == QualitySettings::default()
+    }
 }
 
 /// `reasoning_effort`, as the spec's `ReasoningEffort` spells it. Not every reasoning model
@@ -235,6 +302,7 @@ impl Default for RequestSettings {
             enqueued_token_limit: BTreeMap::new(),
             context_window: BTreeMap::new(),
             max_requests_per_batch: None,
+            quality: QualitySettings::default(),
         }
     }
 }
@@ -450,6 +518,16 @@ impl RequestSettings {
             if *window == 0 {
                 return invalid(&format!("context_window.{model}"), "must be at least 1");
             }
+        }
+        if let Some(sections) = &self.quality.required_sections
+            && let Some(index) = sections
+                .iter()
+                .position(|section| !section.chars().any(char::is_alphanumeric))
+        {
+            return invalid(
+                &format!("quality.required_sections[{index}]"),
+                "must hold a word (a heading text or its beginning)",
+            );
         }
         for (key, value) in &self.body {
             if let Err(reason) = crate::body::check(key, value) {
@@ -1005,6 +1083,7 @@ gpt-5-mini = 20000000
             "enqueued_token_limit",
             "context_window",
             "max_requests_per_batch",
+            "quality",
         ] {
             assert!(!keys.contains(&new), "{new} is serialized by default");
         }
@@ -1027,5 +1106,47 @@ gpt-5-mini = 20000000
         );
         let err = RequestSettings::from_toml_file(&dir.path().join("missing.toml")).unwrap_err();
         assert!(matches!(err, Error::ReadSettings { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn quality_settings_read_check_and_pick_the_sections() {
+        let defaults = RequestSettings::default().quality;
+        assert_eq!(defaults.min_words, 200);
+        assert_eq!(defaults.required_sections, None);
+        let generic = crate::Template::generic();
+        assert_eq!(
+            defaults.sections_for(Some(generic.sha256())),
+            crate::GENERIC_SECTIONS
+        );
+        let legacy = crate::Template::parse(
+            "prompt = f\"\"\"\nWrite the lesson.\n\"\"\"\n",
+            Path::new("legacy.py"),
+        )
+        .unwrap();
+        assert!(defaults.sections_for(Some(legacy.sha256())).is_empty());
+        assert!(defaults.sections_for(None).is_empty());
+
+        let settings = parse("[quality]\nmin_words = 0\nrequired_sections = []\n").unwrap();
+        assert_eq!(settings.quality.min_words, 0);
+        assert!(
+            settings
+                .quality
+                .sections_for(Some(generic.sha256()))
+                .is_empty(),
+            "an empty list requires nothing, even of the built-in template"
+        );
+        let value = serde_json::to_value(&settings).unwrap();
+        assert_eq!(value["quality"]["min_words"], 0);
+
+        let err = parse("[quality]\nrequired_sections = [\"Intro\", \" ## \"]\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSetting { key, .. } if key == "quality.required_sections[1]"),
+            "{err:?}"
+        );
+        let err = parse("\n[quality]\nmin_word = 3\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownSetting { key, line: 3, .. } if key == "min_word"),
+            "{err:?}"
+        );
     }
 }

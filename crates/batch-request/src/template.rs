@@ -261,6 +261,19 @@ impl Template {
             .expect("the shipped template is tested to parse")
     }
 
+    /// Whether this is the shipped generic template ([`Template::generic`]), whatever file it
+    /// was read from: its text, and so its hash, is the same.
+    pub fn is_generic(&self) -> bool {
+        self.sha256 == Template::generic_sha256()
+    }
+
+    /// SHA-256 of the shipped generic template, as [`Template::sha256`] gives it; a job
+    /// records its template's hash, so a batch made from the built-in template is known by it.
+    pub fn generic_sha256() -> &'static str {
+        static SHA256: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        SHA256.get_or_init(|| Template::generic().sha256)
+    }
+
     /// Whether this is a legacy `prompt = f"""` template.
     pub fn is_legacy(&self) -> bool {
         self.legacy
@@ -310,6 +323,22 @@ impl Template {
 
 /// The shipped generic prompt, as text.
 pub const GENERIC: &str = include_str!("../../../prompts/LESSON_GENERATION_PROMPT_GENERIC.md");
+
+/// The sections the shipped generic template asks for, in order, as heading texts or their
+/// prefixes: what the quality gate looks for in a lesson made from it. "Tools, Templates" stands
+/// for "Tools, Templates and Artefacts", whose last word is spelled either way.
+pub const GENERIC_SECTIONS: [&str; 10] = [
+    "Learning Objectives",
+    "Why This Matters",
+    "Core Concepts",
+    "How It Works in Practice",
+    "Worked Example",
+    "Tools, Templates",
+    "Common Pitfalls",
+    "Practice Exercise",
+    "Knowledge Check",
+    "Summary and Next Steps",
+];
 const GENERIC_PATH: &str = "prompts/LESSON_GENERATION_PROMPT_GENERIC.md";
 
 /// Which part of a split template is being parsed.
@@ -657,5 +686,28 @@ mod tests {
             );
         }
         assert_eq!(Placeholder::from_name("Lesson_Code"), None);
+    }
+
+    #[test]
+    fn the_generic_sections_are_the_ones_the_generic_template_asks_for() {
+        // Each section is one numbered item of "What to write": `3. **Core Concepts**: ...`.
+        for (number, section) in GENERIC_SECTIONS.iter().enumerate() {
+            let item = format!("\n{}. **{section}", number + 1);
+            assert!(GENERIC.contains(&item), "{item:?} is not in the template");
+        }
+        assert!(GENERIC.contains("exactly these ten sections"));
+    }
+
+    #[test]
+    fn the_generic_template_is_known_by_its_text() {
+        assert!(Template::generic().is_generic());
+        let copy = parse(&GENERIC.replace('\n', "\r\n")).unwrap();
+        assert!(
+            copy.is_generic(),
+            "the same text in another file, with CRLF"
+        );
+        let edited = parse(&GENERIC.replace("ten sections", "ten sections.")).unwrap();
+        assert!(!edited.is_generic());
+        assert_eq!(Template::generic_sha256(), Template::generic().sha256());
     }
 }

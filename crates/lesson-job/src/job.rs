@@ -9,7 +9,7 @@ use batch_request::{Estimate, Limits, RequestSettings, Template};
 use curriculum_parser::{Curriculum, Lesson, LessonCode};
 use lesson_writer::{
     FailureKind, FileNamePattern, Input, KeptReason, LessonOutcome, Manifest, Overwrite,
-    ProcessConfig, RequestedLesson,
+    ProcessConfig, QualityGate, RequestedLesson,
 };
 use openai_batch_client::{
     BatchId, BatchStatus, Client, DEFAULT_INPUT_EXPIRY_SECS, JobConfig, JobProgress, JobRunner,
@@ -80,6 +80,9 @@ pub struct RunOptions {
     pub input_expires_after: Option<u64>,
     /// Waiting after `token_limit_exceeded` (1 minute doubling to 30, by default).
     pub token_limit_backoff: TokenLimitBackoff,
+    /// Write answers below the settings' `[quality]` bar as lessons instead of keeping them
+    /// in `rejected/` as `below_spec` failures.
+    pub accept_below_spec: bool,
 }
 
 impl Default for RunOptions {
@@ -93,6 +96,7 @@ impl Default for RunOptions {
             keep_remote_files: false,
             input_expires_after: Some(DEFAULT_INPUT_EXPIRY_SECS),
             token_limit_backoff: TokenLimitBackoff::default(),
+            accept_below_spec: false,
         }
     }
 }
@@ -678,6 +682,8 @@ impl Job {
         let mut inputs: Vec<ShardInput> = to_inputs(&plan.shards);
         let mut new_requests = plan.new_requests();
         let mut retries_left = options.retry_rounds;
+        // Lessons already resubmitted once for an answer below spec: a second is final.
+        let mut resubmitted_below_spec: BTreeSet<LessonCode> = BTreeSet::new();
         loop {
             observer.step(Step::Submitting {
                 round,
@@ -698,7 +704,7 @@ impl Job {
                 out_dir: &self.paths.out_dir,
             });
             let handed_on: Vec<usize> = runner.ready().iter().map(|shard| shard.index).collect();
-            let retry = self.write_ready(
+            let mut retry = self.write_ready(
                 &runner,
                 manifest,
                 options,
@@ -707,6 +713,7 @@ impl Job {
                 &*observer,
             )?;
             requested.extend(outcomes.outcomes.keys().copied());
+            resubmit_below_spec_once(&mut retry, &mut outcomes, &mut resubmitted_below_spec);
             for index in handed_on {
                 if let Err(error) = runner
                     .delete_remote_files(index, options.keep_remote_files)
@@ -826,6 +833,7 @@ impl Job {
                             },
                             reason: format!("the batch failed validation; nothing ran: {reason}"),
                             retryable: token_limit,
+                            rejected_file: None,
                         },
                     );
                 }
@@ -863,6 +871,8 @@ impl Job {
             config.curriculum = Some(&self.curriculum);
             config.manifest = Some(manifest);
             config.prices = self.spec.settings.price_table();
+            config.quality = self.quality_gate();
+            config.accept_below_spec = options.accept_below_spec;
             let mut summary = lesson_writer::process_inputs(inputs, &config)?;
             let written = std::mem::take(&mut summary.provenance);
             // Answers of requests made from an earlier outline are written as generated,
@@ -927,6 +937,15 @@ impl Job {
             runner.mark_handed_on(shard.index)?;
         }
         Ok(retry)
+    }
+
+    /// What an answer needs to be written: the settings' `[quality]`, with the built-in
+    /// template's sections when this job's template is the built-in one.
+    pub fn quality_gate(&self) -> QualityGate {
+        QualityGate::from_settings(
+            &self.spec.settings.quality,
+            Some(self.spec.template.sha256()),
+        )
     }
 
     /// The organization's enqueued-token limit for this job's model: the spec's
@@ -1015,6 +1034,29 @@ pub(crate) fn is_job_temp_file(name: &str) -> bool {
     lesson_writer::is_temp_file(name) || tempfile_default || partial_download
 }
 
+/// Keeps in `retry` a lesson whose answer was below spec only the first time in a run
+/// (recorded in `resubmitted`): a model that misses the bar twice is not paid a third time,
+/// and its failure becomes final.
+fn resubmit_below_spec_once(
+    retry: &mut Vec<(&Lesson, Option<u32>)>,
+    outcomes: &mut Outcomes,
+    resubmitted: &mut BTreeSet<LessonCode>,
+) {
+    retry.retain(|(lesson, _)| {
+        let Some(failed) = outcomes.failures.get_mut(&lesson.code) else {
+            return true;
+        };
+        if failed.kind != Some(FailureKind::BelowSpec) || resubmitted.insert(lesson.code) {
+            return true;
+        }
+        failed.retryable = false;
+        failed
+            .reason
+            .push_str("; below spec again after one resubmission: not resubmitted again");
+        false
+    });
+}
+
 /// A larger `max_completion_tokens` for a truncated lesson: double, within the model's
 /// known output limit; `None` when the model allows no more (or its limit is unknown).
 pub fn larger_budget(model: &str, current: u32) -> Option<u32> {
@@ -1037,6 +1079,59 @@ mod tests {
         );
         assert_eq!(larger_budget("gpt-5-mini", 16_384), Some(32_768));
         assert_eq!(larger_budget("llama3.1", 4000), None);
+    }
+
+    #[test]
+    fn an_answer_below_spec_is_resubmitted_once() {
+        let lesson = |n: u32| Lesson {
+            code: LessonCode::new(0, n),
+            title: format!("Lesson {n}"),
+            complexity: None,
+            section: None,
+            line: n as usize,
+        };
+        let (below, truncated, missing) = (lesson(1), lesson(2), lesson(3));
+        let failed = |lesson: &Lesson, kind: FailureKind| FailedLesson {
+            custom_id: lesson.code.custom_id(),
+            lesson_code: lesson.code,
+            kind: Some(kind),
+            code: kind.to_string(),
+            reason: "answer below spec".to_owned(),
+            retryable: true,
+            rejected_file: None,
+        };
+        let mut resubmitted = BTreeSet::new();
+        // Each round's failures, as `write_ready` leaves them.
+        let round = |resubmitted: &mut BTreeSet<LessonCode>| {
+            let mut outcomes = Outcomes::default();
+            for (lesson, kind) in [
+                (&below, FailureKind::BelowSpec),
+                (&truncated, FailureKind::Truncated),
+            ] {
+                outcomes.failures.insert(lesson.code, failed(lesson, kind));
+            }
+            outcomes
+                .failures
+                .insert(missing.code, FailedLesson::missing(missing.code));
+            let mut retry = vec![(&below, None), (&truncated, Some(8000)), (&missing, None)];
+            resubmit_below_spec_once(&mut retry, &mut outcomes, resubmitted);
+            let codes: Vec<LessonCode> = retry.iter().map(|(lesson, _)| lesson.code).collect();
+            (codes, outcomes)
+        };
+        let (first, outcomes) = round(&mut resubmitted);
+        assert_eq!(first, [below.code, truncated.code, missing.code]);
+        assert!(outcomes.failures[&below.code].retryable);
+        // A second answer below spec is final; other failures are resubmitted as before.
+        let (second, outcomes) = round(&mut resubmitted);
+        assert_eq!(second, [truncated.code, missing.code]);
+        let final_failure = &outcomes.failures[&below.code];
+        assert!(!final_failure.retryable);
+        assert!(
+            final_failure.reason.ends_with("not resubmitted again"),
+            "{}",
+            final_failure.reason
+        );
+        assert!(outcomes.failures[&truncated.code].retryable);
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub struct FailedLesson {
     pub reason: String,
     /// Whether resubmitting may help.
     pub retryable: bool,
+    /// Where the answer is kept for inspection (`<out>/rejected/...`), when it was truncated
+    /// or below spec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_file: Option<PathBuf>,
 }
 
 impl FailedLesson {
@@ -128,6 +132,7 @@ impl FailedLesson {
             code: "missing".to_owned(),
             reason: "in neither the output file nor the error file".to_owned(),
             retryable: true,
+            rejected_file: None,
         }
     }
 }
@@ -200,6 +205,7 @@ impl Outcomes {
                     code: failure.code.clone(),
                     reason: failure.reason.clone(),
                     retryable: failure.retryable,
+                    rejected_file: failure.rejected_file.clone(),
                 },
             );
         }
@@ -283,6 +289,7 @@ impl Outcomes {
                             code: kind.to_string(),
                             reason: kind.to_string(),
                             retryable: kind.retryable(),
+                            rejected_file: None,
                         }))
                 }
             }

@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
 
-use batch_request::PriceTable;
+use batch_request::{PriceTable, QualitySettings};
 use curriculum_parser::{Curriculum, LessonCode};
-use lesson_writer::{FileNamePattern, Input, Manifest, Overwrite, ProcessConfig, RequestedLesson};
+use lesson_writer::{
+    FileNamePattern, Input, Manifest, Overwrite, ProcessConfig, QualityGate, RequestedLesson,
+};
 
 use crate::Error;
 use crate::lock::{JobLock, LockHolder, LockWait};
@@ -28,6 +30,13 @@ pub struct ResultsSpec {
     pub force: bool,
     /// Write answers cut off at `max_completion_tokens` as lessons.
     pub accept_truncated: bool,
+    /// The quality gate's settings (`[quality]`).
+    pub quality: QualitySettings,
+    /// SHA-256 of the template that produced the requests, when known (a job's ledger records
+    /// it): the built-in template's makes its sections required unless `quality` lists its own.
+    pub template_sha256: Option<String>,
+    /// Write answers below spec as lessons.
+    pub accept_below_spec: bool,
     /// Prices for the cost figure.
     pub prices: PriceTable,
 }
@@ -97,6 +106,8 @@ pub fn process_results(
         Overwrite::Forbid
     };
     config.accept_truncated = spec.accept_truncated;
+    config.quality = QualityGate::from_settings(&spec.quality, spec.template_sha256.as_deref());
+    config.accept_below_spec = spec.accept_below_spec;
     config.prices = spec.prices.clone();
     config.curriculum = curriculum.as_ref();
     config.requests = requests.as_ref();

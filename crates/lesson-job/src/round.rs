@@ -91,6 +91,7 @@ impl<'a> RequestHasher<'a> {
                 "enqueued_token_limit",
                 "context_window",
                 "max_requests_per_batch",
+                "quality",
             ] {
                 object.remove(key);
             }

@@ -124,6 +124,7 @@ impl<'c> Commit<'c> {
                 text,
                 rules,
                 truncated,
+                below_spec,
             } => {
                 for rule in rules {
                     *self.summary.rules_applied.entry(rule).or_default() += 1;
@@ -144,6 +145,7 @@ impl<'c> Commit<'c> {
                         self.summary.written += 1;
                         self.summary.replaced += u64::from(outcome == WriteOutcome::Replaced);
                         self.summary.written_truncated += u64::from(truncated);
+                        self.summary.written_below_spec += u64::from(below_spec);
                         LessonOutcome::Written
                     }
                     WriteOutcome::Unchanged => {
@@ -242,7 +244,7 @@ impl<'c> Commit<'c> {
         }
     }
 
-    /// Keeps a truncated answer's text in `rejected/` for inspection.
+    /// Keeps a truncated or below-spec answer's text in `rejected/` for inspection.
     fn keep_rejected(
         &mut self,
         file_name: &str,

@@ -3,12 +3,12 @@
 use batch_request::{ResultLine, Usage};
 use curriculum_parser::LessonCode;
 
-use crate::ProcessConfig;
 use crate::clean::{Rule, clean_owned};
 use crate::custom_id::lesson_code;
 use crate::outcome::{Failed, FailureKind, Outcome, classify};
 use crate::reader::RawLine;
 use crate::summary::MalformedReason;
+use crate::{ProcessConfig, REJECTED_DIR};
 
 /// One line for a worker.
 pub(crate) struct Work {
@@ -49,8 +49,11 @@ pub(crate) enum Answer {
         text: String,
         rules: Vec<Rule>,
         truncated: bool,
+        /// Below spec, written because `accept_below_spec` is set.
+        below_spec: bool,
     },
-    /// No lesson; a truncated answer's raw text is kept for `rejected/`.
+    /// No lesson; a truncated answer's raw text, or a below-spec answer's cleaned text, is
+    /// kept for `rejected/`.
     Failed {
         failed: Failed,
         rejected_text: Option<String>,
@@ -101,7 +104,7 @@ fn examine_json(text: &str, config: &ProcessConfig<'_>) -> LineResult {
     };
     let title = config.title_of(code);
     let answer = match outcome {
-        Outcome::Answer(text) => lesson_or_empty(text, code, title, false),
+        Outcome::Answer(text) => check_quality(lesson_or_empty(text, code, title, false), config),
         Outcome::Failed(failed)
             if failed.kind == FailureKind::Truncated && config.accept_truncated =>
         {
@@ -156,6 +159,49 @@ fn lesson_or_empty(text: String, code: LessonCode, title: Option<&str>, truncate
         text: cleaned.text,
         rules: cleaned.rules_applied,
         truncated,
+        below_spec: false,
+    }
+}
+
+/// Passes a cleaned lesson through the quality gate: one below spec becomes a
+/// [`FailureKind::BelowSpec`] failure whose text goes to `rejected/`, headed by an HTML
+/// comment giving the reason, unless `accept_below_spec` writes it.
+fn check_quality(answer: Answer, config: &ProcessConfig<'_>) -> Answer {
+    let Answer::Lesson {
+        text,
+        rules,
+        truncated,
+        below_spec: _,
+    } = answer
+    else {
+        return answer;
+    };
+    match config.quality.check(&text) {
+        Ok(()) => Answer::Lesson {
+            text,
+            rules,
+            truncated,
+            below_spec: false,
+        },
+        Err(below) if config.accept_below_spec => {
+            tracing::debug!(%below, "below spec, written as asked");
+            Answer::Lesson {
+                text,
+                rules,
+                truncated,
+                below_spec: true,
+            }
+        }
+        Err(below) => Answer::Failed {
+            rejected_text: Some(format!("<!-- below_spec: {below} -->\n\n{text}")),
+            failed: Failed {
+                kind: FailureKind::BelowSpec,
+                code: "below_spec".to_owned(),
+                reason: format!("answer below spec ({below}); kept in {REJECTED_DIR}/"),
+                status: Some(200),
+                partial_text: None,
+            },
+        },
     }
 }
 

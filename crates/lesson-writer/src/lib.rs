@@ -40,6 +40,7 @@ mod names;
 mod outcome;
 mod output;
 mod process;
+mod quality;
 mod reader;
 mod refusal;
 mod rules;
@@ -58,6 +59,7 @@ pub use process::{
     DEFAULT_MAX_LINE_BYTES, Input, ProcessConfig, REJECTED_DIR, RequestedLesson, process,
     process_inputs,
 };
+pub use quality::{BelowSpec, QualityGate};
 pub use summary::{
     Duplicate, Failure, Kept, KeptReason, LessonOutcome, Location, MAX_MALFORMED_LISTED, Malformed,
     MalformedReason, ModelUsage, OutcomeCounts, Summary, UsageTotals, write_failures_jsonl,

@@ -45,12 +45,16 @@ pub enum FailureKind {
     NotRun,
     /// HTTP 4xx other than 408 and 429 (bad parameter, unknown model, ...).
     InvalidRequest,
+    /// A finished answer that the quality gate ([`crate::QualityGate`]) finds is no lesson:
+    /// too few words, or sections the template asks for missing. Kept in `rejected/`;
+    /// retryable, and a job resubmits it once (a second one is final).
+    BelowSpec,
 }
 
 impl FailureKind {
     /// Whether resubmitting the same request may succeed: rate limits, server
     /// errors, timeouts, expired or cancelled batches, requests that did not run,
-    /// and truncated answers (with a higher token limit).
+    /// truncated answers (with a higher token limit) and answers below spec (once).
     /// Invalid requests, content policy, refusals (in the `refusal` field or in the text) and
     /// empty answers are not retryable.
     pub fn retryable(self) -> bool {
@@ -61,7 +65,8 @@ impl FailureKind {
             | FailureKind::Timeout
             | FailureKind::Expired
             | FailureKind::Cancelled
-            | FailureKind::NotRun => true,
+            | FailureKind::NotRun
+            | FailureKind::BelowSpec => true,
             FailureKind::ContentFilter
             | FailureKind::Refusal
             | FailureKind::RefusedInText
@@ -89,6 +94,7 @@ impl FailureKind {
             FailureKind::Cancelled => "cancelled",
             FailureKind::NotRun => "not_run",
             FailureKind::InvalidRequest => "invalid_request",
+            FailureKind::BelowSpec => "below_spec",
         }
     }
 }

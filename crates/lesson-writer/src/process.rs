@@ -20,12 +20,13 @@ use crate::commit::Commit;
 use crate::examine::{Done, Work, examine, raw_len};
 use crate::output::{DiskWriter, FileWriter};
 use crate::reader::LineReader;
-use crate::{Error, FileNamePattern, Manifest, Overwrite, Summary};
+use crate::{Error, FileNamePattern, Manifest, Overwrite, QualityGate, Summary};
 
 /// The default cap on one line: 64 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
-/// The folder inside the output directory where truncated answers are kept.
+/// The folder inside the output directory where truncated and below-spec answers are kept
+/// (`<out>/rejected/<lesson file name>`); lessons are only ever found at the top level.
 pub const REJECTED_DIR: &str = "rejected";
 
 /// How results become lesson files.
@@ -40,6 +41,13 @@ pub struct ProcessConfig<'a> {
     /// Write truncated answers (`finish_reason: length`) as lessons instead of
     /// keeping them in `rejected/` as failures.
     pub accept_truncated: bool,
+    /// What a finished answer needs, after cleanup, to be written; one that falls short is
+    /// kept in `rejected/` as a [`FailureKind::BelowSpec`](crate::FailureKind::BelowSpec)
+    /// failure. Truncated answers written with `accept_truncated` are not checked.
+    pub quality: QualityGate,
+    /// Write answers below spec as lessons anyway (they are still counted in
+    /// [`Summary::written_below_spec`]).
+    pub accept_below_spec: bool,
     /// Lines longer than this are malformed; their bytes are skipped unread.
     pub max_line_bytes: usize,
     /// The lessons that were submitted, to report the missing ones, e.g.
@@ -64,8 +72,8 @@ pub struct ProcessConfig<'a> {
 }
 
 impl ProcessConfig<'_> {
-    /// Defaults: `{code}.md`, no overwrite, truncated answers rejected, 64 MiB line
-    /// cap, no expected set, no requests, no curriculum, no manifest, the built-in
+    /// Defaults: `{code}.md`, no overwrite, truncated answers rejected, no quality gate, 64 MiB
+    /// line cap, no expected set, no requests, no curriculum, no manifest, the built-in
     /// prices, one worker per core.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         ProcessConfig {
@@ -73,6 +81,8 @@ impl ProcessConfig<'_> {
             file_name: FileNamePattern::default(),
             overwrite: Overwrite::Forbid,
             accept_truncated: false,
+            quality: QualityGate::default(),
+            accept_below_spec: false,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             expected: None,
             accept: None,

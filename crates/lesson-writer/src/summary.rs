@@ -24,11 +24,13 @@ pub struct Summary {
     pub replaced: u64,
     /// Of `written`, truncated answers written because `accept_truncated` was set.
     pub written_truncated: u64,
+    /// Of `written`, answers below spec written because `accept_below_spec` was set.
+    pub written_below_spec: u64,
     /// Lessons whose file already held exactly the new text (nothing was written).
     pub unchanged: u64,
     /// Lessons not written because a different file exists that may not be replaced.
     pub kept: Vec<Kept>,
-    /// Truncated answers kept for inspection in `rejected/`.
+    /// Truncated and below-spec answers kept for inspection in `rejected/`.
     pub rejected_files: u64,
     /// Requests that produced no lesson, sorted by lesson code.
     pub failures: Vec<Failure>,

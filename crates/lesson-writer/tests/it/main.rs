@@ -3,6 +3,7 @@
 mod cleanup;
 mod outcomes;
 mod props;
+mod quality;
 mod safety;
 mod support;
 mod writing;
