@@ -157,3 +157,58 @@ async fn the_built_in_emulator_run_refuses_before_starting_anything() {
     assert_eq!(request_files(&work), Vec::<String>::new());
     assert!(lesson_files(&dir.path().join("out")).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_whose_larger_budget_would_pass_the_window_is_not_sent() {
+    // Every answer is cut at its budget; the retry would double max_completion_tokens from
+    // 2000 to 4000, which the window set below leaves no room for.
+    let mut config = EmulatorConfig::fast();
+    config.faults.seed = 1;
+    config.faults.length_share = 1.0;
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("outline.md"),
+        "# M0: Basics — Lesson Map\n## L001: Intro [F]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lessons.toml"),
+        "max_completion_tokens = 2000\n",
+    )
+    .unwrap();
+    let output = generate(dir.path(), &["--dry-run", "--json"]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let input = report["estimate"]["input_tokens"].as_u64().unwrap();
+    std::fs::write(
+        dir.path().join("lessons.toml"),
+        format!(
+            "max_completion_tokens = 2000\n[context_window]\ngpt-4o-mini = {}\n",
+            input + 3000
+        ),
+    )
+    .unwrap();
+
+    let mut cmd = command("generate", dir.path());
+    cmd.args([
+        "--content",
+        "outline.md",
+        "--out",
+        "out",
+        "--work-dir",
+        "work",
+    ])
+    .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
+    .args(["--retry-failed", "1", "--json"])
+    .args(["--base-url", emulator.base_url()])
+    .env("OPENAI_API_KEY", "sk-test-key");
+    let output = run(cmd).await;
+    // The run ends as a truncated lesson does when the model allows no more: exit 3, the
+    // lesson failed, one batch sent.
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["failed"][0]["lesson_code"], "M0-L001", "{report}");
+    assert_eq!(report["failed"][0]["code"], "length", "{report}");
+    assert_eq!(batches(&emulator).await.len(), 1);
+}

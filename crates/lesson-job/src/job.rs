@@ -728,7 +728,7 @@ impl Job {
             retries_left -= 1;
             let codes: Vec<LessonCode> = retry.iter().map(|(lesson, _)| lesson.code).collect();
             round += 1;
-            let shards = build_round(
+            let shards = match build_round(
                 &self.curriculum,
                 &self.outline_text,
                 &self.spec.template,
@@ -738,7 +738,16 @@ impl Job {
                 retry.iter().copied(),
                 &self.paths.dir,
                 &format!("r{round:02}"),
-            )?;
+            ) {
+                // A larger budget for a truncated lesson can take its request past the
+                // model's context window: the round is not sent and the lessons keep the
+                // failures they have, as when the model allows no more output.
+                Err(Error::Request(err @ batch_request::Error::OverContextWindow { .. })) => {
+                    tracing::warn!(%err, "the retry round is not sent");
+                    break;
+                }
+                built => built?,
+            };
             if let Some(budget) = options.budget {
                 let spent = report.cost_usd.actual.unwrap_or(0.0);
                 let next = Estimate::total(shards.iter().map(|shard| &shard.shard.estimate));
