@@ -98,12 +98,13 @@ impl<'o> Builder<'o> {
         Ok(())
     }
 
-    /// Records a line that looks like a module or lesson heading but is not read as one.
+    /// Records a line that looks like a module or lesson heading but is not read as one;
+    /// returns whether it did (not for a lesson-like line whose number a lesson of the module has).
     ///
     /// # Errors
     ///
     /// [`Error::NumberTooLarge`] for a number with too many digits.
-    pub(crate) fn near_miss(&mut self, line: usize, near_miss: NearMiss) -> Result<(), Error> {
+    pub(crate) fn near_miss(&mut self, line: usize, near_miss: NearMiss) -> Result<bool, Error> {
         let message = match near_miss {
             NearMiss::TooLarge { code } => {
                 return Err(Error::NumberTooLarge {
@@ -118,13 +119,18 @@ impl<'o> Builder<'o> {
             }
             NearMiss::Lesson { number, message } => {
                 if let Some(number) = number.filter(|_| self.open) {
+                    // A lesson of that number exists: this is a heading named so
+                    // (`## L2 Support`), not a lesson that went missing.
+                    if self.lesson_lines.contains_key(&number) {
+                        return Ok(false);
+                    }
                     self.missed_lessons.push((number, line));
                 }
                 message
             }
         };
         self.warnings.push(Warning { line, message });
-        Ok(())
+        Ok(true)
     }
 
     /// Ends the current module: lessons after this point are outside any module.

@@ -69,10 +69,10 @@ impl Reader {
                     line,
                 })?;
             } else if let Some(near_miss) =
-                near_miss::heading(&text, level, Expect::ModulesAndLessons)
+                near_miss::heading(&text, level, self.module_level, Expect::ModulesAndLessons)
+                && builder.near_miss(line, near_miss)?
             {
                 // Neither a section nor the title: a module or lesson heading with a typo.
-                builder.near_miss(line, near_miss)?;
             } else if self
                 .module_level
                 .is_some_and(|module_level| level == module_level + 1)
@@ -395,6 +395,35 @@ L003: nor is a paragraph [F]
             "## Lesson 2: Title [F]",
             "3: `## Lesson 2: Title [F]` is not read as a lesson heading: expected `## L002: Title [F]`; a lesson heading starts with its code, `L002`",
         );
+    }
+
+    /// What the readers accept never warns, nor do sections named like codes.
+    #[test]
+    fn accepted_forms_and_code_like_sections_do_not_warn() {
+        let text = r#"# Course — Content Structure
+# M0: Zero — Lesson Map
+## M365 Governance
+## L001 - Spaced Dash [F]
+## L002 — Em Dash [F]
+## L003 : Spaced Colon [F]
+### L004: Deeper [F]
+## **L005**: *Markup* [F]
+L006: Setext
+---
+## L2 Support
+## L007: In L2 Support [F]
+# Module 1: One – Lesson Map
+## L001: One [F]
+# M2 — Two
+## L001: One [F]
+# M3 : Three
+## L01: One [F]
+"#;
+        assert!(warnings(text).is_empty(), "{:?}", warnings(text));
+        let curriculum = parse(text).unwrap();
+        assert_eq!(curriculum.lesson_count(), 10);
+        let lesson = curriculum.lesson("M0-L007".parse().unwrap()).unwrap();
+        assert_eq!(lesson.section.as_deref(), Some("L2 Support"));
     }
 
     #[test]

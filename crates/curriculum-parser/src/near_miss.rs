@@ -41,8 +41,19 @@ pub(crate) enum NearMiss {
 }
 
 /// A heading (level 1 to 6, its text flattened) that no reader took as a module or lesson.
-pub(crate) fn heading(text: &str, level: u8, expect: Expect) -> Option<NearMiss> {
+///
+/// Below the open module's level (`module_level`), a module-like heading is taken for a section
+/// or group named so, such as `## M365 Governance`, not for a module.
+pub(crate) fn heading(
+    text: &str,
+    level: u8,
+    module_level: Option<u8>,
+    expect: Expect,
+) -> Option<NearMiss> {
     let shape = Shape::of(text, expect)?;
+    if shape.kind == Kind::Module && module_level.is_some_and(|module_level| level > module_level) {
+        return None;
+    }
     if shape.digits.len() > MAX_DIGITS {
         return Some(shape.too_large());
     }
@@ -298,7 +309,7 @@ mod tests {
     #[test]
     fn headings() {
         let check = |text: &str, level: u8, expected: &str| {
-            let got = message(heading(text, level, Expect::ModulesAndLessons));
+            let got = message(heading(text, level, Some(1), Expect::ModulesAndLessons));
             assert_eq!(got, expected, "{text}");
         };
         check(
@@ -364,7 +375,14 @@ mod tests {
             check(text, 2, "-");
         }
         // Nested outlines read lesson-like headings as groups.
-        assert_eq!(heading("L005 Title", 2, Expect::Modules), None);
+        assert_eq!(heading("L005 Title", 2, Some(1), Expect::Modules), None);
+        // Below the module level, a module-like heading is a section named so.
+        assert_eq!(
+            heading("M365 Governance", 2, Some(1), Expect::ModulesAndLessons),
+            None
+        );
+        assert!(heading("M365 Governance", 1, Some(1), Expect::ModulesAndLessons).is_some());
+        assert!(heading("M1 Governance", 2, None, Expect::ModulesAndLessons).is_some());
     }
 
     #[test]
@@ -373,6 +391,7 @@ mod tests {
         let got = message(heading(
             &format!("L005 {title}"),
             2,
+            Some(1),
             Expect::ModulesAndLessons,
         ));
         assert!(

@@ -70,7 +70,9 @@ impl Reader {
                 self.group = None;
                 continue;
             }
-            if let Some(near_miss) = near_miss::heading(&text, heading_level, Expect::Modules) {
+            if let Some(near_miss) =
+                near_miss::heading(&text, heading_level, self.module_level, Expect::Modules)
+            {
                 builder.near_miss(line, near_miss)?;
             }
             if self
@@ -396,7 +398,7 @@ mod tests {
     #[test]
     fn module_typos_warn() {
         let curriculum = parse(
-            "## Module 1: A\n- One [F]\n\n##Module 2: B\n- **Module 3 C**\n  - Group\n    - Two\n### Module 4 D\n- L2 Support Triage\n",
+            "## Module 1: A\n- One [F]\n\n##Module 2: B\n- **Module 3 C**\n  - Group\n    - Two\n## Module 4 D\n- L2 Support Triage\n",
         )
         .unwrap();
         let warnings: Vec<String> = curriculum
@@ -409,7 +411,7 @@ mod tests {
             [
                 "4: `##Module 2: B` is not a heading: expected `## Module 2: B`; add a space after `##`",
                 "5: `Module 3 C` is not read as a module: expected `Module 3: C`; add a colon after Module 3",
-                "8: `### Module 4 D` is not read as a module heading: expected `### Module 4: D`; add a colon after Module 4",
+                "8: `## Module 4 D` is not read as a module heading: expected `## Module 4: D`; add a colon after Module 4",
             ]
         );
         // Lesson-like bullets are lessons here; lesson-like headings are groups.
