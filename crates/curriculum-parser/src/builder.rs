@@ -37,6 +37,8 @@ pub(crate) struct Builder<'o> {
     /// Since the last module heading, the last line that looks like a module heading but is not
     /// read as one, with its warning's message: the likely cause of a rule the lessons after it break.
     misread_module: Option<(usize, String)>,
+    /// The first line that looks like a module or lesson heading but is not read as one.
+    first_near_miss: Option<Warning>,
     /// The numbers (and lines) of the last module's lines that look like lesson headings
     /// but are not read as one, so that their absence is not also reported as a gap.
     missed_lessons: Vec<(u32, usize)>,
@@ -54,6 +56,7 @@ impl<'o> Builder<'o> {
             warnings: Vec::new(),
             section: None,
             misread_module: None,
+            first_near_miss: None,
             missed_lessons: Vec::new(),
         }
     }
@@ -129,8 +132,17 @@ impl<'o> Builder<'o> {
                 message
             }
         };
-        self.warnings.push(Warning { line, message });
+        let warning = Warning { line, message };
+        if self.first_near_miss.is_none() {
+            self.first_near_miss = Some(warning.clone());
+        }
+        self.warnings.push(warning);
         Ok(true)
+    }
+
+    /// The first line that looks like a module or lesson heading but is not read as one.
+    pub(crate) fn first_near_miss(&self) -> Option<&Warning> {
+        self.first_near_miss.as_ref()
     }
 
     /// Ends the current module: lessons after this point are outside any module.

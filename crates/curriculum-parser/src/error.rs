@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Format, LessonCode};
+use crate::model::{Format, LessonCode, Warning};
 
 /// Why an outline could not be read or parsed.
 ///
@@ -139,10 +139,11 @@ pub enum Error {
     #[error(
         "{}:{line}: no lessons found (tried the {} format{}); a lesson line looks like \
          `## L001: What Is Data Governance? [F]` under `# M0: Fundamentals` (lesson map) \
-         or `- Tokenization & Input Structure [F-I]` under `## Module 1: AI Foundation` (nested)",
+         or `- Tokenization & Input Structure [F-I]` under `## Module 1: AI Foundation` (nested){}",
         .path.display(),
         FormatList(.tried),
-        if .tried.len() == 1 { "" } else { "s" }
+        if .tried.len() == 1 { "" } else { "s" },
+        .near_miss.as_ref().map_or_else(String::new, |warning| format!("; line {}: {}", warning.line, warning.message))
     )]
     NoLessons {
         /// The outline.
@@ -151,6 +152,9 @@ pub enum Error {
         line: usize,
         /// The formats that were tried, in order.
         tried: Vec<Format>,
+        /// The first line that looks like a module or lesson heading but is not read as one:
+        /// when every lesson heading has the same typo, the likely cause.
+        near_miss: Option<Warning>,
     },
 }
 

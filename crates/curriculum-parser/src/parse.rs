@@ -75,17 +75,20 @@ pub(crate) fn parse_in_pieces(
         }
     });
     let mut first_module_line = None;
+    let mut near_miss = None;
     for attempt in attempts {
         attempt.result?;
         if attempt.builder.n_lessons() > 0 {
             return Ok(attempt.builder.finish(attempt.format));
         }
         first_module_line = first_module_line.or(attempt.builder.first_module_line());
+        near_miss = near_miss.or_else(|| attempt.builder.first_near_miss().cloned());
     }
     Err(Error::NoLessons {
         path: origin.to_path_buf(),
         line: first_module_line.unwrap_or(1),
         tried: formats,
+        near_miss,
     })
 }
 
@@ -224,6 +227,23 @@ mod tests {
         assert!(
             message.contains("`- Tokenization & Input Structure [F-I]`"),
             "{message}"
+        );
+    }
+
+    /// Issue 12: when every lesson heading has the same typo, "no lessons found" says so.
+    #[test]
+    fn no_lessons_names_the_first_line_that_looks_like_a_heading() {
+        let err = parse("# M0: A\n## L001 One [F]\n## L002 Two [F]\n", origin()).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoLessons { near_miss: Some(warning), .. } if warning.line == 2),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().ends_with(
+                "(nested); line 2: `## L001 One [F]` is not read as a lesson heading: \
+                 expected `## L001: One [F]`; add a colon after L001"
+            ),
+            "{err}"
         );
     }
 
