@@ -332,6 +332,9 @@ mod tests {
             "# Lesson M0-L001: Intro\n\n## Section 1: A\n---\nQuality and governance notes\n",
             "# Lesson M0-L001: Other\nText.\n",
             "# Lesson 7\n## Section 1: x\n",
+            "# Lesson M0-L001: Intro\n\nText.\n\nLet me know if you want changes!\n",
+            "\u{feff}# Lesson M0-L001: Intro\n\nText.\n",
+            "# Lesson M0-L001\n\nText.\n",
         ];
         for input in inputs {
             for title in [Some("Intro"), None] {
@@ -365,6 +368,12 @@ mod tests {
                     proptest::strategy::Just("Lesson\n=====\n"),
                     proptest::strategy::Just("    code\n"),
                     proptest::strategy::Just("x\r"),
+                    proptest::strategy::Just("\u{feff}# Lesson M0-L001: Intro\n"),
+                    proptest::strategy::Just("# Lesson 1 - Intro\n"),
+                    proptest::strategy::Just("Sure! Here it is:\n"),
+                    proptest::strategy::Just("Here\u{2019}s the lesson:\n"),
+                    proptest::strategy::Just("Let me know if you want changes!\n"),
+                    proptest::strategy::Just("I hope this helps.\n"),
                 ],
                 0..10,
             ),
@@ -374,9 +383,10 @@ mod tests {
             let title = titled.then_some("Intro");
             let full = clean_with_every_rule(&text, code(), title);
             let normalized = super::line_ends(&text).unwrap_or_else(|| text.clone());
+            let normalized = super::bom(&normalized).unwrap_or(normalized);
             if is_clean(&normalized, code(), title) {
                 let structural: Vec<Rule> = full.rules_applied.iter().copied()
-                    .filter(|rule| !matches!(rule, Rule::LineEnds | Rule::FinalNewline))
+                    .filter(|rule| !matches!(rule, Rule::LineEnds | Rule::Bom | Rule::FinalNewline))
                     .collect();
                 proptest::prop_assert!(structural.is_empty(), "{:?}", full.rules_applied);
             }
