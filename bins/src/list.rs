@@ -134,5 +134,6 @@ pub fn curriculum_json(
         "modules": modules,
         "modules_total": curriculum.modules.len(),
         "lessons_total": curriculum.lesson_count(),
+        "warnings": curriculum.warnings,
     })
 }

@@ -75,6 +75,20 @@ async fn strict_turns_warnings_into_errors() {
 }
 
 #[tokio::test]
+async fn list_lessons_json_carries_the_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let outline = write_outline(dir.path(), TYPO);
+    let output = generate(dir.path(), &outline, &["--list-lessons", "--json"]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["lessons_total"], 2);
+    assert_eq!(doc["warnings"][0]["line"], 3);
+    let message = doc["warnings"][0]["message"].as_str().unwrap();
+    assert!(TYPO_WARNING.ends_with(message), "{message}");
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn gaps_in_lesson_numbers_are_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let outline = write_outline(
