@@ -533,6 +533,15 @@ fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow:
     if args.yes || !std::io::stdin().is_terminal() {
         return Ok(());
     }
+    match submit_question(args, estimate, n_warnings) {
+        Some(question) => ask(&question),
+        None => Ok(()),
+    }
+}
+
+/// The question a terminal gets before submitting, if any: when the upper-bound cost passes
+/// --confirm-above, or when the outline has warnings.
+fn submit_question(args: &Args, estimate: &Estimate, n_warnings: usize) -> Option<String> {
     let over = estimate.max_usd.filter(|&max| max > args.confirm_above);
     let warned = (n_warnings > 0).then(|| {
         format!(
@@ -541,14 +550,14 @@ fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow:
         )
     });
     match (over, warned) {
-        (None, None) => Ok(()),
-        (Some(max), warned) => ask(&format!(
+        (None, None) => None,
+        (Some(max), warned) => Some(format!(
             "{}The upper-bound cost is {} (expected {}). Submit? [y/N] ",
             warned.unwrap_or_default(),
             usd(Some(max)),
             usd(estimate.expected_usd)
         )),
-        (None, Some(warned)) => ask(&format!("{warned}Submit anyway? [y/N] ")),
+        (None, Some(warned)) => Some(format!("{warned}Submit anyway? [y/N] ")),
     }
 }
 
@@ -657,4 +666,39 @@ fn finish(args: &Args, reporter: &Reporter, report: JobReport) -> anyhow::Result
         }
         ExitStatus::Partial
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: on a terminal, the outline's warnings are a reason to ask before submitting.
+    #[test]
+    fn warnings_or_a_high_cost_ask_before_submitting() {
+        let args = Args::parse_from(["generate-datagov-lessons-batch", "--confirm-above", "5"]);
+        let estimate = |max: f64| Estimate {
+            max_usd: Some(max),
+            expected_usd: Some(max / 2.0),
+            ..Estimate::default()
+        };
+        assert_eq!(submit_question(&args, &estimate(1.0), 0), None);
+        assert_eq!(
+            submit_question(&args, &estimate(1.0), 2).as_deref(),
+            Some("The outline has 2 warnings, shown above. Submit anyway? [y/N] ")
+        );
+        let question = submit_question(&args, &estimate(10.0), 1).unwrap();
+        assert!(
+            question
+                .starts_with("The outline has 1 warning, shown above. The upper-bound cost is "),
+            "{question}"
+        );
+        let question = submit_question(&args, &estimate(10.0), 0).unwrap();
+        assert!(
+            question.starts_with("The upper-bound cost is "),
+            "{question}"
+        );
+        // A model without prices: only the warnings ask.
+        assert_eq!(submit_question(&args, &Estimate::default(), 0), None);
+        assert!(submit_question(&args, &Estimate::default(), 1).is_some());
+    }
 }
