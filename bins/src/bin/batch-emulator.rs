@@ -236,6 +236,9 @@ async fn main() -> ExitCode {
 
 async fn run(args: &Args) -> anyhow::Result<()> {
     let config = config(args)?;
+    // Listening before the URL is printed: a supervisor may stop the emulator as soon as
+    // it has the URL, and that stop must be a clean one too.
+    let signals = StopSignals::listen()?;
     let emulator = Emulator::start(config)
         .await
         .context("cannot start the batch emulator")?;
@@ -244,7 +247,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     eprintln!("batch emulator ready; stop it with Ctrl-C");
-    let signal = stop_signal().await?;
+    let signal = signals.wait().await;
     eprintln!("stopping ({signal})");
     // The same clean stop for both: batch state written, the temp dir of a run without
     // --data-dir removed (when `emulator` is dropped).
@@ -252,23 +255,44 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for Ctrl-C or, on Unix, SIGTERM (how service managers and test harnesses stop a
-/// process); returns its name.
-async fn stop_signal() -> anyhow::Result<&'static str> {
+/// Ctrl-C and, on Unix, SIGTERM (how service managers and test harnesses stop a process).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C").map(|()| "Ctrl-C"),
-            _ = term.recv() => Ok("SIGTERM"),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Starts listening: from here on these signals no longer end the process at once.
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot listen for Ctrl-C")?;
-        Ok("Ctrl-C")
+
+    /// Waits for one; returns its name.
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    async fn wait(mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "Ctrl-C",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            // Without a handler Ctrl-C ends the process, so an error here means: stop now.
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
