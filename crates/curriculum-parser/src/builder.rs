@@ -39,6 +39,9 @@ pub(crate) struct Builder<'o> {
     misread_module: Option<(usize, String)>,
     /// The first line that looks like a module or lesson heading but is not read as one.
     first_near_miss: Option<Warning>,
+    /// The highest lesson number of the modules before the last one that had lessons,
+    /// for outlines that number lessons on across modules.
+    highest_before: Option<u32>,
     /// The numbers (and lines) of the last module's lines that look like lesson headings
     /// but are not read as one, so that their absence is not also reported as a gap.
     missed_lessons: Vec<(u32, usize)>,
@@ -57,6 +60,7 @@ impl<'o> Builder<'o> {
             section: None,
             misread_module: None,
             first_near_miss: None,
+            highest_before: None,
             missed_lessons: Vec::new(),
         }
     }
@@ -294,7 +298,14 @@ impl Builder<'_> {
         numbers.sort_unstable();
         numbers.dedup_by_key(|(number, _)| *number);
         let code = |lesson: u32| LessonCode::new(module.number, lesson);
-        let mut expected = 1;
+        // Numbers restart at L001 in every module, or go on from the module before's.
+        let mut expected = match (numbers.first(), self.highest_before) {
+            (Some(&(first, _)), Some(highest)) if first == highest.saturating_add(1) => first,
+            _ => 1,
+        };
+        if let Some(&(highest, _)) = numbers.last() {
+            self.highest_before = Some(highest);
+        }
         let mut before = None;
         for (number, line) in numbers {
             if number > expected {

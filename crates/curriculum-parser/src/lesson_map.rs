@@ -452,9 +452,9 @@ L006: Setext
             ]
         );
         assert_eq!(
-            warnings("# M0: A\n## L001: One [F]\n# M1: B\n## L002: Two [F]\n"),
+            warnings("# M0: A\n## L001: One [F]\n# M1: B\n## L003: Three [F]\n"),
             [
-                "4: M1-L001 is missing: module M1's lessons start at L002; renumber the lessons or add the missing ones"
+                "4: M1-L001 to M1-L002 are missing: module M1's lessons start at L003; renumber the lessons or add the missing ones"
             ]
         );
         assert_eq!(
@@ -465,7 +465,14 @@ L006: Setext
                 "4: lesson M0-L002 comes after M0-L003 (line 3): lesson numbers go back; renumber or move it"
             ]
         );
-        // Numbers restart in every module, may start at L000, and may be written with fewer digits.
+        // Numbers restart in every module (or go on from the module before), may start at L000,
+        // and may be written with fewer digits.
+        assert_eq!(
+            warnings(
+                "# M0: A\n## L001: One\n## L002: Two\n# M1: B\n## L003: Three\n# M2: C\n# M3: D\n## L004: Four\n"
+            ),
+            ["6: module M2 has no lessons"]
+        );
         assert!(
             warnings("# M0: A\n## L000: Zero\n## L1: One\n## L02: Two\n# M1: B\n## L001: One\n")
                 .is_empty()

@@ -59,7 +59,7 @@ pub(crate) fn heading(
     }
     let hashes = "#".repeat(usize::from(level));
     let (expected, fix) = shape.repair(text);
-    // A heading that parses as it is was taken by a reader; so the fix is there.
+    // A heading that parses as it is was read as a module or lesson before this was asked.
     let fix = fix?;
     Some(shape.near_miss(format!(
         "`{}` is not read as a {} heading: expected `{}`; {fix}",
