@@ -85,15 +85,41 @@ pub(crate) fn is_offer(line: &str) -> bool {
     OFFERS.iter().any(|phrase| starts_with_word(&line, phrase))
 }
 
-/// Lower case, with typographic apostrophes as `'`: the form phrases are matched in.
+/// The end of `text` where a run of trailing offers can lie: from the end back over blank
+/// and thematic-break-like lines and at most [`MAX_OFFERS`] × [`MAX_CHAT_BYTES`] bytes of
+/// other lines, so a search for offers need not read the whole lesson.
+pub(crate) fn offer_region(text: &str) -> &str {
+    let mut start = text.len();
+    let mut counted = 0;
+    for line in text.split_inclusive('\n').rev() {
+        start -= line.len();
+        let content = line.trim_end_matches('\n');
+        if content
+            .chars()
+            .all(|c| matches!(c, '-' | '*' | '_' | ' ' | '\t'))
+        {
+            continue;
+        }
+        counted += content.len();
+        if counted > MAX_OFFERS * MAX_CHAT_BYTES {
+            break;
+        }
+    }
+    &text[start..]
+}
+
+/// ASCII lower case, with typographic apostrophes as `'`: the form phrases are matched in.
+///
+/// Only ASCII letters are lowered, so that the cleaner's fast path (a search of the whole
+/// text) finds every phrase the rules find on a line, and stays fast.
 pub(crate) fn normalize(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{2019}' | '\u{2018}' => '\'',
-            _ => c,
-        })
-        .flat_map(char::to_lowercase)
-        .collect()
+    const APOSTROPHES: [char; 2] = ['\u{2019}', '\u{2018}'];
+    let lower = text.to_ascii_lowercase();
+    if lower.contains(APOSTROPHES) {
+        lower.replace(APOSTROPHES, "'")
+    } else {
+        lower
+    }
 }
 
 /// The line without leading whitespace and Markdown markers (`#`, `*`, `_`, `>`).
@@ -124,6 +150,13 @@ mod tests {
         assert_eq!(opening("Surely data matters."), None);
         assert_eq!(opening("Data is recorded facts."), None);
         assert_eq!(opening("Heretofore unknown."), None);
+    }
+
+    #[test]
+    fn offer_region_is_the_end() {
+        let lesson = format!("# A\n\n{}\n\nLet me know!\n\n---\n\n", "x".repeat(2000));
+        assert_eq!(offer_region(&lesson).len(), 2000 + "\n\nLet me know!\n\n---\n\n".len());
+        assert_eq!(offer_region("Let me know!"), "Let me know!");
     }
 
     #[test]

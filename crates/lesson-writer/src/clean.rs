@@ -231,8 +231,9 @@ fn clean_with_every_rule(text: &str, code: LessonCode, title: Option<&str>) -> C
 /// (which has `\n` line ends), decided without parsing, with a few substring searches.
 ///
 /// Every rule that cuts matches a phrase on a raw line, so when none of the phrases
-/// occurs anywhere (ASCII case ignored), those rules cannot fire; a first line that is
-/// the lesson heading rules out the fence, preamble, start and heading rules.
+/// occurs anywhere (ASCII case ignored; offers only in [`chat::offer_region`], the end
+/// where a trailing offer can lie), those rules cannot fire; a first line that is the
+/// lesson heading rules out the opening, fence, preamble, start and heading rules.
 fn is_clean(text: &str, code: LessonCode, title: Option<&str>) -> bool {
     let first_line = text.split('\n').next().unwrap_or_default();
     // The title the heading rule would use; an ATX line is a heading block of its own.
@@ -246,6 +247,7 @@ fn is_clean(text: &str, code: LessonCode, title: Option<&str>) -> bool {
         return false;
     }
     let lower = chat::normalize(text);
+    let offers = chat::offer_region(&lower);
     ![
         PROMPT_LINE,
         CONTEXT_SECTION,
@@ -253,8 +255,8 @@ fn is_clean(text: &str, code: LessonCode, title: Option<&str>) -> bool {
         GOVERNANCE_NOTES,
     ]
     .iter()
-    .chain(&OFFERS)
     .any(|phrase| lower.contains(phrase))
+        && !OFFERS.iter().any(|phrase| offers.contains(phrase))
 }
 
 /// The heading every lesson starts with: `# Lesson M0-L001: <title>`, or `# Lesson M0-L001`
@@ -345,6 +347,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn fast_path_looks_for_offers_at_the_end_only() {
+        let body = "Words of the lesson. ".repeat(100);
+        let inputs = [
+            format!("# Lesson M0-L001: Intro\n\nLet me know early.\n\n{body}\n"),
+            format!("# Lesson M0-L001: Intro\n\n{body}\n\n---\n\nLet me know!\n\n***\n"),
+        ];
+        for input in &inputs {
+            assert_eq!(
+                clean(input, code(), Some("Intro")),
+                clean_with_every_rule(input, code(), Some("Intro")),
+            );
+        }
+        assert!(is_clean(&inputs[0], code(), Some("Intro")));
+        assert!(!is_clean(&inputs[1], code(), Some("Intro")));
     }
 
     proptest::proptest! {

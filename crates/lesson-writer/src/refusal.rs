@@ -99,6 +99,7 @@ const FILLER: [&str; 14] = [
 /// at least half of its words in refusal or chat sentences.
 pub(crate) fn is_text_refusal(text: &str) -> bool {
     let mut prose = String::new();
+    let mut n_words = 0;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with("```") || line.starts_with("~~~") {
@@ -107,14 +108,19 @@ pub(crate) fn is_text_refusal(text: &str) -> bool {
         if line.starts_with('#') {
             continue;
         }
+        // A lesson is told apart after its first lines, without reading the rest.
+        n_words += line.split_whitespace().count();
+        if n_words > MAX_REFUSAL_WORDS {
+            return false;
+        }
         prose.push_str(line);
         prose.push(' ');
     }
-    let prose = normalize(&prose);
-    let n_words = prose.split_whitespace().count();
-    if n_words == 0 || n_words > MAX_REFUSAL_WORDS {
+    if n_words == 0 {
         return false;
     }
+    let prose = normalize(&prose);
+    let n_words = prose.split_whitespace().count();
     let sentences = sentences(&prose);
     let opens_with_refusal = match sentences.as_slice() {
         [first, ..] if is_refusal(first) => true,
