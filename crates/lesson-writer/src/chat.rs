@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn offer_region_is_the_end() {
         let lesson = format!("# A\n\n{}\n\nLet me know!\n\n---\n\n", "x".repeat(2000));
-        assert_eq!(offer_region(&lesson).len(), 2000 + "\n\nLet me know!\n\n---\n\n".len());
+        assert_eq!(
+            offer_region(&lesson).len(),
+            2000 + "\n\nLet me know!\n\n---\n\n".len()
+        );
         assert_eq!(offer_region("Let me know!"), "Let me know!");
     }
 
