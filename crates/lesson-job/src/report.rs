@@ -116,8 +116,8 @@ pub struct FailedLesson {
     pub reason: String,
     /// Whether resubmitting may help.
     pub retryable: bool,
-    /// Where the answer is kept for inspection (`<out>/rejected/...`), when it was truncated
-    /// or below spec.
+    /// Where the answer is kept for inspection (`<out>/rejected/...`), when it was truncated,
+    /// refused in its text or below spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected_file: Option<PathBuf>,
 }

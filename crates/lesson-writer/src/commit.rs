@@ -244,7 +244,8 @@ impl<'c> Commit<'c> {
         }
     }
 
-    /// Keeps a truncated or below-spec answer's text in `rejected/` for inspection.
+    /// Keeps a truncated, refused-in-text or below-spec answer's text in `rejected/` for
+    /// inspection.
     fn keep_rejected(
         &mut self,
         file_name: &str,

@@ -52,8 +52,8 @@ pub(crate) enum Answer {
         /// Below spec, written because `accept_below_spec` is set.
         below_spec: bool,
     },
-    /// No lesson; a truncated answer's raw text, or a below-spec answer's cleaned text, is
-    /// kept for `rejected/`.
+    /// No lesson; a truncated or refused-in-text answer's raw text, or a below-spec answer's
+    /// cleaned text, is kept for `rejected/`.
     Failed {
         failed: Failed,
         rejected_text: Option<String>,

@@ -25,8 +25,9 @@ use crate::{Error, FileNamePattern, Manifest, Overwrite, QualityGate, Summary};
 /// The default cap on one line: 64 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
-/// The folder inside the output directory where truncated and below-spec answers are kept
-/// (`<out>/rejected/<lesson file name>`); lessons are only ever found at the top level.
+/// The folder inside the output directory where truncated, refused-in-text and below-spec
+/// answers are kept (`<out>/rejected/<lesson file name>`); lessons are only ever found at the
+/// top level.
 pub const REJECTED_DIR: &str = "rejected";
 
 /// How results become lesson files.

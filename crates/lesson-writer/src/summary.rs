@@ -30,7 +30,7 @@ pub struct Summary {
     pub unchanged: u64,
     /// Lessons not written because a different file exists that may not be replaced.
     pub kept: Vec<Kept>,
-    /// Truncated and below-spec answers kept for inspection in `rejected/`.
+    /// Truncated, refused-in-text and below-spec answers kept for inspection in `rejected/`.
     pub rejected_files: u64,
     /// Requests that produced no lesson, sorted by lesson code.
     pub failures: Vec<Failure>,
