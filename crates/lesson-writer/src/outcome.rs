@@ -272,7 +272,7 @@ fn classify_answer(response: &mut ResponseEnvelope) -> Outcome {
             kind: FailureKind::RefusedInText,
             code: "refused_in_text".to_owned(),
             reason: format!(
-                "model refused in its answer: {}; rerun to ask again, or reword the prompt",
+                "model refused in its answer: \"{}\"; rerun to ask again, or reword the prompt",
                 excerpt(&text.split_whitespace().collect::<Vec<_>>().join(" "))
             ),
             status: Some(200),
@@ -389,7 +389,7 @@ mod tests {
         assert!(!refused.kind.retryable());
         assert_eq!(
             refused.reason,
-            "model refused in its answer: I'm sorry, but I can't help with that.; \
+            "model refused in its answer: \"I'm sorry, but I can't help with that.\"; \
              rerun to ask again, or reword the prompt"
         );
         assert_eq!(
