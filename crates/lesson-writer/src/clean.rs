@@ -326,6 +326,27 @@ mod tests {
         );
     }
 
+    /// Issue 12: chat wrappers come off whole, whatever their combination.
+    #[test]
+    fn chat_wrappers_come_off() {
+        let lesson = "# Lesson M0-L001: Intro\n\nText.\n\n```python\nx = 1\n```\n";
+        let wrapped = [
+            "Sure! Here is the lesson…\n\n```markdown\n# Lesson M0-L001: Intro\n\nText.\n\n```python\nx = 1\n```\n```\n\nLet me know if you want any changes!",
+            "Certainly! Here’s the lesson:\r\n\r\n```md\r\n\u{feff}# Lesson M0-L001: Intro\r\n\r\nText.\r\n\r\n```python\r\nx = 1\r\n```\r\n\r\nI hope this helps!\r\n```\r\n",
+            "Of course.\n\n---\n\n# Lesson M0-L001: Intro\n\nText.\n\n```python\nx = 1\n```\n\n---\n\nI hope this helps!\n\nWould you like me to add exercises?\n",
+            "\u{feff}# Lesson M0-L001: Intro\n\nText.\n\n```python\nx = 1\n```\n",
+            "Here is the lesson:\n\n````markdown\n# Lesson 1 - Intro\n\nText.\n\n```python\nx = 1\n```\n````\n\nFeel free to ask for changes.\n",
+        ];
+        for input in wrapped {
+            assert_eq!(clean(input, code(), None).text, lesson, "{input:?}");
+            assert_eq!(
+                clean(input, code(), Some("Intro")).text,
+                lesson,
+                "{input:?}"
+            );
+        }
+    }
+
     #[test]
     fn fast_path_agrees_with_the_rules() {
         let inputs = [

@@ -265,9 +265,10 @@ impl<'a> Doc<'a> {
             BlockKind::Heading(_) => true,
             BlockKind::CodeBlock {
                 fenced: true, info, ..
-            } if fence_label(info).is_some() => {
-                self.line(next.start + 1).trim_start().starts_with('#')
-            }
+            } if fence_label(info).is_some() => (next.start + 1..=next.end)
+                .map(|n| self.line(n).trim_start())
+                .find(|line| !line.is_empty())
+                .is_some_and(|line| line.starts_with('#')),
             _ => self.blocks[1].kind == BlockKind::ThematicBreak,
         };
         (opening == chat::Opening::Strong || lesson_follows)
@@ -695,6 +696,11 @@ mod tests {
             Rule::ChatOpening,
             "Here is the lesson:\n## Section 1: A\n",
             Some("## Section 1: A\n"),
+        );
+        check(
+            Rule::ChatOpening,
+            "Here is the lesson:\n\n```md\n\n# Lesson\n```\n",
+            Some("```md\n\n# Lesson\n```\n"),
         );
         // A lead-in followed by the lesson's own text or example is the lesson.
         check(
