@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::process::Output;
 
-use batch_emulator::EmulatorConfig;
+use batch_emulator::{Emulator, EmulatorConfig};
 
-use crate::{batches, code, command, emulator, job_file, lesson_files, run, stderr};
+use crate::{
+    batches, code, emulator, generate_against, generate_into, job_file, lesson_files, run, stderr,
+};
 
 /// A title of 200,000 characters that the tokenizer cannot merge much.
 fn huge_title() -> String {
@@ -22,27 +24,28 @@ fn huge_title() -> String {
     title
 }
 
+/// The outline the runs read, in their working directory.
+const OUTLINE: &str = "outline.md";
+
 /// An outline of three lessons whose second (line 3) has `title`.
 fn write_outline(dir: &Path, title: &str) {
     let text = format!(
         "# M0: Basics — Lesson Map\n## L001: Intro [F]\n## L002: {title} [F]\n## L003: Roles [F]\n"
     );
-    std::fs::write(dir.join("outline.md"), text).unwrap();
+    std::fs::write(dir.join(OUTLINE), text).unwrap();
 }
 
-/// `generate-datagov-lessons-batch` on `outline.md` in `dir` with `args`.
+/// `generate-datagov-lessons-batch` on [`OUTLINE`] in `dir` with `args`.
 async fn generate(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = command("generate", dir);
-    cmd.args([
-        "--content",
-        "outline.md",
-        "--out",
-        "out",
-        "--work-dir",
-        "work",
-    ])
-    .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
-    .args(args);
+    let mut cmd = generate_into(dir, Path::new(OUTLINE), "out");
+    cmd.args(args);
+    run(cmd).await
+}
+
+/// The same, against `emulator` with the test key.
+async fn generate_against_emulator(dir: &Path, emulator: &Emulator, args: &[&str]) -> Output {
+    let mut cmd = generate_against(dir, Path::new(OUTLINE), "out", emulator.base_url());
+    cmd.args(args);
     run(cmd).await
 }
 
@@ -98,18 +101,7 @@ async fn a_title_over_the_context_window_exits_2_naming_the_lesson_and_sends_not
     let dir = tempfile::tempdir().unwrap();
     let title = huge_title();
     write_outline(dir.path(), &title);
-    let mut cmd = command("generate", dir.path());
-    cmd.args([
-        "--content",
-        "outline.md",
-        "--out",
-        "out",
-        "--work-dir",
-        "work",
-    ])
-    .args(["--base-url", emulator.base_url()])
-    .env("OPENAI_API_KEY", "sk-test-key");
-    let output = run(cmd).await;
+    let output = generate_against_emulator(dir.path(), &emulator, &[]).await;
     check_refusal(&output, &title);
     assert!(batches(&emulator).await.is_empty(), "a batch was created");
     let work = dir.path().join("work");
@@ -168,7 +160,7 @@ async fn a_retry_whose_larger_budget_would_pass_the_window_is_not_sent() {
     let emulator = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join("outline.md"),
+        dir.path().join(OUTLINE),
         "# M0: Basics — Lesson Map\n## L001: Intro [F]\n",
     )
     .unwrap();
@@ -190,20 +182,8 @@ async fn a_retry_whose_larger_budget_would_pass_the_window_is_not_sent() {
     )
     .unwrap();
 
-    let mut cmd = command("generate", dir.path());
-    cmd.args([
-        "--content",
-        "outline.md",
-        "--out",
-        "out",
-        "--work-dir",
-        "work",
-    ])
-    .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
-    .args(["--retry-failed", "1", "--json"])
-    .args(["--base-url", emulator.base_url()])
-    .env("OPENAI_API_KEY", "sk-test-key");
-    let output = run(cmd).await;
+    let output =
+        generate_against_emulator(dir.path(), &emulator, &["--retry-failed", "1", "--json"]).await;
     // The run ends as a truncated lesson does when the model allows no more: exit 3, the
     // lesson failed, one batch sent.
     assert_eq!(code(&output), 3, "{}", stderr(&output));

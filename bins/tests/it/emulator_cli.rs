@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{code, command, datagov, job_file, run, stderr};
+use crate::{code, datagov, generate_into, job_file, run, run_one_line_batch, stderr};
 
 /// A `batch-emulator` started with `args`, its temp files under `tmp`, and no `RUST_LOG`.
 struct Running {
@@ -133,35 +133,8 @@ async fn upstream_failures_are_logged_without_rust_log() {
     let tmp = tempfile::tempdir().unwrap();
     let emulator = spawn(&["--upstream", &upstream], tmp.path());
 
-    let work = tempfile::tempdir().unwrap();
-    let input = work.path().join("in.jsonl");
     let line = r#"{"custom_id":"lesson_M0-L001","method":"POST","url":"/v1/chat/completions","body":{"model":"llama3.2","messages":[{"role":"user","content":"Hello"}]}}"#;
-    std::fs::write(&input, format!("{line}\n")).unwrap();
-    let client = openai_batch_client::Client::new(openai_batch_client::ClientConfig::new(
-        &emulator.base_url,
-        secrecy::SecretString::from("sk-test-key".to_owned()),
-    ))
-    .unwrap();
-    let file = client
-        .upload_file(&input, std::sync::Arc::new(()))
-        .await
-        .unwrap();
-    let batch = client
-        .create_batch(&openai_batch_client::CreateBatchRequest::new(
-            file.id,
-            "/v1/chat/completions",
-        ))
-        .await
-        .unwrap();
-    let poll = openai_batch_client::PollConfig {
-        initial_interval: Duration::from_millis(20),
-        max_interval: Duration::from_millis(50),
-        ..openai_batch_client::PollConfig::default()
-    };
-    let batch = client
-        .wait_for_batch(&batch.id, &poll, |_| {})
-        .await
-        .unwrap();
+    let batch = run_one_line_batch(&emulator.base_url, line).await;
     assert_eq!(batch.counts().failed, 1);
 
     let (status, err) = tokio::task::spawn_blocking(move || emulator.terminate())
@@ -187,12 +160,8 @@ async fn upstream_failures_are_logged_without_rust_log() {
 async fn generate_with_the_emulator_skips_a_malformed_state_file() {
     let dir = tempfile::tempdir().unwrap();
     let generate = || {
-        let mut cmd = command("generate", dir.path());
-        cmd.arg("--content")
-            .arg(datagov())
-            .args(["--out", "out", "--work-dir", "work", "--emulator"])
-            .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
-            .env_remove("RUST_LOG");
+        let mut cmd = generate_into(dir.path(), &datagov(), "out");
+        cmd.arg("--emulator").env_remove("RUST_LOG");
         cmd
     };
     let mut first = generate();

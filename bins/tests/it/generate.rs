@@ -9,33 +9,18 @@ use batch_emulator::{EmulatorConfig, Timing};
 use openai_batch_client::{BatchStatus, Ledger};
 
 use crate::{
-    batches, code, command, datagov, emulator, input_of, job_file, lesson_files, run, stderr,
-    stdout,
+    batches, code, datagov, emulator, generate_against, generate_into, input_of, job_file,
+    lesson_files, run, stderr, stdout,
 };
 
 /// A generate command on the Data Governance fixture, writing into `dir`.
 fn generate(dir: &Path) -> Command {
-    let mut cmd = command("generate", dir);
-    cmd.arg("--content")
-        .arg(datagov())
-        .args([
-            "--out",
-            "out",
-            "--work-dir",
-            "work",
-            "--poll-interval",
-            "0.05",
-        ])
-        .args(["--max-poll-interval", "0.2"]);
-    cmd
+    generate_into(dir, &datagov(), "out")
 }
 
 /// The same, against an emulator reached by URL with a key, as a real run would be.
 fn generate_at(dir: &Path, base_url: &str) -> Command {
-    let mut cmd = generate(dir);
-    cmd.args(["--base-url", base_url])
-        .env("OPENAI_API_KEY", "sk-test-key");
-    cmd
+    generate_against(dir, &datagov(), "out", base_url)
 }
 
 fn json(output: &std::process::Output) -> serde_json::Value {

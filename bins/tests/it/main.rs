@@ -51,6 +51,34 @@ pub(crate) fn command(bin: &str, cwd: &Path) -> Command {
     command
 }
 
+/// `generate-datagov-lessons-batch` in `dir` on the outline `outline`, with nothing else set.
+pub(crate) fn generate_on(dir: &Path, outline: &Path) -> Command {
+    let mut cmd = command("generate", dir);
+    cmd.arg("--content").arg(outline);
+    cmd
+}
+
+/// The same, writing into `dir/<out>` and `dir/work` and polling fast.
+pub(crate) fn generate_into(dir: &Path, outline: &Path, out: &str) -> Command {
+    let mut cmd = generate_on(dir, outline);
+    cmd.args(["--out", out, "--work-dir", "work"]).args([
+        "--poll-interval",
+        "0.05",
+        "--max-poll-interval",
+        "0.2",
+    ]);
+    cmd
+}
+
+/// The same, against an emulator reached by `base_url` with the test key, as a real run
+/// would be.
+pub(crate) fn generate_against(dir: &Path, outline: &Path, out: &str, base_url: &str) -> Command {
+    let mut cmd = generate_into(dir, outline, out);
+    cmd.args(["--base-url", base_url])
+        .env("OPENAI_API_KEY", "sk-test-key");
+    cmd
+}
+
 /// Runs a command off the async runtime, so the in-process emulator keeps serving.
 pub(crate) async fn run(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || command.output().expect("the binary starts"))
@@ -101,12 +129,18 @@ pub(crate) fn input_of(work: &Path, batch: &Batch) -> String {
 /// Runs one one-request batch to its end, so one-time costs of the emulator (its tokenizer)
 /// are paid before a test measures time against a completion window.
 pub(crate) async fn warm_up(emulator: &Emulator) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("warm-up.jsonl");
     let line = r#"{"custom_id":"warm-up","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}}"#;
+    run_one_line_batch(emulator.base_url(), line).await;
+}
+
+/// Uploads `line` as a one-request input file to the server at `base_url`, creates a batch of
+/// it and polls it to its end; returns the finished batch.
+pub(crate) async fn run_one_line_batch(base_url: &str, line: &str) -> Batch {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one-line.jsonl");
     std::fs::write(&path, format!("{line}\n")).unwrap();
     let client = Client::new(ClientConfig::new(
-        emulator.base_url(),
+        base_url,
         secrecy::SecretString::from("sk-test-key".to_owned()),
     ))
     .unwrap();
@@ -129,7 +163,7 @@ pub(crate) async fn warm_up(emulator: &Emulator) {
     client
         .wait_for_batch(&batch.id, &config, |_| {})
         .await
-        .unwrap();
+        .unwrap()
 }
 
 /// The lesson files in `dir`, sorted.

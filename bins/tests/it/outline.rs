@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::{code, command, repo, run, stderr, stdout};
+use crate::{code, command, generate_on, repo, run, stderr, stdout};
 
 /// An outline whose line 3 looks like a lesson heading but has no colon: before issue 12,
 /// it was dropped without a word.
@@ -22,8 +22,8 @@ fn write_outline(dir: &Path, text: &str) -> PathBuf {
 /// `generate-datagov-lessons-batch --content <outline> <args>` in `dir`, with no key: only
 /// runs that send nothing get past the key.
 async fn generate(dir: &Path, outline: &Path, args: &[&str]) -> Output {
-    let mut cmd = command("generate", dir);
-    cmd.arg("--content").arg(outline).args(args);
+    let mut cmd = generate_on(dir, outline);
+    cmd.args(args);
     run(cmd).await
 }
 

@@ -8,23 +8,13 @@ use std::time::Duration;
 use batch_emulator::EmulatorConfig;
 
 use crate::{
-    batches, code, command, datagov, emulator, input_of, lesson_files, run, stderr, stdout,
+    batches, code, command, datagov, emulator, generate_against, input_of, lesson_files, run,
+    stderr, stdout,
 };
 
 /// A generate command on `outline`, writing into `dir/out` and `dir/work`, against `url`.
 fn generate(dir: &Path, outline: &Path, url: &str) -> Command {
-    generate_into(dir, outline, "out", url)
-}
-
-/// The same, writing into `dir/<out>`.
-fn generate_into(dir: &Path, outline: &Path, out: &str, url: &str) -> Command {
-    let mut cmd = command("generate", dir);
-    cmd.arg("--content")
-        .arg(outline)
-        .args(["--out", out, "--work-dir", "work", "--base-url", url])
-        .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
-        .env("OPENAI_API_KEY", "sk-test-key");
-    cmd
+    generate_against(dir, outline, "out", url)
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -217,7 +207,7 @@ async fn two_courses_in_folders_of_the_same_name_share_a_work_dir_without_mixing
     let a = small_outline(dir.path(), "a", &["Alpha one", "Alpha two"]);
     let b = small_outline(dir.path(), "b", &["Beta one", "Beta two", "Beta three"]);
     let course =
-        |outline: &Path, out: &str| generate_into(dir.path(), outline, out, emulator.base_url());
+        |outline: &Path, out: &str| generate_against(dir.path(), outline, out, emulator.base_url());
     let mut first = course(&a, "out-a");
     first.arg("--no-wait");
     assert_eq!(code(&run(first).await), 0);

@@ -2,7 +2,7 @@
 //! `below_spec` and resubmitted once; `--accept-below-spec` writes them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use batch_emulator::{EmulatorConfig, Responder};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::{code, command, emulator, lesson_files, repo, run, stderr, stdout};
+use crate::{code, command, emulator, generate_against, lesson_files, repo, run, stderr, stdout};
 
 /// A 40-word answer.
 const FORTY_WORDS: &str = "Data is a set of recorded facts. Organizations collect it, store it \
@@ -143,16 +143,6 @@ fn outline(dir: &Path) -> PathBuf {
     path
 }
 
-fn generate(dir: &Path, outline: &Path, out: &str, url: &str) -> Command {
-    let mut cmd = command("generate", dir);
-    cmd.arg("--content")
-        .arg(outline)
-        .args(["--out", out, "--work-dir", "work", "--base-url", url])
-        .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
-        .env("OPENAI_API_KEY", "sk-test-key");
-    cmd
-}
-
 /// An emulator whose answers come from a local model that writes `own_lesson`s: real lessons,
 /// but not in the built-in template's sections.
 async fn emulator_answering_own_lessons() -> (MockServer, batch_emulator::Emulator) {
@@ -184,7 +174,7 @@ async fn lessons_missing_the_built_in_sections_are_resubmitted_once_then_kept_in
     let (server, emulator) = emulator_answering_own_lessons().await;
     let dir = tempfile::tempdir().unwrap();
     let outline = outline(dir.path());
-    let mut cmd = generate(dir.path(), &outline, "out", emulator.base_url());
+    let mut cmd = generate_against(dir.path(), &outline, "out", emulator.base_url());
     // More rounds allowed than the gate's one resubmission.
     cmd.args(["--retry-failed", "3", "--json"]);
     let output = run(cmd).await;
@@ -209,7 +199,7 @@ async fn lessons_missing_the_built_in_sections_are_resubmitted_once_then_kept_in
 
     // The same answers to an author's own (legacy) template are lessons.
     let legacy = repo().join("fixtures/legacy/lesson_prompt_template.md");
-    let mut cmd = generate(dir.path(), &outline, "out-legacy", emulator.base_url());
+    let mut cmd = generate_against(dir.path(), &outline, "out-legacy", emulator.base_url());
     cmd.arg("--prompt").arg(&legacy).arg("--json");
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
@@ -217,7 +207,7 @@ async fn lessons_missing_the_built_in_sections_are_resubmitted_once_then_kept_in
     assert_eq!(lesson_files(&dir.path().join("out-legacy")).len(), 3);
 
     // And --accept-below-spec writes them for the built-in template too, in one round.
-    let mut cmd = generate(dir.path(), &outline, "out", emulator.base_url());
+    let mut cmd = generate_against(dir.path(), &outline, "out", emulator.base_url());
     cmd.args(["--accept-below-spec", "--json"]);
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));

@@ -7,7 +7,10 @@ use std::process::Command;
 use batch_emulator::{Emulator, EmulatorConfig};
 use openai_batch_client::{BatchStatus, Client, ClientConfig, Ledger};
 
-use crate::{batches, code, command, datagov, emulator, job_file, lesson_files, run, stderr};
+use crate::{
+    batches, code, command, datagov, emulator, generate_against, job_file, lesson_files, run,
+    stderr,
+};
 
 /// The limit the emulator enforces in these tests; the Data Governance course holds about
 /// 1,025,000 input tokens, so it needs at least three batches one after another.
@@ -26,14 +29,7 @@ async fn limited_emulator() -> Emulator {
 
 /// A generate command on the whole Data Governance course against `emulator`.
 fn generate(dir: &Path, emulator: &Emulator) -> Command {
-    let mut cmd = command("generate", dir);
-    cmd.arg("--content")
-        .arg(datagov())
-        .args(["--out", "out", "--work-dir", "work", "--base-url"])
-        .arg(emulator.base_url())
-        .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
-        .env("OPENAI_API_KEY", "sk-test-key");
-    cmd
+    generate_against(dir, &datagov(), "out", emulator.base_url())
 }
 
 /// `check-batch-status --cleanup` on `dir/work` against `emulator`.

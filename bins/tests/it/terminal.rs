@@ -5,7 +5,10 @@ use std::path::Path;
 
 use batch_emulator::EmulatorConfig;
 
-use crate::{code, command, emulator, lesson_files, run, stderr, stdout};
+use crate::{
+    code, command, emulator, generate_against, generate_into, generate_on, lesson_files, run,
+    stderr, stdout,
+};
 
 /// ESC[2J clears the screen, OSC 0 retitles the window, OSC 8 draws a link, BEL rings,
 /// backspace rubs out, U+202E reverses what follows.
@@ -45,8 +48,8 @@ fn outline_in(dir: &Path, name: &str) -> std::path::PathBuf {
 async fn list_lessons_shows_escape_sequences_in_titles_escaped_and_keeps_unicode() {
     let dir = tempfile::tempdir().unwrap();
     let outline = outline_in(dir.path(), "outline.md");
-    let mut cmd = command("generate", dir.path());
-    cmd.arg("--list-lessons").arg("--content").arg(&outline);
+    let mut cmd = generate_on(dir.path(), &outline);
+    cmd.arg("--list-lessons");
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let text = stdout(&output);
@@ -66,9 +69,8 @@ async fn list_lessons_shows_escape_sequences_in_titles_escaped_and_keeps_unicode
 
     // --json keeps the titles as they are: serde escapes the C0 controls in the document
     // (printable and format characters such as U+202E stay as they are in JSON).
-    let mut cmd = command("generate", dir.path());
-    cmd.args(["--list-lessons", "--json", "--content"])
-        .arg(&outline);
+    let mut cmd = generate_on(dir.path(), &outline);
+    cmd.args(["--list-lessons", "--json"]);
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let json = stdout(&output);
@@ -85,14 +87,8 @@ async fn list_lessons_shows_escape_sequences_in_titles_escaped_and_keeps_unicode
 async fn a_dry_run_shows_file_names_with_escape_sequences_escaped_in_its_step_lines() {
     let dir = tempfile::tempdir().unwrap();
     let outline = outline_in(dir.path(), "evil\u{1b}]0;pwned\u{7}.md");
-    let mut cmd = command("generate", dir.path());
-    cmd.arg("--content").arg(&outline).args([
-        "--dry-run",
-        "--work-dir",
-        "work",
-        "--out",
-        "out\u{1b}[2J",
-    ]);
+    let mut cmd = generate_into(dir.path(), &outline, "out\u{1b}[2J");
+    cmd.arg("--dry-run");
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let err = stderr(&output);
@@ -113,13 +109,7 @@ async fn an_emulator_run_prints_no_raw_escape_sequences() {
     let emulator = emulator(EmulatorConfig::fast()).await;
     let dir = tempfile::tempdir().unwrap();
     let outline = outline_in(dir.path(), "evil\u{1b}]0;pwned\u{7}.md");
-    let mut cmd = command("generate", dir.path());
-    cmd.arg("--content")
-        .arg(&outline)
-        .args(["--work-dir", "work", "--out", "out\u{1b}[2J"])
-        .args(["--poll-interval", "0.05", "--max-poll-interval", "0.2"])
-        .args(["--base-url", emulator.base_url()])
-        .env("OPENAI_API_KEY", "sk-test-key");
+    let cmd = generate_against(dir.path(), &outline, "out\u{1b}[2J", emulator.base_url());
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let err = stderr(&output);
@@ -140,8 +130,8 @@ async fn an_error_embedding_a_file_name_shows_its_escape_sequences_escaped() {
         "# M0: Basics\n## L001: One [F]\n## L001: Again\u{1b}[2J [F]\n",
     )
     .unwrap();
-    let mut cmd = command("generate", dir.path());
-    cmd.arg("--list-lessons").arg("--content").arg(&outline);
+    let mut cmd = generate_on(dir.path(), &outline);
+    cmd.arg("--list-lessons");
     let output = run(cmd).await;
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     let err = stderr(&output);
