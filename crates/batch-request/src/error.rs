@@ -15,15 +15,13 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// A `{{name}}` placeholder that is not one of the known names.
-    #[error("{path}:{line}: unknown placeholder `{{{{{name}}}}}` (known: {known})")]
+    /// `{{name}}` placeholders that are not known names: every one of the template, at once.
+    #[error("{path}:{}: {} (known: {known})", unknown.first().map_or(1, |u| u.line), crate::template::UnknownList(unknown))]
     UnknownPlaceholder {
         /// The template file.
         path: PathBuf,
-        /// 1-based line of the placeholder.
-        line: usize,
-        /// The name between the braces.
-        name: String,
+        /// Each unknown placeholder with its line, in the order of the text (never empty).
+        unknown: Vec<crate::template::UnknownName>,
         /// The known names, comma-separated.
         known: String,
     },

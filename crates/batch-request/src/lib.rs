@@ -85,10 +85,11 @@ pub use pricing::{
     max_output_tokens, supports_prompt_cache_key,
 };
 pub use settings::{
-    ExpectedOutputTokens, ExpectedReasoningTokens, PriceSetting, QualitySettings, ReasoningEffort,
-    Replacement, RequestSettings, Verbosity,
+    ExpectedOutputTokens, ExpectedReasoningTokens, PathSettings, PriceSetting, QualitySettings,
+    ReasoningEffort, Replacement, RequestSettings, Verbosity,
 };
 pub use shard::{Limits, Placement, Shard, ShardWriter, write_shards};
 pub use template::{
-    GENERIC as GENERIC_TEMPLATE, GENERIC_SECTIONS, LESSON_MARKER, Placeholder, Template,
+    GENERIC as GENERIC_TEMPLATE, GENERIC_SECTIONS, LESSON_MARKER, Placeholder, SingleBrace,
+    Template, UnknownName,
 };

@@ -96,6 +96,58 @@ pub struct RequestSettings {
     /// What an answer needs to be written as a lesson (`[quality]`).
     #[serde(skip_serializing_if = "QualitySettings::is_default")]
     pub quality: QualitySettings,
+    /// Where the commands find their files (`[paths]`); flags override them. Not serialized:
+    /// where the files are changes no request, so it is not part of the settings' hash.
+    #[serde(skip_serializing)]
+    pub paths: PathSettings,
+}
+
+/// Where the commands find their files (`[paths]` of `lessons.toml`): each unset key falls back
+/// to the flag's default. [`RequestSettings::from_toml_file`] resolves relative paths against
+/// the settings file's directory, so a project's `lessons.toml` works from any directory.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let file = dir.path().join("lessons.toml");
+/// std::fs::write(&file, "[paths]\ncontent = \"outline.md\"\nout = \"/srv/lessons\"\n")?;
+/// let settings = batch_request::RequestSettings::from_toml_file(&file)?;
+/// assert_eq!(settings.paths.content, Some(dir.path().join("outline.md")));
+/// assert_eq!(settings.paths.out.as_deref(), Some(std::path::Path::new("/srv/lessons")));
+/// assert_eq!(settings.paths.prompt, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathSettings {
+    /// The curriculum outline (`--content`).
+    pub content: Option<std::path::PathBuf>,
+    /// The prompt template (`--prompt`).
+    pub prompt: Option<std::path::PathBuf>,
+    /// Where lesson files are written (`--out`).
+    pub out: Option<std::path::PathBuf>,
+    /// Where job folders live (`--work-dir`).
+    pub work_dir: Option<std::path::PathBuf>,
+}
+
+impl PathSettings {
+    /// Each relative path joined onto `base` (absolute ones stay as they are).
+    #[must_use]
+    pub fn resolved_against(mut self, base: &Path) -> PathSettings {
+        for path in [
+            &mut self.content,
+            &mut self.prompt,
+            &mut self.out,
+            &mut self.work_dir,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        self
+    }
 }
 
 /// The quality gate (`[quality]`): what an answer needs, after cleanup, to be written as a
@@ -303,6 +355,7 @@ impl Default for RequestSettings {
             context_window: BTreeMap::new(),
             max_requests_per_batch: None,
             quality: QualitySettings::default(),
+            paths: PathSettings::default(),
         }
     }
 }
@@ -429,7 +482,10 @@ impl RequestSettings {
             path: path.to_owned(),
             source,
         })?;
-        RequestSettings::from_toml_str(&text, path)
+        let mut settings = RequestSettings::from_toml_str(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        settings.paths = std::mem::take(&mut settings.paths).resolved_against(base);
+        Ok(settings)
     }
 
     /// Parses settings from TOML text; `origin` names the file in errors.
@@ -830,6 +886,42 @@ output = 4.0
         let price = table.get("my-model").unwrap();
         assert_eq!((price.batch_input, price.batch_output), (0.5, 2.0));
         assert!(table.get("gpt-4o-mini").is_some());
+    }
+
+    /// Issue 13: `[paths]` is read, relative paths resolve against the file's directory, and
+    /// the paths never change the settings' serialization (their hash).
+    #[test]
+    fn paths_resolve_against_the_settings_file_and_stay_out_of_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lessons.toml");
+        std::fs::write(
+            &file,
+            "model = \"gpt-4o\"\n[paths]\ncontent = \"in/outline.md\"\nprompt = \"p.md\"\nwork_dir = \"/abs/work\"\n",
+        )
+        .unwrap();
+        let settings = RequestSettings::from_toml_file(&file).unwrap();
+        assert_eq!(
+            settings.paths,
+            PathSettings {
+                content: Some(dir.path().join("in/outline.md")),
+                prompt: Some(dir.path().join("p.md")),
+                out: None,
+                work_dir: Some("/abs/work".into()),
+            }
+        );
+        let without = RequestSettings {
+            paths: PathSettings::default(),
+            ..settings.clone()
+        };
+        assert_eq!(
+            serde_json::to_string(&settings).unwrap(),
+            serde_json::to_string(&without).unwrap()
+        );
+        let err = parse("[paths]\ncontnet = \"x\"\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownSetting { key, line: 2, .. } if key == "contnet"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -32,6 +32,47 @@ pub struct Template {
     segments: Vec<Segment>,
     legacy: bool,
     sha256: String,
+    /// Known names written in single braces (`{lesson_code}`), in the order of the text.
+    single_braces: Vec<SingleBrace>,
+}
+
+/// A known placeholder name written in single braces (`{lesson_code}`) in a native template:
+/// it goes into the prompt as it is, which is rarely meant; `{{lesson_code}}` is the placeholder.
+/// Legacy (Python f-string) templates use single braces legitimately and never have these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SingleBrace {
+    /// 1-based line in the template.
+    pub line: usize,
+    /// The placeholder that was probably meant.
+    pub placeholder: Placeholder,
+}
+
+/// An unknown `{{name}}` placeholder of a template, for [`Error::UnknownPlaceholder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// 1-based line in the template.
+    pub line: usize,
+    /// The name between the braces.
+    pub name: String,
+}
+
+/// Renders the unknown placeholders of an error: one with its name, several with their lines.
+pub(crate) struct UnknownList<'a>(pub(crate) &'a [UnknownName]);
+
+impl std::fmt::Display for UnknownList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            [one] => write!(f, "unknown placeholder `{{{{{}}}}}`", one.name),
+            many => {
+                write!(f, "{} unknown placeholders: ", many.len())?;
+                for (i, unknown) in many.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}`{{{{{}}}}}` (line {})", unknown.name, unknown.line)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A value the builder computes for each lesson; the names are the placeholder names.
@@ -222,24 +263,50 @@ impl Template {
                 segments: merge_text(segments),
                 legacy: true,
                 sha256,
+                single_braces: Vec::new(),
             });
         }
+        let mut unknown = Vec::new();
         let (shared, segments) = match split_at_marker(text, origin)? {
             Some(split) => {
-                let shared = parse_native(split.shared, 1, origin, Part::Shared)?;
-                let lesson = parse_native(split.lesson, split.lesson_line, origin, Part::Lesson)?;
+                let shared = parse_native(split.shared, 1, origin, Part::Shared, &mut unknown)?;
+                let lesson = parse_native(
+                    split.lesson,
+                    split.lesson_line,
+                    origin,
+                    Part::Lesson,
+                    &mut unknown,
+                )?;
                 let shared = (!shared.is_empty()).then(|| merge_text(shared));
                 (shared, lesson)
             }
-            None => (None, parse_native(text, 1, origin, Part::Lesson)?),
+            None => (
+                None,
+                parse_native(text, 1, origin, Part::Lesson, &mut unknown)?,
+            ),
         };
+        if !unknown.is_empty() {
+            return Err(Error::UnknownPlaceholder {
+                path: origin.to_owned(),
+                unknown,
+                known: Placeholder::known_names(),
+            });
+        }
         Ok(Template {
             origin: origin.to_owned(),
             shared,
             segments: merge_text(segments),
             legacy: false,
             sha256,
+            single_braces: single_braces(text),
         })
+    }
+
+    /// Known placeholder names written in single braces (`{lesson_code}`), which go into the
+    /// prompt as they are: worth a warning. Always empty for legacy templates, whose
+    /// single braces are Python's.
+    pub fn single_braces(&self) -> &[SingleBrace] {
+        &self.single_braces
     }
 
     /// Reads and parses a template file.
@@ -405,11 +472,14 @@ fn split_at_marker<'t>(text: &'t str, origin: &Path) -> Result<Option<Split<'t>>
     }))
 }
 
+/// Unknown names are collected into `unknown` (the caller reports them all at once); the
+/// other errors end the parse.
 fn parse_native(
     text: &str,
     first_line: usize,
     origin: &Path,
     part: Part,
+    unknown: &mut Vec<UnknownName>,
 ) -> Result<Vec<Segment>, Error> {
     let mut segments = Vec::new();
     let mut literal = String::new();
@@ -433,13 +503,14 @@ fn parse_native(
             });
         };
         let name = after[..end].trim();
-        let placeholder =
-            Placeholder::from_name(name).ok_or_else(|| Error::UnknownPlaceholder {
-                path: origin.to_owned(),
+        let Some(placeholder) = Placeholder::from_name(name) else {
+            unknown.push(UnknownName {
                 line,
                 name: name.to_owned(),
-                known: Placeholder::known_names(),
-            })?;
+            });
+            rest = &after[end + 2..];
+            continue;
+        };
         if part == Part::Shared && placeholder.is_per_lesson() {
             return Err(Error::LessonPlaceholderInSharedPart {
                 path: origin.to_owned(),
@@ -458,6 +529,43 @@ fn parse_native(
         segments.push(Segment::Text(literal));
     }
     Ok(segments)
+}
+
+/// The known names in single braces of a native template's text: `{name}` (spaces allowed
+/// inside) with no brace right before or after; `{{...}}` and the escape `{{{{` are skipped.
+fn single_braces(text: &str) -> Vec<SingleBrace> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] != b'{' {
+                i += 1;
+                continue;
+            }
+            if bytes.get(i + 1) == Some(&b'{') {
+                // A placeholder or an escape: skip the run of braces.
+                while bytes.get(i) == Some(&b'{') {
+                    i += 1;
+                }
+                continue;
+            }
+            let Some(len) = line[i + 1..].find('}') else {
+                break;
+            };
+            let close = i + 1 + len;
+            if bytes.get(close + 1) != Some(&b'}')
+                && let Some(placeholder) = Placeholder::from_name(line[i + 1..close].trim())
+            {
+                found.push(SingleBrace {
+                    line: index + 1,
+                    placeholder,
+                });
+            }
+            i = close + 1;
+        }
+    }
+    found
 }
 
 pub(crate) fn count_lines(text: &str) -> usize {
@@ -520,22 +628,75 @@ mod tests {
         let err = parse("one\ntwo {{lesson_code}}\n\nthe {{lesson_cod}} here").unwrap_err();
         let Error::UnknownPlaceholder {
             path,
-            line,
-            name,
+            unknown,
             known,
         } = &err
         else {
             panic!("unexpected {err:?}");
         };
+        assert_eq!(path.as_path(), Path::new("t.md"));
         assert_eq!(
-            (path.as_path(), *line, name.as_str()),
-            (Path::new("t.md"), 4, "lesson_cod")
+            unknown,
+            &[UnknownName {
+                line: 4,
+                name: "lesson_cod".to_owned()
+            }]
         );
         assert!(known.starts_with("lesson_code, lesson_title, "), "{known}");
         assert_eq!(
             err.to_string(),
             format!("t.md:4: unknown placeholder `{{{{lesson_cod}}}}` (known: {known})")
         );
+    }
+
+    /// Issue 13: every unknown placeholder is reported in one error, with its line, in the
+    /// shared part and the lesson's part alike.
+    #[test]
+    fn all_unknown_placeholders_are_reported_at_once() {
+        let err = parse("{{curriculm}}\n<!-- lesson -->\n{{lesson_code}} {{titel}}\n\n{{ sektion }}\n")
+            .unwrap_err();
+        let Error::UnknownPlaceholder { unknown, known, .. } = &err else {
+            panic!("unexpected {err:?}");
+        };
+        let found: Vec<(usize, &str)> = unknown.iter().map(|u| (u.line, u.name.as_str())).collect();
+        assert_eq!(found, [(1, "curriculm"), (3, "titel"), (5, "sektion")]);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "t.md:1: 3 unknown placeholders: `{{{{curriculm}}}}` (line 1), `{{{{titel}}}}` (line 3), `{{{{sektion}}}}` (line 5) (known: {known})"
+            )
+        );
+    }
+
+    /// Issue 13: a known name in single braces is found, with its line; placeholders, escapes,
+    /// unknown names, JSON-like braces and legacy templates are not.
+    #[test]
+    fn known_names_in_single_braces_are_found_in_native_templates_only() {
+        let template = parse(
+            "# {lesson_code}: {{lesson_title}}\n{{{{not}}}} {json} { audience }\n{\"a\": 1}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            template.single_braces(),
+            &[
+                SingleBrace {
+                    line: 1,
+                    placeholder: Placeholder::LessonCode
+                },
+                SingleBrace {
+                    line: 2,
+                    placeholder: Placeholder::Audience
+                },
+            ]
+        );
+        assert!(parse("{{lesson_code}} {{{{lesson_code}}}}\n").unwrap().single_braces().is_empty());
+        assert!(Template::generic().single_braces().is_empty());
+        // A legacy template's single braces are Python's: `{lesson_details['LESSON_CODE']}`,
+        // `{{` for a literal brace; nothing to warn about.
+        let legacy =
+            parse("prompt = f\"\"\"\nLesson {lesson_details['LESSON_CODE']} {{audience}}\n\"\"\"\n")
+                .unwrap();
+        assert!(legacy.is_legacy() && legacy.single_braces().is_empty());
     }
 
     #[test]
@@ -634,7 +795,7 @@ mod tests {
         // Lines below the marker keep their numbers in errors.
         let err = parse("shared\n<!-- lesson -->\n\nok {{lesson_code}}\n{{nope}}\n").unwrap_err();
         assert!(
-            matches!(&err, Error::UnknownPlaceholder { line: 5, name, .. } if name == "nope"),
+            matches!(&err, Error::UnknownPlaceholder { unknown, .. } if unknown[0].line == 5 && unknown[0].name == "nope"),
             "{err:?}"
         );
         let err = parse("a\n<!-- lesson -->\nb\n<!-- lesson -->\nc").unwrap_err();
