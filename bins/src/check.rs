@@ -1,7 +1,6 @@
 //! `check-batch-status`: one batch's status, results download, processing, waiting, cancel, list.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{Local, TimeZone};
@@ -15,61 +14,98 @@ use crate::args::{ApiArgs, OutputArgs};
 use crate::key;
 use crate::process::{WriteArgs, write_lessons};
 use crate::progress::Reporter;
-use crate::report::batch_error_line;
+use crate::format::{count, dollars, usd};
+use crate::report::{Billing, batch_error_line};
 use crate::term::{Shown, shown_lines};
 
 /// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download
 /// its results (also the partial results of expired and cancelled batches), write the lessons,
 /// wait for it, cancel it, or list recent batches.
 #[derive(Debug, Parser)]
-#[command(name = "check-batch-status", version, after_help = crate::EXIT_CODES_HELP)]
+#[command(
+    name = "check-batch-status",
+    version,
+    after_help = EXAMPLES,
+    after_long_help = format!("{EXAMPLES}\n\n{}", crate::EXIT_CODES_HELP)
+)]
 pub struct Args {
     /// The batch id [default: the latest batch recorded in the work dir's ledgers].
     pub batch_id: Option<String>,
     /// Download the output and error files into the work dir.
-    #[arg(long)]
+    #[arg(long, help_heading = "Actions")]
     pub download: bool,
     /// Download, then write the lessons (as process-batch-results).
-    #[arg(long)]
+    #[arg(long, help_heading = "Actions")]
     pub process: bool,
     /// Poll until the batch is finished, with a progress bar.
-    #[arg(long)]
+    #[arg(long, help_heading = "Actions")]
     pub wait: bool,
-    /// Ask the API to cancel the batch (finished requests keep their results).
-    #[arg(long)]
+    /// Cancel the batch (asks first on a terminal; --yes skips the question).
+    ///
+    /// Requests not yet run never run; finished ones keep their results (and are billed).
+    /// Without a terminal to ask on, --cancel needs --yes.
+    #[arg(long, help_heading = "Actions")]
     pub cancel: bool,
-    /// List recent batches instead.
-    #[arg(long)]
+    /// Do not ask before --cancel.
+    #[arg(long, short = 'y', help_heading = "Actions")]
+    pub yes: bool,
+    /// List recent batches instead, as a table fitted to the terminal (COLUMNS sets the width).
+    #[arg(long, help_heading = "Actions")]
     pub list: bool,
-    /// Delete from the server the files of the work dir's finished batches whose results are
-    /// downloaded (the uploaded shards, outputs and error files; local copies stay).
-    #[arg(long, conflicts_with_all = ["list", "cancel", "wait", "download", "process"])]
+    /// Delete the server's copies of the work dir's finished, downloaded batches' files.
+    ///
+    /// The uploaded shards, outputs and error files; local copies stay.
+    #[arg(long, conflicts_with_all = ["list", "cancel", "wait", "download", "process"], help_heading = "Actions")]
     pub cleanup: bool,
     /// How many batches --list shows.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, help_heading = "Actions")]
     pub limit: usize,
+    /// Look at the batches the quick start (`generate-datagov-lessons-batch --emulator`) left.
+    ///
+    /// Starts the built-in emulator on the work dir's state (no key needed).
+    #[arg(long, conflicts_with_all = ["base_url", "cleanup"], help_heading = "Server")]
+    pub emulator: bool,
+    #[command(flatten, next_help_heading = "Server")]
+    pub api: ApiArgs,
+    /// With --wait: first polling interval in seconds, at least 1.
+    ///
+    /// Shorter intervals are accepted only for a server on this machine (--emulator, or a
+    /// loopback --base-url such as the tests use).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = crate::args::parse_seconds, help_heading = "Server")]
+    pub poll_interval: f64,
     /// Where downloads go and ledgers are looked for.
-    #[arg(long, value_name = "DIR", default_value = "scripts/batch_api")]
+    ///
+    /// Else `[paths] work_dir` of the settings file (--config, else ./lessons.toml), else the
+    /// old scripts' path.
+    #[arg(long, value_name = "DIR", default_value = "scripts/batch_api", help_heading = "Output")]
     pub work_dir: PathBuf,
     /// Download again even when the file is already there.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub force: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Writing lessons (--process)")]
     pub write: WriteArgs,
-    #[command(flatten)]
-    pub api: ApiArgs,
-    /// With --wait: first polling interval in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub poll_interval: f64,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Output")]
     pub output: OutputArgs,
 }
+
+/// The examples, shown by `-h` and `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  check-batch-status                         the work dir's latest batch
+  check-batch-status batch_abc --wait        follow it to its end
+  check-batch-status batch_abc --process     download the results and write the lessons
+  check-batch-status batch_abc --cancel      cancel it (asks first; --yes does not)
+  check-batch-status --list                  recent batches
+  check-batch-status --emulator --list       the batches the quick start (--emulator) left";
 
 #[derive(Debug, Serialize)]
 struct CheckReport {
     batch: Batch,
     output_path: Option<PathBuf>,
     error_path: Option<PathBuf>,
+    /// What the batch costs, from the usage the server reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<lesson_job::BatchCost>,
     #[serde(skip_serializing_if = "Option::is_none")]
     process: Option<JobReport>,
 }
@@ -81,9 +117,15 @@ struct CheckReport {
 /// Any failure, for [`crate::report()`].
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let reporter = Reporter::new(args.output.verbosity());
-    let (api_key, source) = key::load_api_key(args.api.api_key_file.as_deref())?;
+    if args.emulator {
+        return crate::check_emulator::run(args, &reporter).await;
+    }
+    let (api_key, source) = key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Check)?;
     let base_url = key::base_url(args.api.base_url.as_deref());
-    reporter.detail(format!("Using the API key from {source} with {base_url}"));
+    reporter.detail(format!(
+        "Using the API key from {source} with {}",
+        Shown(openai_batch_client::redacted_url(&base_url))
+    ));
     let client = Client::new(key::client_config(base_url, api_key))?;
 
     if args.list {
@@ -92,18 +134,95 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if args.cleanup {
         return cleanup(&client, args, &reporter).await;
     }
-    let bars = reporter.job_progress();
+    check_one(&client, args, &reporter).await
+}
+
+/// What Ctrl-C leaves: the batch runs on (a download in flight leaves no partial file), and
+/// the command that looks at it again.
+fn stopped_waiting(args: &Args, batch: Option<&Batch>) -> String {
+    let which = match (batch, &args.batch_id) {
+        (Some(batch), _) => {
+            let counts = batch.counts();
+            format!(
+                "batch {} is still {} on the server ({}/{} done)",
+                Shown(&batch.id),
+                batch.status,
+                counts.completed + counts.failed,
+                counts.total
+            )
+        }
+        (None, Some(id)) => format!("batch {} keeps running on the server", Shown(id)),
+        (None, None) => "the work dir's latest batch keeps running on the server".to_owned(),
+    };
+    format!(
+        "\nInterrupted: {which}; Ctrl-C only stopped this command (no partial file kept). Look again with:\n  {}",
+        Shown(crate::generate::resume_command())
+    )
+}
+
+/// `--cancel` asks on a terminal, unless --yes; without a terminal and without --yes it is
+/// refused (a cancel cannot be undone).
+fn confirm_cancel(args: &Args) -> anyhow::Result<()> {
+    if args.yes {
+        return Ok(());
+    }
+    let which = args.batch_id.as_deref().map_or_else(
+        || "the work dir's latest batch".to_owned(),
+        |id| format!("batch {}", Shown(id)),
+    );
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(crate::usage_error(
+            format!("--cancel would cancel {which}, and there is no terminal to ask; nothing was cancelled"),
+            Some("add --yes to cancel without asking"),
+        ));
+    }
+    if crate::args::ask_yes_no(&format!(
+        "Cancel {which}? Requests not yet run will not run; finished ones keep their results. [y/N] "
+    ))? {
+        Ok(())
+    } else {
+        Err(crate::usage_error(
+            "not confirmed; nothing was cancelled",
+            Some("add --yes to skip the question"),
+        ))
+    }
+}
+
+/// Checks one batch (the given one, or the work dir's latest) through `client`, as the flags
+/// say: cancel, wait, download, process; prints it, or the JSON report.
+pub(crate) async fn check_one(
+    client: &Client,
+    args: &Args,
+    reporter: &Reporter,
+) -> anyhow::Result<ExitStatus> {
+    let local =
+        args.emulator || crate::args::is_loopback(&key::base_url(args.api.base_url.as_deref()));
+    let initial_interval = crate::args::poll_interval("poll-interval", args.poll_interval, local)?;
+    if args.cancel {
+        confirm_cancel(args)?;
+    }
+    let bars = std::sync::Arc::new(reporter.job_progress());
+    // Retries show (the server unreachable since when), instead of a silent wait.
+    let client = &client.clone().with_retry_progress(bars.clone());
+    let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
     let check = lesson_job::BatchCheck {
         batch_id: args.batch_id.as_deref().map(BatchId::from),
         cancel: args.cancel,
         wait: args.wait.then(|| PollConfig {
-            initial_interval: Duration::from_secs_f64(args.poll_interval.max(0.01)),
+            initial_interval,
             ..PollConfig::default()
         }),
         download: args.download || args.process,
         force_download: args.force,
     };
-    let checked = lesson_job::check_batch(&client, &args.work_dir, &check, &bars).await;
+    let checked = tokio::select! {
+        checked = lesson_job::check_batch(client, &args.work_dir, &check, &*bars) => checked,
+        () = interrupt.pressed() => {
+            bars.finish();
+            crate::output::errln!("{}", stopped_waiting(args, bars.last_batch().as_ref()));
+            return Ok(ExitStatus::Interrupted);
+        }
+    };
     bars.finish();
     let checked = checked.with_context(|| match &args.batch_id {
         Some(id) => format!("cannot check batch {}", Shown(id)),
@@ -117,11 +236,14 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             cancelled.status
         ));
     }
+    let billing = Billing::from_emulator(args.emulator);
+    let cost = batch_cost(&batch, args, &args.work_dir)?;
     if !args.output.json {
-        print!(
-            "{}",
-            shown_lines(&describe(&batch, chrono::Utc::now().timestamp()))
-        );
+        crate::output::out!(
+            "{}{}",
+            shown_lines(&describe(&batch, chrono::Utc::now().timestamp())),
+            shown_lines(&cost_line(cost.as_ref(), billing))
+        )?;
     }
     let results = checked.results.unwrap_or_default();
     if check.download {
@@ -166,7 +288,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             false,
             &files,
             recorded.as_ref().map(|recorded| &recorded.lessons),
-            &reporter,
+            reporter,
+            Billing::from_emulator(args.emulator),
         )?;
         if !report.is_complete() || !report.malformed.is_empty() {
             status = ExitStatus::Partial;
@@ -178,6 +301,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             batch,
             output_path: results.output,
             error_path: results.errors,
+            cost,
             process: process_report,
         })?;
     }
@@ -242,37 +366,83 @@ async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Resu
     let batches = lesson_job::recent_batches(client, args.limit)
         .await
         .context("cannot list batches")?;
+    print_list(&batches, args, reporter)
+}
+
+/// Prints batches as `--list` shows them: JSON, or a table that fits the terminal.
+pub(crate) fn print_list(
+    batches: &[Batch],
+    args: &Args,
+    reporter: &Reporter,
+) -> anyhow::Result<ExitStatus> {
     if args.output.json {
         crate::print_json(&batches)?;
         return Ok(ExitStatus::Success);
     }
     if batches.is_empty() {
         reporter.say("No batches.");
+        return Ok(ExitStatus::Success);
     }
-    for batch in &batches {
-        let counts = batch.counts();
-        let metadata = batch
-            .metadata
-            .as_ref()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{}={}", Shown(k), Shown(v)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        println!(
-            "{}  {:<11} {:>6}/{:<6} failed {:<5} {}  {}",
-            Shown(&batch.id),
-            batch.status,
-            counts.completed,
-            counts.total,
-            counts.failed,
-            local_time(batch.created_at),
-            metadata
-        );
-    }
+    crate::output::out!(
+        "{}",
+        crate::table::batch_table(batches, crate::table::output_width())
+    )?;
     Ok(ExitStatus::Success)
+}
+
+/// What `batch` costs, from the usage the server reports, priced with the settings' prices
+/// (`--config`, else lessons.toml, else the built-in table) for the batch's model, or the model
+/// its job recorded in the work dir.
+fn batch_cost(
+    batch: &Batch,
+    args: &Args,
+    work_dir: &std::path::Path,
+) -> anyhow::Result<Option<lesson_job::BatchCost>> {
+    let prices = match crate::args::settings_file(args.write.config.as_deref()) {
+        Some(path) => batch_request::RequestSettings::from_toml_file(&path)?.price_table(),
+        None => batch_request::PriceTable::builtin(),
+    };
+    let recorded_model = if batch.model.is_none() {
+        lesson_job::recorded_batch(work_dir, &batch.id)
+            .ok()
+            .flatten()
+            .and_then(|recorded| recorded.fingerprint)
+            .map(|fingerprint| fingerprint.model)
+    } else {
+        None
+    };
+    Ok(lesson_job::batch_cost(
+        batch,
+        recorded_model.as_deref(),
+        &prices,
+    ))
+}
+
+/// The cost line under a batch's description: from the usage the server reports (so far,
+/// while the batch runs), or why there is none.
+pub fn cost_line(cost: Option<&lesson_job::BatchCost>, billing: Billing) -> String {
+    let suffix = billing.suffix();
+    match cost {
+        Some(cost) => {
+            let tokens = format!(
+                "{} input tokens ({} cached), {} output tokens",
+                count(cost.input_tokens),
+                count(cost.cached_tokens),
+                count(cost.output_tokens)
+            );
+            let so_far = if cost.is_final { "" } else { " so far" };
+            match cost.usd {
+                Some(amount) => format!(
+                    "  cost:        {}{so_far} at batch prices, for {tokens}{suffix}\n",
+                    dollars(amount)
+                ),
+                None => format!("  cost:        {}, for {tokens}{suffix}\n", usd(None)),
+            }
+        }
+        None => format!(
+            "  cost:        not known: the server reports no usage for this batch (only batches created since 2025-09-07 carry it){suffix}\n"
+        ),
+    }
 }
 
 /// The human description of a batch, relative to `now` (Unix seconds); the server's ids,

@@ -1,10 +1,9 @@
 //! `generate-datagov-lessons-batch`: outline to lesson files through the Batch API, resumable.
 //! The workflow is `lesson_job`'s; this module holds the flags, the questions and the text.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use batch_request::{Estimate, RequestSettings, Template};
@@ -34,119 +33,247 @@ const COMMAND: &str = "generate-datagov-lessons-batch";
 /// Markdown file per lesson. Every step is recorded in a ledger in the work dir: a rerun
 /// attaches to a batch still running instead of submitting it again.
 #[derive(Debug, Parser)]
-#[command(name = "generate-datagov-lessons-batch", version, after_help = crate::EXIT_CODES_HELP)]
+#[command(
+    name = "generate-datagov-lessons-batch",
+    version,
+    after_help = EXAMPLES,
+    after_long_help = long_after_help()
+)]
 pub struct Args {
-    /// The curriculum outline (Markdown).
+    /// The outline (Markdown).
+    ///
+    /// The curriculum outline (Markdown). Else `[paths] content` of the settings file, else the old scripts' path.
     #[arg(
         long,
         value_name = "PATH",
-        default_value = "src/data/data_gov/Content Structure.md"
+        default_value = "src/data/data_gov/Content Structure.md",
+        help_heading = "Input"
     )]
     pub content: PathBuf,
-    /// The prompt template [default: LESSON_GENERATION_PROMPT_GENERIC.md, else the built-in one].
-    #[arg(long, value_name = "PATH")]
+    /// Prompt template [default: LESSON_GENERATION_PROMPT_GENERIC.md or built in]
+    ///
+    /// The prompt template [default: ./LESSON_GENERATION_PROMPT_GENERIC.md when it exists,
+    /// else `[paths] prompt` of the settings file, else the built-in one]. `{{name}}` placeholders are filled in per
+    /// lesson; a known name in single braces (`{lesson_code}`) gets a warning.
+    #[arg(long, value_name = "PATH", help_heading = "Input")]
     pub prompt: Option<PathBuf>,
     /// Request settings (TOML) [default: lessons.toml when it exists].
-    #[arg(long, value_name = "PATH")]
+    ///
+    /// Its `[paths]` table may set content, prompt, out and work_dir (relative to the
+    /// settings file's directory); flags override them.
+    #[arg(long, value_name = "PATH", help_heading = "Input")]
     pub config: Option<PathBuf>,
-    /// Where lesson files are written.
-    #[arg(long, value_name = "DIR", default_value = "src/data/data_gov/lessons")]
-    pub out: PathBuf,
-    /// Where job folders (ledger, shards, downloaded results) live; jobs may share it.
-    #[arg(long, value_name = "DIR", default_value = "scripts/batch_api")]
-    pub work_dir: PathBuf,
-    /// The job's name: its folder in the work dir starts with it [default: the outline's folder name].
-    #[arg(long, value_name = "NAME")]
-    pub job: Option<String>,
-    /// The model (overrides the settings file).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// `max_completion_tokens` of every request (overrides the settings file).
-    #[arg(long, value_name = "N")]
-    pub max_completion_tokens: Option<u32>,
-    /// Only these lessons, e.g. M0-L001,M3-L010.
-    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    /// Print the parsed curriculum and exit; sends nothing.
+    #[arg(long, help_heading = "Input")]
+    pub list_lessons: bool,
+    /// Treat the outline's warnings as errors (exit 2).
+    ///
+    /// The warnings: lines that look like module or lesson headings but do not parse, gaps in
+    /// lesson numbers.
+    #[arg(long, help_heading = "Input")]
+    pub strict: bool,
+    /// Only these lessons, e.g. M0-L001,M3-L010 (any case).
+    #[arg(
+        long,
+        value_name = "CODES",
+        value_delimiter = ',',
+        help_heading = "Selection"
+    )]
     pub only: Vec<String>,
     /// Only lessons of these modules, e.g. M0,M3.
-    #[arg(long, value_name = "MODULES", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "MODULES",
+        value_delimiter = ',',
+        help_heading = "Selection"
+    )]
     pub modules: Vec<String>,
     /// At most N lessons (try 1 to 5 first).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Selection")]
     pub limit: Option<usize>,
     /// Regenerate (and overwrite) lessons that already exist, edited ones too.
-    #[arg(long)]
+    #[arg(long, help_heading = "Selection")]
     pub force: bool,
-    /// Also regenerate the stale lessons: those whose outline entry, template, settings or
-    /// model changed since they were generated (never those edited by hand).
-    #[arg(long)]
+    /// Also regenerate stale lessons (never those edited by hand).
+    ///
+    /// Stale: their outline entry, template, settings or model changed since they were
+    /// generated.
+    #[arg(long, help_heading = "Selection")]
     pub stale: bool,
-    /// Build the shards and print the estimate; send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Submit, record, print the batch id(s) and exit; a rerun attaches and waits. Also: when
-    /// another run is working on the job, exit instead of waiting for it.
-    #[arg(long)]
-    pub no_wait: bool,
-    /// Refuse to submit when the upper-bound cost exceeds this many USD.
-    #[arg(long, value_name = "USD")]
-    pub budget: Option<f64>,
-    /// Do not ask before spending or before --new.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Ask for confirmation on a terminal when the upper-bound cost exceeds this many USD.
-    #[arg(long, value_name = "USD", default_value_t = 5.0)]
-    pub confirm_above: f64,
-    /// The organization's enqueued-token limit for the model (input tokens of unfinished
-    /// batches) [default: lessons.toml's `[enqueued_token_limit]`, else OpenAI's Tier 1 limit].
-    /// Shards are cut to fit it and submitted one after another within it.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_enqueued_tokens: Option<u64>,
-    /// At most N requests per batch (1 to 50,000) [default: lessons.toml's
-    /// max_requests_per_batch, else 50,000].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=50_000))]
-    pub batch_size: Option<u64>,
-    /// Keep the output and error files on the server after the lessons are written (uploaded
-    /// shards are deleted either way; local copies always stay in the work dir).
-    #[arg(long)]
-    pub keep_remote_files: bool,
-    /// Uploaded shards expire on the server after this many hours if not deleted before (1 to 720).
-    #[arg(long, value_name = "HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=720))]
-    pub upload_expiry_hours: u64,
-    /// Resubmit lessons whose failure is retryable, up to N more rounds (an answer below spec
-    /// is resubmitted once).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub retry_failed: u32,
-    /// Write answers below the quality bar (lessons.toml's `[quality]`: too few words, or
-    /// sections of the built-in template missing) as lessons; they are kept in `<out>/rejected/`
-    /// otherwise.
-    #[arg(long)]
-    pub accept_below_spec: bool,
-    /// Ignore unfinished batches of an earlier run (their ledger is archived) and start anew.
-    #[arg(long)]
+    /// Ignore unfinished batches of an earlier run and start anew.
+    ///
+    /// Their ledger is archived; the batches keep running on the server (and are billed)
+    /// until they end or are cancelled with check-batch-status --cancel, which the command
+    /// prints.
+    #[arg(long, help_heading = "Selection")]
     pub new: bool,
-    /// Run the whole workflow against a built-in local Batch API (no key, nothing leaves the machine).
-    #[arg(long, conflicts_with = "base_url")]
+    /// The model (overrides the settings file).
+    #[arg(long, help_heading = "Model and cost")]
+    pub model: Option<String>,
+    /// `max_completion_tokens` of every request.
+    ///
+    /// `max_completion_tokens` of every request (overrides the settings file).
+    #[arg(long, value_name = "N", help_heading = "Model and cost")]
+    pub max_completion_tokens: Option<u32>,
+    /// Refuse to submit when the upper-bound cost exceeds this many USD.
+    #[arg(long, value_name = "USD", value_parser = crate::args::parse_usd, help_heading = "Model and cost")]
+    pub budget: Option<f64>,
+    /// Ask before submitting above this cost (USD, upper bound).
+    ///
+    /// Ask before submitting when the upper-bound cost exceeds this many USD. Without a terminal to ask on, a run above it is refused (exit 2) unless --yes.
+    #[arg(long, value_name = "USD", default_value_t = 5.0, value_parser = crate::args::parse_usd, help_heading = "Model and cost")]
+    pub confirm_above: f64,
+    /// Do not ask before spending or before --new.
+    #[arg(long, short = 'y', help_heading = "Model and cost")]
+    pub yes: bool,
+    /// The organization's enqueued-token limit for the model.
+    ///
+    /// Input tokens of unfinished batches [default: lessons.toml's `[enqueued_token_limit]`,
+    /// else OpenAI's Tier 1 limit]. Shards are cut to fit it and submitted one after another
+    /// within it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Model and cost")]
+    pub max_enqueued_tokens: Option<u64>,
+    /// At most N requests per batch (1 to 50,000).
+    ///
+    /// [default: lessons.toml's max_requests_per_batch, else 50,000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=50_000), help_heading = "Model and cost")]
+    pub batch_size: Option<u64>,
+    /// Build the shards and print the estimate; send nothing.
+    #[arg(long, help_heading = "Submission")]
+    pub dry_run: bool,
+    /// Submit, print the batch id(s) and exit; a rerun attaches and waits.
+    ///
+    /// Also: when another run is working on the job, exit instead of waiting for it.
+    #[arg(long, help_heading = "Submission")]
+    pub no_wait: bool,
+    /// Use a built-in local Batch API (no key; nothing leaves the machine).
+    #[arg(long, conflicts_with = "base_url", help_heading = "Submission")]
     pub emulator: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Submission")]
     pub api: ApiArgs,
-    /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
-    #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE)]
-    pub file_name: String,
-    /// First polling interval in seconds (it backs off to --max-poll-interval).
-    #[arg(long, value_name = "SECS")]
+    /// Resubmit retryable failures, up to N more rounds.
+    ///
+    /// An answer below spec is resubmitted once.
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Submission")]
+    pub retry_failed: u32,
+    /// Write answers below the quality bar as lessons.
+    ///
+    /// The bar: lessons.toml's `[quality]` (too few words, or sections of the built-in
+    /// template missing). Such answers are kept in `<out>/rejected/` otherwise.
+    #[arg(long, help_heading = "Submission")]
+    pub accept_below_spec: bool,
+    /// Keep the output and error files on the server after the lessons are written.
+    ///
+    /// Uploaded shards are deleted either way; local copies always stay in the work dir.
+    #[arg(long, hide_short_help = true, help_heading = "Submission")]
+    pub keep_remote_files: bool,
+    /// Uploaded shards expire on the server after this many hours if not deleted (1 to 720).
+    #[arg(long, value_name = "HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=720), hide_short_help = true, help_heading = "Submission")]
+    pub upload_expiry_hours: u64,
+    /// First polling interval in seconds, at least 1 [default: 5].
+    ///
+    /// It backs off to --max-poll-interval. Shorter intervals are accepted only for a server
+    /// on this machine (--emulator, or a loopback --base-url such as the tests use).
+    #[arg(long, value_name = "SECS", value_parser = crate::args::parse_seconds, help_heading = "Submission")]
     pub poll_interval: Option<f64>,
-    /// Longest polling interval in seconds.
-    #[arg(long, value_name = "SECS")]
+    /// Longest polling interval in seconds, at least 1 [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = crate::args::parse_seconds, hide_short_help = true, help_heading = "Submission")]
     pub max_poll_interval: Option<f64>,
-    /// Print the parsed curriculum and exit; sends nothing.
-    #[arg(long)]
-    pub list_lessons: bool,
-    /// Treat the outline's warnings (lines that look like module or lesson headings but do not
-    /// parse, gaps in lesson numbers) as errors: exit 2.
-    #[arg(long)]
-    pub strict: bool,
-    #[command(flatten)]
+    /// Where lesson files are written.
+    ///
+    /// Else `[paths] out` of the settings file, else the old scripts' path.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "src/data/data_gov/lessons",
+        help_heading = "Output"
+    )]
+    pub out: PathBuf,
+    /// Job folders: ledgers, shards, results.
+    ///
+    /// Where job folders (ledger, shards, downloaded results) live; jobs may share it. Else `[paths] work_dir` of the settings file, else the old scripts' path.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "scripts/batch_api",
+        help_heading = "Output"
+    )]
+    pub work_dir: PathBuf,
+    /// The job's name: its folder in the work dir starts with it [default: the outline's folder name].
+    #[arg(long, value_name = "NAME", hide_short_help = true, help_heading = "Output")]
+    pub job: Option<String>,
+    /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
+    #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE, hide_short_help = true, help_heading = "Output")]
+    pub file_name: String,
+    #[command(flatten, next_help_heading = "Output")]
     pub output: OutputArgs,
+}
+
+impl Args {
+    /// Parses the command line, then takes the paths not given as flags from the settings
+    /// file's `[paths]` (relative to that file); the flags' defaults stay the fallback.
+    ///
+    /// # Errors
+    ///
+    /// The settings file cannot be read or parsed (clap's own errors exit as clap does).
+    pub fn parse_with_settings() -> anyhow::Result<Args> {
+        use clap::CommandFactory;
+        Args::from_matches_with_settings(&Args::command().get_matches())
+    }
+
+    /// [`Args::parse_with_settings`] on parsed matches.
+    ///
+    /// # Errors
+    ///
+    /// The settings file cannot be read or parsed.
+    pub fn from_matches_with_settings(matches: &clap::ArgMatches) -> anyhow::Result<Args> {
+        use clap::FromArgMatches;
+        let mut args = Args::from_arg_matches(matches).unwrap_or_else(|err| err.exit());
+        let Some(file) = crate::args::settings_file(args.config.as_deref()) else {
+            return Ok(args);
+        };
+        let paths = RequestSettings::from_toml_file(&file)?.paths;
+        let given =
+            |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        if let Some(content) = paths.content.filter(|_| !given("content")) {
+            args.content = content;
+        }
+        if let Some(out) = paths.out.filter(|_| !given("out")) {
+            args.out = out;
+        }
+        if let Some(work_dir) = paths.work_dir.filter(|_| !given("work_dir")) {
+            args.work_dir = work_dir;
+        }
+        if args.prompt.is_none() {
+            args.prompt = paths.prompt;
+        }
+        Ok(args)
+    }
+}
+
+/// The examples, shown by `-h` and `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  generate-datagov-lessons-batch --emulator --limit 3       try it offline, no key needed
+  generate-datagov-lessons-batch --dry-run                  build the requests, print the cost
+  generate-datagov-lessons-batch --limit 5                  five lessons, to check the prompt
+  generate-datagov-lessons-batch --only m0-l001,M3-L010     these two lessons
+  generate-datagov-lessons-batch --no-wait                  submit and exit; rerun to attach
+  generate-datagov-lessons-batch --content outline.md --out lessons --budget 2
+
+-h shows the common options; --help shows all, with details and the exit codes.";
+
+/// `--help`'s text after the options: the examples, where the paths come from, the exit codes.
+fn long_after_help() -> String {
+    format!(
+        "{}\n\nPaths: --content, --prompt, --out and --work-dir default to the settings file's \
+         [paths] table (relative paths are read from that file's directory), else to the paths \
+         of the old scripts (src/data/data_gov/..., scripts/batch_api), kept for compatibility.\n\n{}",
+        EXAMPLES
+            .trim_end_matches("-h shows the common options; --help shows all, with details and the exit codes.")
+            .trim_end(),
+        crate::EXIT_CODES_HELP
+    )
 }
 
 /// Runs the command.
@@ -156,11 +283,13 @@ pub struct Args {
 /// Any failure, for [`crate::report()`] to print with a hint and an exit code.
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let reporter = Reporter::new(args.output.verbosity());
+    // Flags that would hammer the API fail before any work.
+    let poll = poll_config(args)?;
     // A missing key fails before any work, unless nothing will be sent or the emulator runs.
     let key = if args.dry_run || args.emulator || args.list_lessons {
         None
     } else {
-        Some(key::load_api_key(args.api.api_key_file.as_deref())?)
+        Some(key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Generate)?)
     };
     let outline_name = args.content.file_name().map_or_else(
         || args.content.display().to_string(),
@@ -170,14 +299,25 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         reporter.say(format!("Step 1: Parsing {}...", Shown(&outline_name)));
     }
     if !args.content.is_file() {
+        // The flag's default: the old scripts' path.
+        let given = args.content.as_path()
+            != std::path::Path::new("src/data/data_gov/Content Structure.md");
+        let (what, hint) = if args.content.is_dir() {
+            ("is a directory", "pass the outline file itself with --content PATH")
+        } else if given {
+            ("no such file", "check the path given with --content")
+        } else {
+            (
+                "no such file",
+                "pass the outline with --content PATH (the default is src/data/data_gov/Content Structure.md)",
+            )
+        };
         return Err(usage_error(
             format!(
-                "cannot read the outline {}: no such file",
+                "cannot read the outline {}: {what}",
                 Shown(args.content.display())
             ),
-            Some(
-                "pass the outline with --content PATH (the default is src/data/data_gov/Content Structure.md)",
-            ),
+            Some(hint),
         ));
     }
     let job = Job::open(JobSpec {
@@ -251,12 +391,20 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         && args.new
         && !job.unfinished()?.is_empty()
     {
+        let running: Vec<String> = job
+            .unfinished()?
+            .iter()
+            .filter_map(|shard| shard.batch_id.as_ref().map(ToString::to_string))
+            .collect();
         confirm_new(args, &job.paths().ledger())?;
         if let Some(archived) = job.archive_ledger(lock)? {
             reporter.say(format!(
                 "  --new: archived the earlier ledger as {}; its batches are no longer tracked",
                 Shown(archived.display())
             ));
+            if !running.is_empty() {
+                reporter.say(new_keeps_running(args, &running));
+            }
         }
     }
 
@@ -306,7 +454,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         return finish(args, &reporter, job.report_of(&plan));
     }
 
-    // From here on, requests go out.
+    // From here on, requests go out: Ctrl-C stops whichever step runs (see `interrupted`).
+    let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
     let emulator = if args.emulator {
         // The emulator keeps its files and batches in the job's folder, so a run that is
         // interrupted (or --no-wait) resumes against the same batches next time.
@@ -329,7 +478,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             KeySource::Emulator,
         ),
         (None, Some(key)) => key,
-        (None, None) => key::load_api_key(args.api.api_key_file.as_deref())?,
+        (None, None) => key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Generate)?,
     };
     let base_url = match &emulator {
         Some(emulator) => emulator.base_url().to_owned(),
@@ -339,16 +488,17 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         reporter.say(format!(
             "  Using the API key from {} with {}",
             Shown(&source),
-            Shown(&base_url)
+            Shown(openai_batch_client::redacted_url(&base_url))
         ));
     }
-    let client = Client::new(key::client_config(base_url, api_key))?;
     let bars = Arc::new(reporter.job_progress());
+    let client =
+        Client::new(key::client_config(base_url, api_key))?.with_retry_progress(bars.clone());
     let options = RunOptions {
         no_wait: args.no_wait,
         retry_rounds: args.retry_failed,
         force: args.force,
-        poll: poll_config(args),
+        poll,
         budget: args.budget,
         keep_remote_files: args.keep_remote_files,
         input_expires_after: Some(args.upload_expiry_hours * 3600),
@@ -357,7 +507,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
     let outcome = tokio::select! {
         report = job.execute(&plan, &mut manifest, client, &options, bars.clone()) => Some(report),
-        _ = tokio::signal::ctrl_c() => None,
+        () = interrupt.pressed() => None,
     };
     bars.finish();
     let status = match outcome {
@@ -370,26 +520,17 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                     .map(|batch| Shown(&batch.id).to_string())
                     .collect();
                 reporter.say(format!(
-                    "Submitted: {}. Nothing was waited for.\nTo continue later, run the same command again (it attaches to the batch), or check it with:\n  check-batch-status {} --work-dir {}",
+                    "Submitted: {}. Nothing was waited for.\nTo continue later, run the same command again (it attaches to the batch), or check it with:\n  {}",
                     running.join(", "),
-                    running.first().map(String::as_str).unwrap_or(""),
-                    Shown(args.work_dir.display())
+                    Shown(check_command(args, report.batches.first().map(|batch| batch.id.as_str())))
                 ));
             }
             finish(args, &reporter, report)?
         }
         None => {
-            let ids: Vec<String> = job
-                .unfinished()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|shard| shard.batch_id.as_ref().map(|id| Shown(id).to_string()))
-                .collect();
-            eprintln!(
-                "\nInterrupted. The batch(es) keep running on the server: {}.\nResume (attaches, submits nothing new) with:\n  {}",
-                ids.join(", "),
-                Shown(resume_command())
-            );
+            // The step's future is dropped: a download in flight leaves no partial file, an
+            // upload in flight creates nothing, and the ledger holds every step done before.
+            crate::output::errln!("{}", interrupted(&job));
             if args.output.json {
                 crate::print_json(&job.report_of(&plan))?;
             }
@@ -438,19 +579,30 @@ fn say_plan(reporter: &Reporter, args: &Args, plan: &Plan) {
     }
 }
 
-fn poll_config(args: &Args) -> PollConfig {
+/// The polling intervals: at least 1 s, shorter only for a server on this machine.
+fn poll_config(args: &Args) -> anyhow::Result<PollConfig> {
+    let local =
+        args.emulator || crate::args::is_loopback(&key::base_url(args.api.base_url.as_deref()));
     let (initial, max) = if args.emulator {
         (0.2, 1.0)
     } else {
         (5.0, 60.0)
     };
-    let initial = args.poll_interval.unwrap_or(initial).max(0.01);
-    let max = args.max_poll_interval.unwrap_or(max).max(initial);
-    PollConfig {
-        initial_interval: Duration::from_secs_f64(initial),
-        max_interval: Duration::from_secs_f64(max),
+    let initial = crate::args::poll_interval(
+        "poll-interval",
+        args.poll_interval.unwrap_or(initial),
+        local,
+    )?;
+    let max = crate::args::poll_interval(
+        "max-poll-interval",
+        args.max_poll_interval.unwrap_or(max),
+        local,
+    )?;
+    Ok(PollConfig {
+        initial_interval: initial,
+        max_interval: max.max(initial),
         ..PollConfig::default()
-    }
+    })
 }
 
 fn load_settings(args: &Args, reporter: &Reporter) -> anyhow::Result<RequestSettings> {
@@ -496,6 +648,14 @@ fn load_template(args: &Args, reporter: &Reporter) -> anyhow::Result<Template> {
                         ""
                     }
                 ));
+                for single in template.single_braces() {
+                    let name = single.placeholder.name();
+                    reporter.warn(format!(
+                        "{}:{}: `{{{name}}}` is in single braces, so it goes into the prompt as written; write `{{{{{name}}}}}` for the placeholder",
+                        Shown(path.display()),
+                        single.line
+                    ));
+                }
             }
             Ok(template)
         }
@@ -508,6 +668,27 @@ fn load_template(args: &Args, reporter: &Reporter) -> anyhow::Result<Template> {
             Ok(Template::generic())
         }
     }
+}
+
+/// What `--new` leaves running on the server, and the commands that cancel it, with the flags
+/// that reach the same server and work dir.
+fn new_keeps_running(args: &Args, batch_ids: &[String]) -> String {
+    let mut text = format!(
+        "  Still running on the server, and billed for what they complete: {}. \
+         (A new batch with the same requests is adopted, not paid twice.) To cancel {}:",
+        batch_ids
+            .iter()
+            .map(|id| Shown(id).to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if batch_ids.len() == 1 { "it" } else { "them" }
+    );
+    for id in batch_ids {
+        text.push_str("\n    ");
+        text.push_str(&Shown(check_command(args, Some(id))).to_string());
+        text.push_str(" --cancel");
+    }
+    text
 }
 
 fn confirm_new(args: &Args, ledger: &Path) -> anyhow::Result<()> {
@@ -527,11 +708,25 @@ fn confirm_new(args: &Args, ledger: &Path) -> anyhow::Result<()> {
 }
 
 /// Asks on a terminal before submitting when the upper-bound cost passes --confirm-above, or
-/// when the outline has warnings (shown above); never with --yes, nor when stdin is not a
-/// terminal (the warnings were shown, and the run goes on).
+/// when the outline has warnings (shown above); never with --yes. When stdin is not a
+/// terminal, a cost above --confirm-above is refused (nobody could say yes), while the
+/// warnings alone let the run go on (they were shown).
 fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow::Result<()> {
-    if args.yes || !std::io::stdin().is_terminal() {
+    if args.yes {
         return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return match over_threshold(args, estimate) {
+            Some(max) => Err(usage_error(
+                format!(
+                    "the upper-bound cost {} is above --confirm-above {} and there is no terminal to ask; nothing was submitted",
+                    usd(Some(max)),
+                    usd(Some(args.confirm_above))
+                ),
+                Some("add --yes to submit anyway, or raise --confirm-above"),
+            )),
+            None => Ok(()),
+        };
     }
     match submit_question(args, estimate, n_warnings) {
         Some(question) => ask(&question),
@@ -539,10 +734,15 @@ fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow:
     }
 }
 
+/// The upper-bound cost when it passes --confirm-above.
+fn over_threshold(args: &Args, estimate: &Estimate) -> Option<f64> {
+    estimate.max_usd.filter(|&max| max > args.confirm_above)
+}
+
 /// The question a terminal gets before submitting, if any: when the upper-bound cost passes
 /// --confirm-above, or when the outline has warnings.
 fn submit_question(args: &Args, estimate: &Estimate, n_warnings: usize) -> Option<String> {
-    let over = estimate.max_usd.filter(|&max| max > args.confirm_above);
+    let over = over_threshold(args, estimate);
     let warned = (n_warnings > 0).then(|| {
         format!(
             "The outline has {}, shown above. ",
@@ -562,8 +762,7 @@ fn submit_question(args: &Args, estimate: &Estimate, n_warnings: usize) -> Optio
 }
 
 fn ask(question: &str) -> anyhow::Result<()> {
-    eprint!("{question}");
-    std::io::stderr().flush()?;
+    crate::output::err!("{question}");
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
@@ -624,18 +823,81 @@ fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
     }
 }
 
+/// What Ctrl-C leaves: what still runs on the server, and the command that resumes.
+fn interrupted(job: &Job) -> String {
+    let ids: Vec<String> = job
+        .unfinished()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|shard| shard.batch_id.as_ref().map(|id| Shown(id).to_string()))
+        .collect();
+    let server = if ids.is_empty() {
+        "No batch was created yet, so nothing runs on the server (an upload already finished is used by the rerun, or expires).".to_owned()
+    } else {
+        format!(
+            "The batch(es) keep running on the server (and are billed): {}.",
+            ids.join(", ")
+        )
+    };
+    format!(
+        "\nInterrupted: stopped cleanly, no partial file kept. {server}\nResume (attaches, submits nothing new) with:\n  {}",
+        Shown(resume_command())
+    )
+}
+
 /// The command line that resumes this run: the same arguments.
-fn resume_command() -> String {
+pub(crate) fn resume_command() -> String {
+    let mut base_url_next = false;
     std::env::args()
+        // `--new` again would start over instead of resuming.
+        .filter(|arg| arg != "--new")
         .map(|arg| {
-            if arg.contains([' ', '"', '\'']) {
-                format!("'{}'", arg.replace('\'', "'\\''"))
+            // A key inside the URL is not shown (the user has it).
+            let shown = if base_url_next {
+                openai_batch_client::redacted_url(&arg)
+            } else if let Some(url) = arg.strip_prefix("--base-url=") {
+                format!("--base-url={}", openai_batch_client::redacted_url(url))
             } else {
-                arg
-            }
+                arg.clone()
+            };
+            base_url_next = arg == "--base-url";
+            shell_word(&shown)
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The `check-batch-status` command that reaches the same batch: the same server (`--base-url`,
+/// a key inside it masked), key file and work dir as this run.
+fn check_command(args: &Args, batch_id: Option<&str>) -> String {
+    let mut words = vec!["check-batch-status".to_owned()];
+    words.extend(batch_id.map(shell_word));
+    if args.emulator {
+        words.push("--emulator".to_owned());
+    } else if let Some(url) = &args.api.base_url {
+        words.push("--base-url".to_owned());
+        words.push(shell_word(&openai_batch_client::redacted_url(url)));
+    }
+    if let Some(path) = &args.api.api_key_file {
+        words.push("--api-key-file".to_owned());
+        words.push(shell_word(&path.display().to_string()));
+    }
+    words.push("--work-dir".to_owned());
+    words.push(shell_word(&args.work_dir.display().to_string()));
+    words.join(" ")
 }
 
 /// Prints the report (`--json`) and the summary, writes nothing; returns the exit status:
@@ -649,7 +911,11 @@ fn finish(args: &Args, reporter: &Reporter, report: JobReport) -> anyhow::Result
         return Ok(ExitStatus::Success);
     }
     if report.requested > 0 || !report.batches.is_empty() {
-        say_outcomes(reporter, &report);
+        say_outcomes(
+            reporter,
+            &report,
+            crate::report::Billing::from_emulator(args.emulator),
+        );
     }
     Ok(if report.batch_failed {
         ExitStatus::Failure

@@ -9,7 +9,7 @@ use lesson_writer::FileNamePattern;
 
 use crate::args::OutputArgs;
 use crate::progress::Reporter;
-use crate::report::{say_outcomes, waiting_line};
+use crate::report::{Billing, say_outcomes, waiting_line};
 use crate::term::Shown;
 use crate::{ExitStatus, usage_error};
 
@@ -19,7 +19,12 @@ use crate::{ExitStatus, usage_error};
 /// atomically as `<out>/<code>.md`; existing lessons are kept unless --force. Failures are
 /// listed with a reason and written to `<results>.failures.jsonl` for retrying.
 #[derive(Debug, Parser)]
-#[command(name = "process-batch-results", version, after_help = crate::EXIT_CODES_HELP)]
+#[command(
+    name = "process-batch-results",
+    version,
+    after_help = EXAMPLES,
+    after_long_help = format!("{EXAMPLES}\n\n{}", crate::EXIT_CODES_HELP)
+)]
 pub struct Args {
     /// The batch output file (JSONL).
     pub results: PathBuf,
@@ -27,45 +32,62 @@ pub struct Args {
     /// from --content.
     pub lessons_map: Option<PathBuf>,
     /// The batch error file (JSONL).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub errors: Option<PathBuf>,
     /// Overwrite lessons that already exist (edited ones too).
-    #[arg(long)]
+    #[arg(long, help_heading = "Writing lessons")]
     pub force: bool,
     /// When another run is writing into the output directory, exit instead of waiting.
-    #[arg(long)]
+    #[arg(long, help_heading = "Writing lessons")]
     pub no_wait: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Writing lessons")]
     pub write: WriteArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Output")]
     pub output: OutputArgs,
 }
+
+/// The examples, shown by `-h` and `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  process-batch-results batch_abc_output.jsonl --errors batch_abc_errors.jsonl
+  process-batch-results out.jsonl --content outline.md --out lessons   titles and missing lessons
+  process-batch-results out.jsonl --accept-truncated --force           rewrite, keeping cut-off answers";
 
 /// How results become lesson files; shared by `process-batch-results` and
 /// `check-batch-status --process`.
 #[derive(Debug, clap::Args)]
 pub struct WriteArgs {
-    /// Where lesson files are written [default: src/data/data_gov/lessons, or for a batch of a
-    /// job in the work dir, that job's output directory].
+    /// Where lesson files are written.
+    ///
+    /// [default: for a batch of a job in the work dir, that job's output directory, else the
+    /// old scripts' src/data/data_gov/lessons]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// The curriculum outline: gives titles (headings, slugged names) and the expected lessons,
-    /// so lessons missing from both files are reported.
+    /// The curriculum outline: gives titles and the expected lessons.
+    ///
+    /// Titles go into headings and slugged names; lessons missing from both files are reported.
     #[arg(long, value_name = "PATH")]
     pub content: Option<PathBuf>,
-    /// Write answers cut off at max_completion_tokens as lessons (they are rejected otherwise).
+    /// Write answers cut off at max_completion_tokens as lessons.
+    ///
+    /// They are rejected otherwise.
     #[arg(long)]
     pub accept_truncated: bool,
-    /// Treat the outline's warnings (lines that look like module or lesson headings but do not
-    /// parse, gaps in lesson numbers) as errors: exit 2.
+    /// Treat the outline's warnings as errors (exit 2).
+    ///
+    /// The warnings: lines that look like module or lesson headings but do not parse, gaps in
+    /// lesson numbers.
     #[arg(long)]
     pub strict: bool,
-    /// Write answers below the quality bar (`[quality]` of the settings: too few words, or
-    /// required sections missing) as lessons; they are kept in `<out>/rejected/` otherwise.
+    /// Write answers below the quality bar as lessons.
+    ///
+    /// The bar: `[quality]` of the settings (too few words, or required sections missing).
+    /// Such answers are kept in `<out>/rejected/` otherwise.
     #[arg(long)]
     pub accept_below_spec: bool,
-    /// Settings (TOML) whose `[quality]` sets the bar and whose `[prices]` price the results
-    /// [default: lessons.toml when it exists].
+    /// Settings (TOML) [default: lessons.toml when it exists].
+    ///
+    /// Its `[quality]` sets the bar, its `[prices]` price the results.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
@@ -122,6 +144,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         &files,
         None,
         &reporter,
+        Billing::Billed,
     )?;
     if args.output.json {
         crate::print_json(&report)?;
@@ -139,7 +162,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 ///
 /// `sent` (the lessons a recorded batch asked for) makes only those lessons count; `job`, what
 /// the recorded job was made from, gives the output directory used when `--out` is not given
-/// and the template whose sections the quality gate asks for.
+/// and the template whose sections the quality gate asks for; `billing` says whether the
+/// cost was billed (not by the built-in emulator).
 ///
 /// # Errors
 ///
@@ -152,6 +176,7 @@ pub fn write_lessons(
     files: &[ResultsFile],
     sent: Option<&std::collections::BTreeMap<curriculum_parser::LessonCode, SentLesson>>,
     reporter: &Reporter,
+    billing: Billing,
 ) -> anyhow::Result<JobReport> {
     let file_name = FileNamePattern::new(&args.file_name)
         .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
@@ -200,7 +225,7 @@ pub fn write_lessons(
         report.write_failures(&failures_path(&first.path))?;
     }
     reporter.say(format!("Lessons in {}:", Shown(out_dir.display())));
-    say_outcomes(reporter, &report);
+    say_outcomes(reporter, &report, billing);
     Ok(report)
 }
 
