@@ -14,6 +14,8 @@ use crate::Error;
 pub const JOB_ID_KEY: &str = "job_id";
 /// Batch metadata key holding the job's readable name.
 pub const JOB_NAME_KEY: &str = "job";
+/// The job folder's subfolder where the built-in emulator keeps its files and batches.
+pub const EMULATOR_DIR: &str = "emulator";
 /// Batch metadata key naming the tool.
 pub const TOOL_KEY: &str = "tool";
 /// The tool's name in batch metadata.
@@ -106,9 +108,9 @@ impl JobPaths {
         self.dir.join("dry-run")
     }
 
-    /// Where the built-in emulator keeps this job's files and batches.
+    /// Where the built-in emulator keeps this job's files and batches (`<job>/emulator/`).
     pub fn emulator_dir(&self) -> PathBuf {
-        self.dir.join("emulator")
+        self.dir.join(EMULATOR_DIR)
     }
 }
 

@@ -81,6 +81,49 @@ pub async fn check_batch(
     })
 }
 
+/// What a batch costs at batch prices, from the usage the server reports for it (the totals
+/// of its finished requests, the same as the usage in its results files).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BatchCost {
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// The cached part of the input tokens.
+    pub cached_tokens: u64,
+    /// Output tokens, reasoning included.
+    pub output_tokens: u64,
+    /// USD at batch prices; `None` when the model has no price.
+    pub usd: Option<f64>,
+    /// Whether the batch is finished, so the cost is final (else: so far).
+    pub is_final: bool,
+}
+
+/// The cost of `batch` from its reported usage, priced by `prices` for the batch's model
+/// (else `model`, e.g. the one its job recorded); `None` when the server reports no usage
+/// (batches created before 2025-09-07 carry none).
+pub fn batch_cost(
+    batch: &Batch,
+    model: Option<&str>,
+    prices: &batch_request::PriceTable,
+) -> Option<BatchCost> {
+    let usage = batch.usage.as_ref()?;
+    let cached_tokens = usage
+        .input_tokens_details
+        .map_or(0, |details| details.cached_tokens);
+    let usd = batch
+        .model
+        .as_deref()
+        .or(model)
+        .and_then(|model| prices.get(model))
+        .map(|price| price.batch_cost(usage.input_tokens, cached_tokens, usage.output_tokens));
+    Some(BatchCost {
+        input_tokens: usage.input_tokens,
+        cached_tokens,
+        output_tokens: usage.output_tokens,
+        usd,
+        is_final: batch.status.is_terminal(),
+    })
+}
+
 /// The account's `limit` most recent batches, newest first (pages of at most 100).
 ///
 /// # Errors

@@ -63,10 +63,10 @@ mod work_dir;
 
 pub use error::{Error, ErrorKind};
 pub use identity::{
-    Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY, TOOL_NAME,
+    EMULATOR_DIR, Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY, TOOL_NAME,
     job_name,
 };
-pub use inspect::{BatchCheck, CheckedBatch, check_batch, recent_batches};
+pub use inspect::{BatchCheck, BatchCost, CheckedBatch, batch_cost, check_batch, recent_batches};
 pub use job::{AttachedShard, Job, JobSpec, Plan, RunOptions, larger_budget};
 pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
 pub use lock::{JobLock, LOCK_FILE, LockHolder, LockWait};
@@ -79,8 +79,8 @@ pub use results::{ResultsFile, ResultsSpec, process_results};
 pub use round::{RequestHasher, RoundShard, SentLesson, read_requests, requests_path};
 pub use select::{LessonState, LessonStatus, Selection, StaleReason};
 pub use work_dir::{
-    CleanedJob, DownloadedResults, RecordedBatch, clean_up_remote_files, download_results,
-    latest_batch, recorded_batch,
+    CleanedJob, DownloadedResults, EmulatorState, RecordedBatch, clean_up_remote_files,
+    download_results, emulator_states, latest_batch, recorded_batch,
 };
 
 /// Seconds since the Unix epoch.

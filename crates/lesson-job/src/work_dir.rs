@@ -8,7 +8,7 @@ use curriculum_parser::LessonCode;
 use openai_batch_client::{BatchId, JobConfig, JobRunner, Ledger};
 
 use crate::Error;
-use crate::identity::{Fingerprint, LEDGER_FILE};
+use crate::identity::{EMULATOR_DIR, Fingerprint, LEDGER_FILE};
 use crate::lock::{JobLock, LockHolder, LockWait};
 use crate::round::{SentLesson, read_requests};
 
@@ -86,9 +86,9 @@ pub fn recorded_batch(work_dir: &Path, batch_id: &BatchId) -> Result<Option<Reco
 /// A batch's results downloaded into the work dir.
 #[derive(Debug, Clone, Default)]
 pub struct DownloadedResults {
-    /// `<work-dir>/batch_<id>_output.jsonl`, when the batch has an output file.
+    /// `<work-dir>/<batch id>_output.jsonl`, when the batch has an output file.
     pub output: Option<PathBuf>,
-    /// `<work-dir>/batch_<id>_errors.jsonl`, when the batch has an error file.
+    /// `<work-dir>/<batch id>_errors.jsonl`, when the batch has an error file.
     pub errors: Option<PathBuf>,
     /// The files that were already there and not downloaded again.
     pub reused: Vec<PathBuf>,
@@ -109,9 +109,9 @@ impl DownloadedResults {
 }
 
 /// Downloads the output and error files of a terminal `batch` into `work_dir` as
-/// `batch_<id>_output.jsonl` and `batch_<id>_errors.jsonl` (also the partial results of an
-/// expired or cancelled batch), streamed and atomically. A file already there is kept
-/// unless `force`.
+/// `<batch id>_output.jsonl` and `<batch id>_errors.jsonl` (`batch_abc_output.jsonl`; also
+/// the partial results of an expired or cancelled batch), streamed and atomically. A file
+/// already there is kept unless `force`.
 ///
 /// # Errors
 ///
@@ -129,7 +129,8 @@ pub async fn download_results(
         (&batch.error_file_id, "errors"),
     ] {
         let Some(file_id) = file_id else { continue };
-        let path = work_dir.join(format!("batch_{}_{kind}.jsonl", batch.id));
+        // Batch ids start with `batch_` already: `batch_abc_output.jsonl`.
+        let path = work_dir.join(format!("{}_{kind}.jsonl", batch.id));
         if path.exists() && !force {
             results.reused.push(path.clone());
         } else {
@@ -143,6 +144,60 @@ pub async fn download_results(
         }
     }
     Ok(results)
+}
+
+/// The state the built-in emulator left in a job folder of the work dir (`--emulator` runs).
+#[derive(Debug, Clone)]
+pub struct EmulatorState {
+    /// The job folder.
+    pub job_dir: PathBuf,
+    /// The emulator's data dir, `<job>/emulator/`.
+    pub data_dir: PathBuf,
+    /// The job's output directory, whose lock keeps one run at a time on this state; `None`
+    /// when the job's ledger does not say.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Every emulator state of `work_dir`'s job folders, in folder-name order; none when the
+/// work dir does not exist.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the work dir cannot be listed, [`Error::Client`] for a ledger that
+/// cannot be read.
+pub fn emulator_states(work_dir: &Path) -> Result<Vec<EmulatorState>, Error> {
+    let entries = match fs::read_dir(work_dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(Error::io("list", work_dir, source)),
+    };
+    let mut states = Vec::new();
+    for entry in entries {
+        let job_dir = entry
+            .map_err(|source| Error::io("list", work_dir, source))?
+            .path();
+        let data_dir = job_dir.join(EMULATOR_DIR);
+        if !data_dir.is_dir() {
+            continue;
+        }
+        let ledger = job_dir.join(LEDGER_FILE);
+        let out_dir = if ledger.is_file() {
+            serde_json::from_value::<Fingerprint>(serde_json::Value::Object(
+                Ledger::load(&ledger)?.context,
+            ))
+            .ok()
+            .map(|fingerprint| fingerprint.out_dir)
+        } else {
+            None
+        };
+        states.push(EmulatorState {
+            job_dir,
+            data_dir,
+            out_dir,
+        });
+    }
+    states.sort_by(|a, b| a.job_dir.cmp(&b.job_dir));
+    Ok(states)
 }
 
 /// What [`clean_up_remote_files`] did for one job of the work dir.
