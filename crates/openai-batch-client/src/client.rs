@@ -1,5 +1,6 @@
 //! The `Client`, its configuration, and the one retrying request loop every endpoint goes through.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiErrorKind, Error, excerpt};
+use crate::progress::{RetryEvent, RetryProgress};
 use crate::retry::{self, Failure, RetryPolicy, Verdict};
 
 /// Everything a [`Client`] needs, passed explicitly: the library reads no environment variables.
@@ -73,9 +75,20 @@ impl Default for Timeouts {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base_url: String,
+    base_url: crate::url::BaseUrl,
     headers: HeaderMap,
     config: ClientConfig,
+    retry_progress: RetryHook,
+}
+
+/// The listener of retries; `Debug` names only its presence.
+#[derive(Clone)]
+struct RetryHook(Arc<dyn RetryProgress>);
+
+impl std::fmt::Debug for RetryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryProgress")
+    }
 }
 
 /// The header telling the server how many retries preceded this attempt, as the official SDK sends it.
@@ -102,7 +115,7 @@ impl Client {
     /// the key, organization or project cannot be sent as a header value, and
     /// [`Error::Init`] when the HTTP stack cannot start.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
-        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        let base_url = crate::url::BaseUrl::new(&config.base_url);
         let mut headers = HeaderMap::new();
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose_secret()))
             .map_err(|_| Error::InvalidHeader {
@@ -127,10 +140,10 @@ impl Client {
             .build()
             .map_err(|source| Error::Init { source })?;
         // Building a request is the one way to validate a URL with reqwest's own error type.
-        http.get(&base_url)
+        http.get(base_url.join("/"))
             .build()
             .map_err(|source| Error::InvalidBaseUrl {
-                url: config.base_url.clone(),
+                url: crate::url::redacted_url(&config.base_url),
                 source,
             })?;
         Ok(Client {
@@ -138,7 +151,23 @@ impl Client {
             base_url,
             headers,
             config,
+            retry_progress: RetryHook(Arc::new(())),
         })
+    }
+
+    /// The same client, telling `progress` about every retried request (and about a retried
+    /// request that got through), for every clone made from it afterwards.
+    #[must_use]
+    pub fn with_retry_progress(mut self, progress: Arc<dyn RetryProgress>) -> Client {
+        self.retry_progress = RetryHook(progress);
+        self
+    }
+
+    /// Tells the retry listener that a request got through after `retries` retries.
+    pub(crate) fn recovered(&self, retries: u32, method: &Method, path: &str) {
+        if retries > 0 {
+            self.retry_progress.0.on_recovered(method.as_str(), path);
+        }
     }
 
     /// The configuration this client was built with.
@@ -149,7 +178,7 @@ impl Client {
     /// A request to `path` below the base URL, with the authentication headers set.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
-            .request(method, format!("{}{}", self.base_url, path))
+            .request(method, self.base_url.join(path))
             .headers(self.headers.clone())
     }
 
@@ -199,7 +228,10 @@ impl Client {
                 .attempt_json(builder, &method, path, retries, max_retries)
                 .await
             {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    self.recovered(retries, &method, path);
+                    return Ok(value);
+                }
                 Err(failed) => self.pause(failed, &mut retries, &method, path).await?,
             }
         }
@@ -280,6 +312,8 @@ impl Client {
         max_retries: u32,
     ) -> Failed {
         let (method, path) = (method.to_string(), path.to_owned());
+        // The error already names the method and path; its URL could carry credentials.
+        let source = source.without_url();
         let error = if source.is_builder() {
             Error::Request {
                 method,
@@ -332,10 +366,19 @@ impl Client {
     ) -> Result<(), Error> {
         match failed.verdict {
             Verdict::Retry(delay) => {
-                tracing::warn!(
+                // Callers hear of it through `RetryProgress` and show it their way.
+                tracing::debug!(
                     %method, path, retry = *retries + 1, ?delay, error = %failed.error,
                     "request failed, retrying"
                 );
+                self.retry_progress.0.on_retry(&RetryEvent {
+                    method: method.as_str(),
+                    path,
+                    attempt: *retries + 2,
+                    max_attempts: self.max_retries(method) + 1,
+                    delay,
+                    error: &failed.error,
+                });
                 tokio::time::sleep(delay).await;
                 *retries += 1;
                 Ok(())

@@ -57,7 +57,7 @@ pub enum Error {
     /// The configured base URL is not a valid URL.
     #[error("invalid base url `{url}`")]
     InvalidBaseUrl {
-        /// The URL as configured.
+        /// The URL as configured, its credentials masked ([`crate::redacted_url`]).
         url: String,
         /// The parse error.
         source: reqwest::Error,

@@ -55,6 +55,7 @@ mod poll;
 mod progress;
 mod retry;
 mod types;
+mod url;
 
 pub use batches::{CreateBatchRequest, RUN_ID_KEY};
 pub use client::{Client, ClientConfig, Timeouts};
@@ -66,10 +67,11 @@ pub use job::{
 };
 pub use ledger::{AttemptRecord, LEDGER_VERSION, Ledger, ShardRecord, ShardStage, sha256_file};
 pub use poll::PollConfig;
-pub use progress::{JobEvent, JobProgress, Progress};
+pub use progress::{JobEvent, JobProgress, Progress, RetryEvent, RetryProgress};
 pub use retry::RetryPolicy;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use types::{
     Batch, BatchError, BatchErrors, BatchId, BatchStatus, BatchUsage, DeletedFile, FileId,
     FileObject, InputTokensDetails, ListPage, OutputTokensDetails, RequestCounts,
 };
+pub use url::redacted_url;
