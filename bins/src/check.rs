@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::ExitStatus;
 use crate::args::{ApiArgs, OutputArgs};
+use crate::format::{count, dollars, usd};
 use crate::key;
 use crate::process::{WriteArgs, write_lessons};
 use crate::progress::Reporter;
-use crate::format::{count, dollars, usd};
 use crate::report::{Billing, batch_error_line};
 use crate::term::{Shown, shown_lines};
 
@@ -77,7 +77,12 @@ pub struct Args {
     ///
     /// Else `[paths] work_dir` of the settings file (--config, else ./lessons.toml), else the
     /// old scripts' path.
-    #[arg(long, value_name = "DIR", default_value = "scripts/batch_api", help_heading = "Output")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "scripts/batch_api",
+        help_heading = "Output"
+    )]
     pub work_dir: PathBuf,
     /// Download again even when the file is already there.
     #[arg(long, help_heading = "Output")]
@@ -86,6 +91,29 @@ pub struct Args {
     pub write: WriteArgs,
     #[command(flatten, next_help_heading = "Output")]
     pub output: OutputArgs,
+}
+
+impl Args {
+    /// Parses the command line, then takes `--work-dir`, when not given, from the settings
+    /// file's `[paths] work_dir` (--config, else ./lessons.toml), as generate does.
+    ///
+    /// # Errors
+    ///
+    /// The settings file cannot be read or parsed (clap's own errors exit as clap does).
+    pub fn parse_with_settings() -> anyhow::Result<Args> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Args::command().get_matches();
+        let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        if matches.value_source("work_dir") != Some(clap::parser::ValueSource::CommandLine)
+            && let Some(file) = crate::args::settings_file(args.write.config.as_deref())
+            && let Some(work_dir) = batch_request::RequestSettings::from_toml_file(&file)?
+                .paths
+                .work_dir
+        {
+            args.work_dir = work_dir;
+        }
+        Ok(args)
+    }
 }
 
 /// The examples, shown by `-h` and `--help`.
@@ -120,7 +148,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if args.emulator {
         return crate::check_emulator::run(args, &reporter).await;
     }
-    let (api_key, source) = key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Check)?;
+    let (api_key, source) =
+        key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Check)?;
     let base_url = key::base_url(args.api.base_url.as_deref());
     reporter.detail(format!(
         "Using the API key from {source} with {}",
@@ -172,7 +201,9 @@ fn confirm_cancel(args: &Args) -> anyhow::Result<()> {
     );
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(crate::usage_error(
-            format!("--cancel would cancel {which}, and there is no terminal to ask; nothing was cancelled"),
+            format!(
+                "--cancel would cancel {which}, and there is no terminal to ask; nothing was cancelled"
+            ),
             Some("add --yes to cancel without asking"),
         ));
     }

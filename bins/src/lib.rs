@@ -1,20 +1,25 @@
 //! Shared glue of the command-line tools: exit codes, error reports with hints, JSON output.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)] // This crate is the terminal layer.
+// No `println!`/`eprintln!` (they panic on a closed pipe): write through `output`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 pub mod args;
+pub mod batch_line;
 pub mod check;
+pub mod check_emulator;
+pub mod format;
 pub mod generate;
+pub mod interrupt;
 pub mod key;
 pub mod list;
 pub mod outline;
+pub mod output;
 pub mod process;
 pub mod progress;
 pub mod report;
 pub mod select;
+pub mod table;
 pub mod term;
 
 /// Every exit code the commands use (documented in each command's `--help` and in README).
@@ -34,13 +39,7 @@ pub enum ExitStatus {
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {
-        ExitCode::from(match status {
-            ExitStatus::Success => 0,
-            ExitStatus::Failure => 1,
-            ExitStatus::Usage => 2,
-            ExitStatus::Partial => 3,
-            ExitStatus::Interrupted => 130,
-        })
+        ExitCode::from(exit_code(status))
     }
 }
 
@@ -53,13 +52,57 @@ Exit codes:
   3    finished, but some lessons failed (listed, and written to the failures file)
   130  interrupted with Ctrl-C while waiting (the batch keeps running; rerun to attach)";
 
-/// An error caused by the user's input: flags, configuration or files. Exit code 2.
+/// Which command is reporting an error: its hints name only its own flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `generate-datagov-lessons-batch`.
+    Generate,
+    /// `check-batch-status`.
+    Check,
+    /// `process-batch-results`.
+    Process,
+    /// `batch-emulator`.
+    Emulator,
+}
+
+/// What kind of failure ended a command: it decides the exit code, and `--json` names it.
+///
+/// Decided from the typed errors of the libraries (what went wrong), never from which crate
+/// an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Flags, configuration or input files are wrong: exit 2.
+    Input,
+    /// The API key is missing, unreadable, malformed or refused by the server: exit 2.
+    Key,
+    /// A local file or directory could not be read or written (full disk, permissions): exit 1.
+    Io,
+    /// Another run is working on the job: exit 1.
+    Locked,
+    /// The network, the API, or the batch failed: exit 1.
+    Runtime,
+}
+
+impl ErrorKind {
+    /// The exit status of a failure of this kind (README, "Exit codes").
+    pub fn exit_status(self) -> ExitStatus {
+        match self {
+            ErrorKind::Input | ErrorKind::Key => ExitStatus::Usage,
+            ErrorKind::Io | ErrorKind::Locked | ErrorKind::Runtime => ExitStatus::Failure,
+        }
+    }
+}
+
+/// An error caused by the user's input: flags, configuration, files or the API key. Exit code 2.
 #[derive(Debug)]
 pub struct UsageError {
     /// What is wrong.
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// [`ErrorKind::Input`], or [`ErrorKind::Key`] for the API key.
+    pub kind: ErrorKind,
 }
 
 impl std::fmt::Display for UsageError {
@@ -75,79 +118,184 @@ pub fn usage_error(message: impl Into<String>, hint: Option<&str>) -> anyhow::Er
     anyhow::Error::new(UsageError {
         message: message.into(),
         hint: hint.map(str::to_owned),
+        kind: ErrorKind::Input,
     })
 }
 
+/// An error's kind and the hint for it, as [`report_as`] shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// What kind of failure it is.
+    pub kind: ErrorKind,
+    /// What to do about it, naming only the command's own flags.
+    pub hint: Option<String>,
+}
+
+/// [`report_as`] for a command without `--json` (the emulator).
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    report_as(err, Command::Emulator, false)
+}
+
 /// Prints `error: ...` (with the cause chain), then a `hint:` line when one applies, to
-/// stderr, and returns the exit code the error calls for.
+/// stderr, and returns the exit code the error's kind calls for; with `json`, also prints
+/// `{"error": {"message", "kind", "hint"}, "exit_code"}` on stdout, the one JSON document.
 ///
 /// Error messages embed titles, paths and server messages: the whole rendered text is shown
 /// through [`term::ShownLines`], so their control characters are escaped.
-pub fn report(err: &anyhow::Error) -> ExitCode {
-    let (status, hint) = classify(err);
-    eprintln!("error: {:#}", term::ShownLines(err));
-    if let Some(hint) = hint {
-        eprintln!("\nhint: {}", term::ShownLines(hint));
+pub fn report_as(err: &anyhow::Error, command: Command, json: bool) -> ExitCode {
+    let diagnosis = diagnose(err, command);
+    let status = diagnosis.kind.exit_status();
+    output::errln!("{} {:#}", term::error_prefix(), term::ShownLines(err));
+    if let Some(hint) = &diagnosis.hint {
+        output::errln!("\nhint: {}", term::ShownLines(hint));
+    }
+    if json {
+        let document = serde_json::json!({
+            "error": {
+                "message": format!("{err:#}"),
+                "kind": diagnosis.kind,
+                "hint": diagnosis.hint,
+            },
+            "exit_code": exit_code(status),
+        });
+        if print_json(&document).is_err() {
+            output::errln!(
+                "{} cannot write the JSON document to stdout",
+                term::error_prefix()
+            );
+        }
     }
     status.into()
 }
 
-fn classify(err: &anyhow::Error) -> (ExitStatus, Option<String>) {
-    for cause in err.chain() {
-        if let Some(usage) = cause.downcast_ref::<UsageError>() {
-            return (ExitStatus::Usage, usage.hint.clone());
-        }
-        // The job library wraps the other libraries' errors transparently: look inside.
-        let job = cause.downcast_ref::<lesson_job::Error>();
-        let parse = match job {
-            Some(lesson_job::Error::Outline(parse)) => Some(parse),
-            _ => cause.downcast_ref::<curriculum_parser::Error>(),
-        };
-        if let Some(parse) = parse {
-            return (ExitStatus::Usage, Some(parse_hint(parse)));
-        }
-        let request = match job {
-            Some(lesson_job::Error::Request(request)) => Some(request),
-            _ => cause.downcast_ref::<batch_request::Error>(),
-        };
-        if let Some(request) = request {
-            let hint = match request {
-                batch_request::Error::OverContextWindow { .. } => {
-                    "nothing was sent: shorten the long titles (a prompt also names the lessons around it) or the template, lower max_completion_tokens, or choose a model with a larger window; if the model's window is larger than the table says, set it under [context_window] in lessons.toml"
-                }
-                _ => "fix the template, settings or outline named above and run again",
-            };
-            return (ExitStatus::Usage, Some(hint.to_owned()));
-        }
-        let client = match job {
-            Some(lesson_job::Error::Client(client)) => Some(client),
-            _ => cause.downcast_ref::<openai_batch_client::Error>(),
-        };
-        if let Some(client) = client {
-            return classify_client(client);
-        }
-        if let Some(job) = job {
-            let status = match job.kind() {
-                lesson_job::ErrorKind::Input => ExitStatus::Usage,
-                _ => ExitStatus::Failure,
-            };
-            return (status, job_hint(job));
-        }
+/// The number an [`ExitStatus`] ends the process with.
+pub fn exit_code(status: ExitStatus) -> u8 {
+    match status {
+        ExitStatus::Success => 0,
+        ExitStatus::Failure => 1,
+        ExitStatus::Usage => 2,
+        ExitStatus::Partial => 3,
+        ExitStatus::Interrupted => 130,
     }
-    (ExitStatus::Failure, None)
 }
 
-fn classify_client(client: &openai_batch_client::Error) -> (ExitStatus, Option<String>) {
-    if let openai_batch_client::Error::ShardOverLimit { tokens, .. } = client {
-        // Only a shard cut earlier for a larger limit can be over it: new shards are cut to fit.
-        return (
-            ExitStatus::Usage,
-            Some(format!(
-                "an earlier run built this shard ({tokens} input tokens) for a larger limit: run with a larger --max-enqueued-tokens to submit it as it is"
-            )),
-        );
+/// The kind of `err` and the hint for it, from the first typed error of its chain.
+pub fn diagnose(err: &anyhow::Error, command: Command) -> Diagnosis {
+    for cause in err.chain() {
+        if let Some(usage) = cause.downcast_ref::<UsageError>() {
+            return Diagnosis {
+                kind: usage.kind,
+                hint: usage.hint.clone(),
+            };
+        }
+        if let Some(job) = cause.downcast_ref::<lesson_job::Error>() {
+            // The job library wraps the other libraries' errors transparently: look inside.
+            return match job {
+                lesson_job::Error::Outline(parse) => parse_diagnosis(parse, command),
+                lesson_job::Error::Request(request) => request_diagnosis(request),
+                lesson_job::Error::Client(client) => client_diagnosis(client, command),
+                lesson_job::Error::Writer(writer) => writer_diagnosis(writer),
+                other => job_diagnosis(other, command),
+            };
+        }
+        if let Some(parse) = cause.downcast_ref::<curriculum_parser::Error>() {
+            return parse_diagnosis(parse, command);
+        }
+        if let Some(request) = cause.downcast_ref::<batch_request::Error>() {
+            return request_diagnosis(request);
+        }
+        if let Some(client) = cause.downcast_ref::<openai_batch_client::Error>() {
+            return client_diagnosis(client, command);
+        }
+        if let Some(writer) = cause.downcast_ref::<lesson_writer::Error>() {
+            return writer_diagnosis(writer);
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return io_diagnosis();
+        }
     }
-    let not_found = client.api_kind() == Some(openai_batch_client::ApiErrorKind::NotFound);
+    Diagnosis {
+        kind: ErrorKind::Runtime,
+        hint: None,
+    }
+}
+
+/// The hint of every local read or write failure.
+const IO_HINT: &str = "check that the disk has room and the path named above can be written, then run the command again (what is done is kept: a rerun goes on from there)";
+
+fn io_diagnosis() -> Diagnosis {
+    Diagnosis {
+        kind: ErrorKind::Io,
+        hint: Some(IO_HINT.to_owned()),
+    }
+}
+
+fn input(hint: impl Into<String>) -> Diagnosis {
+    Diagnosis {
+        kind: ErrorKind::Input,
+        hint: Some(hint.into()),
+    }
+}
+
+fn request_diagnosis(err: &batch_request::Error) -> Diagnosis {
+    match err {
+        batch_request::Error::OverContextWindow { .. } => input(
+            "nothing was sent: shorten the long titles (a prompt also names the lessons around it) or the template, lower max_completion_tokens, or choose a model with a larger window; if the model's window is larger than the table says, set it under [context_window] in lessons.toml",
+        ),
+        batch_request::Error::WriteShard { .. }
+        | batch_request::Error::WriteLine { .. }
+        | batch_request::Error::ReadLine { .. } => io_diagnosis(),
+        batch_request::Error::ReadTemplate { .. } | batch_request::Error::ReadSettings { .. } => {
+            input("check the path named above")
+        }
+        _ => input("fix the template, settings or outline named above and run again"),
+    }
+}
+
+fn client_diagnosis(client: &openai_batch_client::Error, command: Command) -> Diagnosis {
+    use openai_batch_client::{ApiErrorKind, Error};
+    let work_dir_flag = matches!(command, Command::Generate | Command::Check);
+    match client {
+        Error::ShardOverLimit { tokens, .. } => {
+            // Only a shard cut earlier for a larger limit can be over it: new shards are cut to fit.
+            return input(format!(
+                "an earlier run built this shard ({tokens} input tokens) for a larger limit: run with a larger --max-enqueued-tokens to submit it as it is"
+            ));
+        }
+        Error::InvalidHeader { header } if *header == "Authorization" => {
+            return Diagnosis {
+                kind: ErrorKind::Key,
+                hint: Some("the key must be one line of letters, digits, `-` and `_`".to_owned()),
+            };
+        }
+        Error::InvalidBaseUrl { .. } => {
+            return input(
+                "pass a URL such as https://api.openai.com/v1 with --base-url or OPENAI_BASE_URL",
+            );
+        }
+        Error::LedgerParse { .. } => {
+            return input(if work_dir_flag {
+                "the job's ledger is damaged: move it aside and run again (batches it recorded are found again on the server), or use another --work-dir"
+            } else {
+                "the job's ledger is damaged: move it aside and run again (batches it recorded are found again on the server)"
+            });
+        }
+        Error::LedgerVersion {
+            found, supported, ..
+        } => {
+            return input(if found > supported {
+                "a newer version of this tool wrote the ledger: update the tool, or use another work dir"
+            } else {
+                "an older version of this tool wrote the ledger: finish its jobs with that version, or use another work dir"
+            });
+        }
+        Error::Io { .. } => return io_diagnosis(),
+        _ => {}
+    }
+    let kind = match client.api_kind() {
+        Some(ApiErrorKind::Authentication | ApiErrorKind::PermissionDenied) => ErrorKind::Key,
+        _ => ErrorKind::Runtime,
+    };
     let hint = client.hint().map(|hint| match hint {
         "check OPENAI_API_KEY" => {
             "check OPENAI_API_KEY (or the file given with --api-key-file)".to_owned()
@@ -155,46 +303,68 @@ fn classify_client(client: &openai_batch_client::Error) -> (ExitStatus, Option<S
         other => other.to_owned(),
     });
     let hint = hint.or_else(|| {
-        not_found.then(|| {
-            "the server no longer knows this batch or file (very old batches vanish); \
-             generate-datagov-lessons-batch --new starts over without it"
-                .to_owned()
+        (client.api_kind() == Some(ApiErrorKind::NotFound)).then(|| match command {
+            // A batch id typed by hand: never suggest a paying action for a typo.
+            Command::Check => "check the batch id: check-batch-status --list shows recent batches (and --work-dir the ones a job recorded)".to_owned(),
+            _ => "the server no longer knows this batch or file (very old batches vanish); \
+                  generate-datagov-lessons-batch --new starts over without it"
+                .to_owned(),
         })
     });
-    (ExitStatus::Failure, hint)
+    Diagnosis { kind, hint }
 }
 
-fn job_hint(err: &lesson_job::Error) -> Option<String> {
-    Some(match err {
-        lesson_job::Error::Locked { .. } => {
-            "wait for that run to finish, or run without --no-wait to wait for it".to_owned()
-        }
+fn writer_diagnosis(err: &lesson_writer::Error) -> Diagnosis {
+    match err {
+        lesson_writer::Error::InvalidPattern { .. } => input("fix --file-name"),
+        _ => io_diagnosis(),
+    }
+}
+
+fn job_diagnosis(err: &lesson_job::Error, command: Command) -> Diagnosis {
+    let hint = match err {
+        lesson_job::Error::Locked { .. } => match command {
+            Command::Generate => {
+                "wait for that run to finish, or run without --no-wait to wait for it"
+            }
+            _ => "wait for that run to finish, then run the command again",
+        },
         lesson_job::Error::OutDirOfAnotherOutline { .. } => {
             "use another --out for this outline, or --force to regenerate its lessons here"
-                .to_owned()
         }
         lesson_job::Error::OverBudget { .. } | lesson_job::Error::InvalidBudget { .. } => {
-            "raise --budget, lower --max-completion-tokens, or select fewer lessons with --limit, --only or --modules".to_owned()
+            "raise --budget, lower --max-completion-tokens, or select fewer lessons with --limit, --only or --modules"
         }
         lesson_job::Error::NoPrice { .. } => {
-            "add the model's prices under [prices.<model>] in lessons.toml".to_owned()
+            "add the model's prices under [prices.<model>] in lessons.toml"
         }
         lesson_job::Error::NoBatchRecorded { .. } => {
-            "pass a batch id (check-batch-status --list shows recent ones), or --work-dir".to_owned()
+            "pass a batch id (check-batch-status --list shows recent ones), or --work-dir"
         }
         lesson_job::Error::UnknownLesson { .. } | lesson_job::Error::UnknownModule { .. } => {
-            "list the lessons and modules with --list-lessons".to_owned()
+            "list the lessons and modules with --list-lessons"
         }
-        _ => return None,
-    })
+        lesson_job::Error::Io { .. } => return io_diagnosis(),
+        _ => "",
+    };
+    let kind = match err.kind() {
+        lesson_job::ErrorKind::Input => ErrorKind::Input,
+        lesson_job::ErrorKind::Locked => ErrorKind::Locked,
+        lesson_job::ErrorKind::Runtime => ErrorKind::Runtime,
+    };
+    Diagnosis {
+        kind,
+        hint: (!hint.is_empty()).then(|| hint.to_owned()),
+    }
 }
 
-fn parse_hint(err: &curriculum_parser::Error) -> String {
+fn parse_diagnosis(err: &curriculum_parser::Error, command: Command) -> Diagnosis {
     match err {
-        curriculum_parser::Error::Read { .. } => {
-            "check the path, or pass the outline with --content PATH".to_owned()
-        }
-        _ => "fix the outline at that line and run the command again".to_owned(),
+        curriculum_parser::Error::Read { .. } => input(match command {
+            Command::Generate | Command::Process => "check the path given with --content",
+            _ => "check the outline's path",
+        }),
+        _ => input("fix the outline at that line and run the command again"),
     }
 }
 
@@ -204,8 +374,8 @@ fn parse_hint(err: &curriculum_parser::Error) -> String {
 ///
 /// Fails when stdout is closed or the value cannot be serialised.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, value)?;
-    writeln!(stdout)?;
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    output::stdout(&text)?;
     Ok(())
 }

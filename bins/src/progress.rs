@@ -1,14 +1,16 @@
 //! What the user sees while work goes on: step lines, and live progress bars for batches and
 //! transfers (only when stderr is a terminal and not `--quiet`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use lesson_job::{JobObserver, Step};
-use openai_batch_client::{Batch, JobEvent, JobProgress};
+use openai_batch_client::{Batch, BatchStatus, JobEvent, JobProgress, RetryEvent, RetryProgress};
+
+use crate::batch_line::{FirstSeen, finished_line, progress_line};
 
 use crate::term::{Shown, shown_lines};
 
@@ -36,6 +38,15 @@ impl Verbosity {
     }
 }
 
+/// Log lines are stamped with the local time of day, as the user reads a clock.
+struct LocalClock;
+
+impl tracing_subscriber::fmt::time::FormatTime for LocalClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", chrono::Local::now().format("%H:%M:%S"))
+    }
+}
+
 /// Writes step lines and owns the progress bars.
 #[derive(Debug)]
 pub struct Reporter {
@@ -45,20 +56,26 @@ pub struct Reporter {
 
 impl Reporter {
     /// A reporter; bars only when stderr is a terminal and not quiet. Also installs the log
-    /// subscriber: `RUST_LOG` when set, else debug logs of the libraries with `-v`.
+    /// subscriber: with `-v` the libraries' information lines, stamped with the local time and
+    /// without module paths; `RUST_LOG` (for developers) chooses other logs, with their module
+    /// paths. Colours only when [`crate::term::stderr_colors`].
     pub fn new(verbosity: Verbosity) -> Self {
         let default = match verbosity {
             Verbosity::Verbose => {
-                "warn,openai_batch_client=debug,lesson_writer=debug,batch_request=debug"
+                "warn,openai_batch_client=info,lesson_job=info,lesson_writer=info,batch_request=info,batch_emulator=warn"
             }
             // The built-in emulator warns about what it skipped, e.g. a broken state file.
             _ => "error,batch_emulator=warn",
         };
+        let developer = std::env::var_os("RUST_LOG").is_some();
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_timer(LocalClock)
+            .with_target(developer)
+            .with_ansi(crate::term::stderr_colors())
             .try_init();
         let bars = (verbosity != Verbosity::Quiet && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
@@ -83,7 +100,7 @@ impl Reporter {
             Some(bars) => {
                 let _ = bars.println(line);
             }
-            None => eprintln!("{line}"),
+            None => crate::output::errln!("{line}"),
         }
     }
 
@@ -102,49 +119,113 @@ impl Reporter {
             Some(bars) => {
                 let _ = bars.println(format!("warning: {line}"));
             }
-            None => eprintln!("warning: {line}"),
+            None => crate::output::errln!("warning: {line}"),
         }
     }
 
-    /// The job-runner listener that draws one bar per batch (or prints status changes as lines
-    /// when there are no bars).
+    /// The job-runner listener that draws one line per batch (or prints status changes as
+    /// lines when there are no bars); also the client's retry listener.
     pub fn job_progress(&self) -> BatchBars {
         BatchBars {
             bars: self.bars.clone(),
             verbosity: self.verbosity,
             by_shard: Mutex::new(HashMap::new()),
+            trouble: Arc::new(Mutex::new(None)),
+            uploading: Mutex::new(HashSet::new()),
         }
     }
 }
 
-/// Renders [`JobEvent`]s: one bar per shard with status, completed/failed/total and elapsed time.
+/// Renders [`JobEvent`]s and retries: one line per batch that fits the terminal (status,
+/// done/total, percent, failed, elapsed since the batch was created, time left, cost so far),
+/// a line when a batch finishes, and the server's trouble while requests are retried.
 #[derive(Debug)]
 pub struct BatchBars {
     bars: Option<MultiProgress>,
     verbosity: Verbosity,
-    by_shard: Mutex<HashMap<usize, ProgressBar>>,
+    by_shard: Mutex<HashMap<usize, ShardLine>>,
+    /// Since when requests fail and are retried, shown on every batch's line.
+    trouble: Arc<Mutex<Option<Trouble>>>,
+    /// Shards whose upload was announced, so a retried upload is not announced again.
+    uploading: Mutex<HashSet<usize>>,
+}
+
+/// One batch's live line.
+#[derive(Debug)]
+struct ShardLine {
+    bar: Option<ProgressBar>,
+    state: Arc<Mutex<LineState>>,
+    /// The batch id whose end was announced.
+    finished: Option<openai_batch_client::BatchId>,
+}
+
+/// What one batch's line is drawn from.
+#[derive(Debug)]
+struct LineState {
+    batch: Batch,
+    first_seen: Option<FirstSeen>,
+}
+
+/// Requests failing and being retried.
+#[derive(Debug, Clone)]
+struct Trouble {
+    since: chrono::DateTime<chrono::Local>,
+    unreachable: bool,
+}
+
+impl Trouble {
+    fn text(&self) -> String {
+        format!(
+            "{} since {}, retrying",
+            if self.unreachable {
+                "server unreachable"
+            } else {
+                "server failing"
+            },
+            self.since.format("%H:%M")
+        )
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The terminal's width in columns.
+fn terminal_width() -> usize {
+    usize::from(console::Term::stderr().size().1)
 }
 
 impl BatchBars {
-    fn bar(&self, shard: usize) -> Option<ProgressBar> {
+    /// A new live line for a shard (with bars), drawing from `state` at every tick.
+    fn new_bar(&self, state: &Arc<Mutex<LineState>>) -> Option<ProgressBar> {
         let bars = self.bars.as_ref()?;
-        let mut by_shard = self
-            .by_shard
-            .lock()
-            .expect("progress lock is never poisoned");
-        let bar = by_shard.entry(shard).or_insert_with(|| {
-            let bar = bars.add(ProgressBar::new(0));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg} {elapsed_precise}",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
+        let bar = bars.add(ProgressBar::new(0));
+        let (state, trouble) = (Arc::clone(state), Arc::clone(&self.trouble));
+        let style = ProgressStyle::with_template("{spinner} {line}")
+            .expect("the template is valid")
+            .with_key(
+                "line",
+                move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
+                    let trouble = lock(&trouble).as_ref().map(Trouble::text);
+                    let state = lock(&state);
+                    // The spinner and its space take two columns; the last column is left
+                    // free, since writing into it wraps on some terminals.
+                    let width = terminal_width().saturating_sub(3).max(10);
+                    let _ = out.write_str(&progress_line(
+                        &state.batch,
+                        chrono::Utc::now().timestamp(),
+                        state.first_seen,
+                        trouble.as_deref(),
+                        width,
+                    ));
+                },
             );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Some(bar.clone())
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
     }
 
     fn line(&self, text: String) {
@@ -156,53 +237,166 @@ impl BatchBars {
             Some(bars) => {
                 let _ = bars.println(text);
             }
-            None => eprintln!("{text}"),
+            None => crate::output::errln!("{text}"),
         }
     }
 
     fn show(&self, shard: usize, batch: &Batch) {
+        let now = chrono::Utc::now().timestamp();
         let counts = batch.counts();
-        match self.bar(shard) {
-            Some(bar) => {
-                bar.set_prefix(Shown(&batch.id).to_string());
-                bar.set_message(format!("{} ({} failed)", batch.status, counts.failed));
-                bar.set_length(counts.total);
-                bar.set_position(counts.completed + counts.failed);
-                if batch.status.is_terminal() {
-                    bar.finish();
-                }
+        let mut by_shard = lock(&self.by_shard);
+        let line = by_shard.entry(shard).or_insert_with(|| {
+            let state = Arc::new(Mutex::new(LineState {
+                batch: batch.clone(),
+                first_seen: None,
+            }));
+            ShardLine {
+                bar: None,
+                state,
+                finished: None,
             }
-            None => self.line(format!(
-                "  {} {}: {}/{} done, {} failed",
-                Shown(&batch.id),
-                batch.status,
-                counts.completed + counts.failed,
-                counts.total,
-                counts.failed
-            )),
+        });
+        {
+            let mut state = lock(&line.state);
+            if state.batch.id != batch.id {
+                state.first_seen = None;
+            }
+            state.batch = batch.clone();
+            if state.first_seen.is_none() && batch.status == BatchStatus::InProgress {
+                state.first_seen = Some(FirstSeen {
+                    at: now,
+                    done: counts.completed + counts.failed,
+                });
+            }
         }
+        if batch.status.is_terminal() {
+            if line.finished.as_ref() == Some(&batch.id) {
+                return;
+            }
+            line.finished = Some(batch.id.clone());
+            if let Some(bar) = line.bar.take() {
+                bar.finish_and_clear();
+            }
+            drop(by_shard);
+            self.line(format!("  {}", finished_line(batch, now)));
+            return;
+        }
+        if self.bars.is_some() {
+            if line.bar.is_none() {
+                line.bar = self.new_bar(&line.state);
+            }
+            if let Some(bar) = &line.bar {
+                bar.tick();
+            }
+        } else {
+            drop(by_shard);
+            let trouble = lock(&self.trouble).as_ref().map(Trouble::text);
+            self.line(format!(
+                "  {}",
+                progress_line(batch, now, None, trouble.as_deref(), usize::MAX)
+            ));
+        }
+    }
+
+    /// The batch seen last (of any shard), as it was then.
+    pub fn last_batch(&self) -> Option<Batch> {
+        lock(&self.by_shard)
+            .values()
+            .map(|line| lock(&line.state).batch.clone())
+            .max_by_key(|batch| batch.created_at)
     }
 
     /// Clears the bars (e.g. before the summary is printed).
     pub fn finish(&self) {
-        let by_shard = self
-            .by_shard
-            .lock()
-            .expect("progress lock is never poisoned");
-        for bar in by_shard.values() {
-            bar.finish_and_clear();
+        for line in lock(&self.by_shard).values_mut() {
+            if let Some(bar) = line.bar.take() {
+                bar.finish_and_clear();
+            }
         }
+    }
+}
+
+impl RetryProgress for BatchBars {
+    fn on_retry(&self, retry: &RetryEvent<'_>) {
+        let attempt = format!("attempt {} of {}", retry.attempt, retry.max_attempts);
+        let reason = Shown(retry_reason(retry.error)).to_string();
+        if retry.method == "POST" && retry.path == "/files" {
+            self.line(format!("  retrying upload ({attempt}): {reason}"));
+            return;
+        }
+        if retry.path.ends_with("/content") {
+            self.line(format!("  retrying download ({attempt}): {reason}"));
+            return;
+        }
+        let unreachable = matches!(
+            retry.error,
+            openai_batch_client::Error::Connection { .. }
+                | openai_batch_client::Error::Timeout { .. }
+        );
+        let mut trouble = lock(&self.trouble);
+        if trouble.is_none() {
+            let now = Trouble {
+                since: chrono::Local::now(),
+                unreachable,
+            };
+            let text = now.text();
+            *trouble = Some(now);
+            drop(trouble);
+            self.line(format!("  {text} ({attempt}): {reason}"));
+        } else if self.verbosity == Verbosity::Verbose {
+            drop(trouble);
+            self.line(format!("  still retrying ({attempt}): {reason}"));
+        }
+    }
+
+    fn on_recovered(&self, _method: &str, _path: &str) {
+        if let Some(trouble) = lock(&self.trouble).take() {
+            self.line(format!(
+                "  server reachable again (failing since {})",
+                trouble.since.format("%H:%M")
+            ));
+        }
+    }
+}
+
+/// An error and its causes, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        cause = source.source();
+    }
+    text
+}
+
+/// Why a request failed, with its innermost cause (`connection refused`).
+fn retry_reason(error: &openai_batch_client::Error) -> String {
+    let mut innermost: &dyn std::error::Error = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    if std::ptr::addr_eq(innermost, error) {
+        error.to_string()
+    } else {
+        format!("{error}: {innermost}")
     }
 }
 
 impl JobProgress for BatchBars {
     fn on_event(&self, event: &JobEvent<'_>) {
         match event {
-            JobEvent::UploadStarted { path, bytes, .. } => self.line(format!(
-                "  uploading {} ({})",
-                Shown(path.display()),
-                human_bytes(*bytes)
-            )),
+            // A retried upload starts again; the retry was said by `on_retry`.
+            JobEvent::UploadStarted { shard, path, bytes }
+                if lock(&self.uploading).insert(*shard) =>
+            {
+                self.line(format!(
+                    "  uploading {} ({})",
+                    Shown(path.display()),
+                    human_bytes(*bytes)
+                ));
+            }
             JobEvent::Uploaded { file_id, .. } => self.line(format!("  uploaded as {}", Shown(file_id))),
             JobEvent::Created { shard, batch } => {
                 self.line(format!("  created batch {}", Shown(&batch.id)));
@@ -258,8 +452,10 @@ impl JobProgress for BatchBars {
             JobEvent::RemoteFilesDeleted { files, .. } if self.verbosity == Verbosity::Verbose => {
                 self.line(format!("  deleted {files} file(s) of a finished batch from the server"));
             }
-            JobEvent::ShardFailed { shard, error } => {
-                self.line(format!("  shard {} failed: {}", shard + 1, Shown(error)));
+            JobEvent::ShardFailed { error, .. } => {
+                // The error names the shard by its id (`r01_input_001`, counted from 1),
+                // as the final error report does: one numbering.
+                self.line(format!("  {}", Shown(error_chain(error))));
             }
             _ => {}
         }
@@ -341,20 +537,9 @@ impl JobObserver for BatchBars {
     }
 }
 
-/// `1.2 MB`, `512 B`.
+/// A size, as [`crate::format::bytes`] says it.
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    crate::format::bytes(bytes)
 }
 
 /// `45s`, `2m`, `1h 30m`.
@@ -367,14 +552,7 @@ pub fn human_duration(duration: Duration) -> String {
     }
 }
 
-/// `$0.1234`, or `unknown` when a model has no price.
-pub fn usd(value: Option<f64>) -> String {
-    match value {
-        Some(value) if value < 0.01 => format!("${value:.4}"),
-        Some(value) => format!("${value:.2}"),
-        None => "unknown (no price for this model)".to_owned(),
-    }
-}
+pub use crate::format::usd;
 
 #[cfg(test)]
 mod tests {

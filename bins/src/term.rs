@@ -16,6 +16,30 @@
 
 use std::borrow::Cow;
 use std::fmt::{self, Display, Write as _};
+use std::io::IsTerminal;
+
+/// Whether stderr gets colours: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>), as clap decides for its own errors.
+pub fn stderr_colors() -> bool {
+    colors(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::io::stderr().is_terminal(),
+    )
+}
+
+fn colors(no_color: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+/// The `error:` prefix of the tool's own error lines: bold red like clap's when
+/// [`stderr_colors`], else plain.
+pub fn error_prefix() -> &'static str {
+    if stderr_colors() {
+        "\u{1b}[1m\u{1b}[31merror:\u{1b}[0m"
+    } else {
+        "error:"
+    }
+}
 
 /// `text` with its control characters written as visible escapes; borrowed when there are none.
 ///
@@ -137,6 +161,15 @@ impl fmt::Write for Escaper<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colors_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colors(None, true));
+        assert!(colors(Some(OsStr::new("")), true));
+        assert!(!colors(Some(OsStr::new("1")), true));
+        assert!(!colors(None, false));
+    }
 
     #[test]
     fn terminal_sequences_are_shown_escaped() {

@@ -1,8 +1,5 @@
 //! `batch-emulator`: a local OpenAI Files + Batches API server, offline or in front of a local model.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)] // This binary is the terminal layer.
-
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -223,6 +220,8 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal, and never with NO_COLOR, as the other commands.
+        .with_ansi(cli::term::stderr_colors())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("batch_emulator=info")),
@@ -242,13 +241,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let emulator = Emulator::start(config)
         .await
         .context("cannot start the batch emulator")?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", emulator.base_url())?;
-    stdout.flush()?;
-    drop(stdout);
-    eprintln!("batch emulator ready; stop it with Ctrl-C");
+    cli::output::stdout(&format!("{}\n", emulator.base_url()))?;
+    cli::output::stderr("batch emulator ready; stop it with Ctrl-C\n");
     let signal = signals.wait().await;
-    eprintln!("stopping ({signal})");
+    cli::output::stderr(&format!("stopping ({signal})\n"));
     // The same clean stop for both: batch state written, the temp dir of a run without
     // --data-dir removed (when `emulator` is dropped).
     emulator.shutdown().await;

@@ -105,7 +105,10 @@ impl Client {
                 .attempt_json(builder, &method, "/files", retries, max_retries)
                 .await
             {
-                Ok(file) => return Ok(file),
+                Ok(file) => {
+                    self.recovered(retries, &method, "/files");
+                    return Ok(file);
+                }
                 Err(failed) => self.pause(failed, &mut retries, &method, "/files").await?,
             }
         }
@@ -211,7 +214,10 @@ impl Client {
                 Err(failed) => Err(failed),
             };
             match attempt {
-                Ok(bytes) => break bytes,
+                Ok(bytes) => {
+                    self.recovered(retries, &method, &path);
+                    break bytes;
+                }
                 Err(failed) => self.pause(failed, &mut retries, &method, &path).await?,
             }
         };
