@@ -42,12 +42,12 @@ pub fn settings_file(flag: Option<&std::path::Path>) -> Option<PathBuf> {
 pub struct ApiArgs {
     /// API base URL (env: OPENAI_BASE_URL).
     ///
-    /// API base URL [env: OPENAI_BASE_URL; default: `https://api.openai.com/v1`].
+    /// [default: `https://api.openai.com/v1`]
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Key file if OPENAI_API_KEY is unset [default: openaiapikey.txt]
     ///
-    /// Read the API key from this file when OPENAI_API_KEY is not set [default: ./openaiapikey.txt].
+    /// The file holds the key alone; it is read from the current directory by default.
     #[arg(long, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
 }
@@ -93,7 +93,9 @@ pub fn poll_interval(flag: &str, secs: f64, local: bool) -> anyhow::Result<std::
     if secs < 1.0 && !local {
         return Err(crate::usage_error(
             format!("--{flag} {secs} is too short: the API is polled at most once a second"),
-            Some("use 1 or more (intervals under 1 s are only for a server on this machine, such as --emulator)"),
+            Some(
+                "use 1 or more (intervals under 1 s are only for a server on this machine, such as --emulator)",
+            ),
         ));
     }
     Ok(std::time::Duration::from_secs_f64(secs.max(MIN_POLL_SECS)))
@@ -101,9 +103,13 @@ pub fn poll_interval(flag: &str, secs: f64, local: bool) -> anyhow::Result<std::
 
 /// Whether `base_url` names this machine (`localhost`, `127.x.x.x`, `[::1]`).
 pub fn is_loopback(base_url: &str) -> bool {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    let rest = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let host = if let Some(bracketed) = host.strip_prefix('[') {
         bracketed.split(']').next().unwrap_or("")
     } else {

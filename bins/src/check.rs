@@ -197,7 +197,7 @@ fn confirm_cancel(args: &Args) -> anyhow::Result<()> {
     }
     let which = args.batch_id.as_deref().map_or_else(
         || "the work dir's latest batch".to_owned(),
-        |id| format!("batch {}", Shown(id)),
+        |id| Shown(id).to_string(),
     );
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(crate::usage_error(
@@ -318,7 +318,9 @@ pub(crate) async fn check_one(
             args.force,
             false,
             &files,
-            recorded.as_ref().map(|recorded| &recorded.lessons),
+            recorded
+                .as_ref()
+                .and_then(|recorded| recorded.lessons.as_ref()),
             reporter,
             Billing::from_emulator(args.emulator),
         )?;

@@ -42,7 +42,7 @@ const COMMAND: &str = "generate-datagov-lessons-batch";
 pub struct Args {
     /// The outline (Markdown).
     ///
-    /// The curriculum outline (Markdown). Else `[paths] content` of the settings file, else the old scripts' path.
+    /// Else `[paths] content` of the settings file, else the old scripts' path.
     #[arg(
         long,
         value_name = "PATH",
@@ -52,8 +52,8 @@ pub struct Args {
     pub content: PathBuf,
     /// Prompt template [default: LESSON_GENERATION_PROMPT_GENERIC.md or built in]
     ///
-    /// The prompt template [default: ./LESSON_GENERATION_PROMPT_GENERIC.md when it exists,
-    /// else `[paths] prompt` of the settings file, else the built-in one]. `{{name}}` placeholders are filled in per
+    /// Unset: `[paths] prompt` of the settings file, else ./LESSON_GENERATION_PROMPT_GENERIC.md
+    /// when it exists, else the built-in template. `{{name}}` placeholders are filled in per
     /// lesson; a known name in single braces (`{lesson_code}`) gets a warning.
     #[arg(long, value_name = "PATH", help_heading = "Input")]
     pub prompt: Option<PathBuf>,
@@ -112,7 +112,7 @@ pub struct Args {
     pub model: Option<String>,
     /// `max_completion_tokens` of every request.
     ///
-    /// `max_completion_tokens` of every request (overrides the settings file).
+    /// Overrides the settings file.
     #[arg(long, value_name = "N", help_heading = "Model and cost")]
     pub max_completion_tokens: Option<u32>,
     /// Refuse to submit when the upper-bound cost exceeds this many USD.
@@ -120,7 +120,7 @@ pub struct Args {
     pub budget: Option<f64>,
     /// Ask before submitting above this cost (USD, upper bound).
     ///
-    /// Ask before submitting when the upper-bound cost exceeds this many USD. Without a terminal to ask on, a run above it is refused (exit 2) unless --yes.
+    /// Without a terminal to ask on, a run above it is refused (exit 2) unless --yes.
     #[arg(long, value_name = "USD", default_value_t = 5.0, value_parser = crate::args::parse_usd, help_heading = "Model and cost")]
     pub confirm_above: f64,
     /// Do not ask before spending or before --new.
@@ -154,7 +154,12 @@ pub struct Args {
     /// Resubmit retryable failures, up to N more rounds.
     ///
     /// An answer below spec is resubmitted once.
-    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Submission")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        help_heading = "Submission"
+    )]
     pub retry_failed: u32,
     /// Write answers below the quality bar as lessons.
     ///
@@ -191,7 +196,7 @@ pub struct Args {
     pub out: PathBuf,
     /// Job folders: ledgers, shards, results.
     ///
-    /// Where job folders (ledger, shards, downloaded results) live; jobs may share it. Else `[paths] work_dir` of the settings file, else the old scripts' path.
+    /// Jobs may share it. Else `[paths] work_dir` of the settings file, else the old scripts' path.
     #[arg(
         long,
         value_name = "DIR",
@@ -200,7 +205,12 @@ pub struct Args {
     )]
     pub work_dir: PathBuf,
     /// The job's name: its folder in the work dir starts with it [default: the outline's folder name].
-    #[arg(long, value_name = "NAME", hide_short_help = true, help_heading = "Output")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        hide_short_help = true,
+        help_heading = "Output"
+    )]
     pub job: Option<String>,
     /// Lesson file names: `{code}.md` or `{code}-{slug}.md`.
     #[arg(long, value_name = "PATTERN", default_value = FileNamePattern::CODE, hide_short_help = true, help_heading = "Output")]
@@ -270,7 +280,9 @@ fn long_after_help() -> String {
          [paths] table (relative paths are read from that file's directory), else to the paths \
          of the old scripts (src/data/data_gov/..., scripts/batch_api), kept for compatibility.\n\n{}",
         EXAMPLES
-            .trim_end_matches("-h shows the common options; --help shows all, with details and the exit codes.")
+            .trim_end_matches(
+                "-h shows the common options; --help shows all, with details and the exit codes."
+            )
             .trim_end(),
         crate::EXIT_CODES_HELP
     )
@@ -289,7 +301,10 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let key = if args.dry_run || args.emulator || args.list_lessons {
         None
     } else {
-        Some(key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Generate)?)
+        Some(key::load_api_key(
+            args.api.api_key_file.as_deref(),
+            crate::Command::Generate,
+        )?)
     };
     let outline_name = args.content.file_name().map_or_else(
         || args.content.display().to_string(),
@@ -303,7 +318,10 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         let given = args.content.as_path()
             != std::path::Path::new("src/data/data_gov/Content Structure.md");
         let (what, hint) = if args.content.is_dir() {
-            ("is a directory", "pass the outline file itself with --content PATH")
+            (
+                "is a directory",
+                "pass the outline file itself with --content PATH",
+            )
         } else if given {
             ("no such file", "check the path given with --content")
         } else {
@@ -415,11 +433,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let plan = job.plan(&manifest, &selection, args.dry_run)?;
     say_plan(&reporter, args, &plan);
     if plan.is_empty() {
-        reporter.say(if plan.kept_edited.is_empty() {
-            "Nothing to do: every requested lesson already has a file (use --force to regenerate)."
-        } else {
-            "Nothing to do: the stale lessons were edited by hand and are kept (--force overwrites them)."
-        });
+        reporter.say(nothing_to_do(args.limit, &plan));
         return finish(args, &reporter, job.report_of(&plan));
     }
     if !plan.attach.is_empty() {
@@ -478,7 +492,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             KeySource::Emulator,
         ),
         (None, Some(key)) => key,
-        (None, None) => key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Generate)?,
+        (None, None) => {
+            key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Generate)?
+        }
     };
     let base_url = match &emulator {
         Some(emulator) => emulator.base_url().to_owned(),
@@ -544,11 +560,23 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
+/// Why a plan sends nothing: `--limit 0`, or every lesson in scope has a file, or the stale
+/// ones were edited by hand.
+fn nothing_to_do(limit: Option<usize>, plan: &Plan) -> &'static str {
+    if limit == Some(0) {
+        "Nothing to do: --limit 0 selects no lessons (--limit N sends at most N)."
+    } else if !plan.kept_edited.is_empty() {
+        "Nothing to do: the stale lessons were edited by hand and are kept (--force overwrites them)."
+    } else {
+        "Nothing to do: every requested lesson already has a file (use --force to regenerate)."
+    }
+}
+
 fn say_plan(reporter: &Reporter, args: &Args, plan: &Plan) {
     reporter.say(format!(
         "  {} already generated, {} to generate{}",
-        plan.already_generated,
-        plan.new_requests(),
+        crate::format::count_usize(plan.already_generated),
+        crate::format::count_usize(plan.new_requests()),
         if args.force && plan.already_generated > 0 {
             " (--force: existing lessons are regenerated)"
         } else {
@@ -776,33 +804,34 @@ fn ask(question: &str) -> anyhow::Result<()> {
 }
 
 fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
+    use crate::format::{count, plural};
     for shard in &plan.shards {
         reporter.say(format!(
-            "  {} ({} requests, {})",
+            "  {} ({}, {})",
             Shown(shard.shard.path.display()),
-            shard.shard.requests,
+            plural(shard.shard.requests, "request"),
             human_bytes(shard.shard.bytes)
         ));
     }
     reporter.say(format!(
-        "Estimate: {} requests, {} input tokens, {} output tokens expected ({} at most)",
-        estimate.requests,
-        estimate.input_tokens,
-        estimate.expected_output_tokens,
-        estimate.max_output_tokens
+        "Estimate: {}, {} input tokens, {} output tokens expected ({} at most)",
+        plural(estimate.requests, "request"),
+        count(estimate.input_tokens),
+        count(estimate.expected_output_tokens),
+        count(estimate.max_output_tokens)
     ));
     if estimate.expected_reasoning_tokens > 0 {
         reporter.say(format!(
             "  of the output, about {} reasoning tokens (billed as output; set reasoning_effort in lessons.toml to change it)",
-            estimate.expected_reasoning_tokens
+            count(estimate.expected_reasoning_tokens)
         ));
     }
     if estimate.shared_prefix_tokens > 0 && estimate.input_tokens > 0 {
         reporter.say(format!(
             "  shared prefix: {} tokens per request, {:.0}% of the input (cacheable: {} input tokens)",
-            estimate.shared_prefix_tokens,
+            count(estimate.shared_prefix_tokens),
             estimate.shared_prefix_tokens_total as f64 * 100.0 / estimate.input_tokens as f64,
-            estimate.cached_input_tokens
+            count(estimate.cached_input_tokens)
         ));
     }
     reporter.say(format!(

@@ -51,7 +51,10 @@ mod tests {
         assert_eq!(parse_code("M00-L002").unwrap(), LessonCode::new(0, 2));
         // Issue 13: any case, as --modules.
         assert_eq!(parse_code("m0-l001").unwrap(), LessonCode::new(0, 1));
-        assert_eq!(parse_code("Lesson_m3-L010").unwrap(), LessonCode::new(3, 10));
+        assert_eq!(
+            parse_code("Lesson_m3-L010").unwrap(),
+            LessonCode::new(3, 10)
+        );
         assert_eq!(parse_module("M3").unwrap(), 3);
         assert_eq!(parse_module("12").unwrap(), 12);
         let err = parse_module("X1").unwrap_err();

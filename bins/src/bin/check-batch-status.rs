@@ -2,13 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = cli::check::Args::parse();
+    let args = match cli::check::Args::parse_with_settings() {
+        Ok(args) => args,
+        Err(err) => return cli::report(&err),
+    };
     match cli::check::run(&args).await {
         Ok(status) => status.into(),
-        Err(err) => cli::report(&err),
+        Err(err) => cli::report_as(&err, cli::Command::Check, args.output.json),
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binaries against the in-process batch emulator on loopback.
 
 mod check;
+mod cli_help;
 mod context_window;
 #[cfg(unix)]
 mod emulator_cli;
@@ -10,8 +11,11 @@ mod list_lessons;
 mod outline;
 mod process;
 mod provenance;
+#[cfg(unix)]
+mod pty;
 mod quality;
 mod scheduling;
+mod summaries;
 mod terminal;
 
 use std::path::{Path, PathBuf};
