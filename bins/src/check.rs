@@ -315,14 +315,16 @@ pub(crate) async fn check_one(
         let report = write_lessons(
             &args.write,
             fingerprint,
-            args.force,
-            false,
+            crate::process::WriteMode {
+                force: args.force,
+                no_wait: false,
+                billing: Billing::from_emulator(args.emulator),
+            },
             &files,
             recorded
                 .as_ref()
                 .and_then(|recorded| recorded.lessons.as_ref()),
             reporter,
-            Billing::from_emulator(args.emulator),
         )?;
         if !report.is_complete() || !report.malformed.is_empty() {
             status = ExitStatus::Partial;

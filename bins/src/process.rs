@@ -95,6 +95,18 @@ pub struct WriteArgs {
     pub file_name: String,
 }
 
+/// How [`write_lessons`] writes: over existing lessons or not, waiting for the lock or not,
+/// and whether the results were billed (not by the built-in emulator).
+#[derive(Debug, Clone, Copy)]
+pub struct WriteMode {
+    /// Overwrite lessons that already exist (edited ones too).
+    pub force: bool,
+    /// When another run holds the output directory's lock, fail instead of waiting.
+    pub no_wait: bool,
+    /// Billed, or run by the emulator.
+    pub billing: Billing,
+}
+
 /// The output directory when `--out` is not given.
 pub const DEFAULT_OUT: &str = "src/data/data_gov/lessons";
 
@@ -112,14 +124,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         ));
     }
     for path in std::iter::once(&args.results).chain(&args.errors) {
-        if !path.is_file() {
-            return Err(usage_error(
-                format!("no such results file: {}", Shown(path.display())),
-                Some(
-                    "pass the downloaded batch output file (check-batch-status --download fetches it)",
-                ),
-            ));
-        }
+        check_results_file(path)?;
     }
     reporter.say(format!(
         "Processing {}{}...",
@@ -139,12 +144,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let report = write_lessons(
         &args.write,
         None,
-        args.force,
-        args.no_wait,
+        WriteMode {
+            force: args.force,
+            no_wait: args.no_wait,
+            billing: Billing::Billed,
+        },
         &files,
         None,
         &reporter,
-        Billing::Billed,
     )?;
     if args.output.json {
         crate::print_json(&report)?;
@@ -162,7 +169,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 ///
 /// `sent` (the lessons a recorded batch asked for) makes only those lessons count; `job`, what
 /// the recorded job was made from, gives the output directory used when `--out` is not given
-/// and the template whose sections the quality gate asks for; `billing` says whether the
+/// and the template whose sections the quality gate asks for; `mode.billing` says whether the
 /// cost was billed (not by the built-in emulator).
 ///
 /// # Errors
@@ -171,13 +178,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 pub fn write_lessons(
     args: &WriteArgs,
     job: Option<&Fingerprint>,
-    force: bool,
-    no_wait: bool,
+    mode: WriteMode,
     files: &[ResultsFile],
     sent: Option<&std::collections::BTreeMap<curriculum_parser::LessonCode, SentLesson>>,
     reporter: &Reporter,
-    billing: Billing,
 ) -> anyhow::Result<JobReport> {
+    let WriteMode {
+        force,
+        no_wait,
+        billing,
+    } = mode;
     let file_name = FileNamePattern::new(&args.file_name)
         .map_err(|err| usage_error(format!("--file-name: {err}"), None))?;
     let settings = match crate::args::settings_file(args.config.as_deref()) {
@@ -227,6 +237,59 @@ pub fn write_lessons(
     reporter.say(format!("Lessons in {}:", Shown(out_dir.display())));
     say_outcomes(reporter, &report, billing);
     Ok(report)
+}
+
+/// Refuses what is not a results file before anything is read as one: a missing path, a
+/// directory, or a batch input file (request lines), which would otherwise give a malformed
+/// line per request.
+fn check_results_file(path: &Path) -> anyhow::Result<()> {
+    const FETCH: &str = "pass the batch's downloaded output file (check-batch-status BATCH_ID --download fetches it)";
+    if path.is_dir() {
+        return Err(usage_error(
+            format!(
+                "{} is a directory, not a results file",
+                Shown(path.display())
+            ),
+            Some(FETCH),
+        ));
+    }
+    if !path.is_file() {
+        return Err(usage_error(
+            format!("no such results file: {}", Shown(path.display())),
+            Some(FETCH),
+        ));
+    }
+    if first_line_is_request(path) {
+        return Err(usage_error(
+            format!(
+                "{} is a batch input file (its lines are requests), not a results file",
+                Shown(path.display())
+            ),
+            Some(FETCH),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the first non-blank line of `path` (read up to 4 MiB) is a Batch API request line.
+fn first_line_is_request(path: &Path) -> bool {
+    use std::io::{BufRead, Read};
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut reader = std::io::BufReader::new(file.take(4 << 20));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line.trim().is_empty() => continue,
+            Ok(_) => {
+                let line = line.trim_start_matches('\u{feff}');
+                return serde_json::from_str::<batch_request::RequestLine>(line).is_ok();
+            }
+        }
+    }
 }
 
 /// `<results>.failures.jsonl` beside the results file.

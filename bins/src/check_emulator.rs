@@ -1,0 +1,169 @@
+//! `check-batch-status --emulator`: the batches a quick start (`generate-datagov-lessons-batch
+//! --emulator`) left in the work dir, looked at through the built-in emulator started on the
+//! state it kept in the job folder (`<work-dir>/<job>/emulator/`).
+//!
+//! The emulator goes on with the batches as it would have (one left running finishes), so
+//! only one program may use a state at a time: the job's lock is held while it runs, and a
+//! job whose run is still going is skipped.
+
+use anyhow::Context;
+use batch_emulator::{Emulator, EmulatorConfig};
+use lesson_job::{EmulatorState, JobLock, LockWait};
+use openai_batch_client::{Batch, BatchId, Client};
+
+use crate::ExitStatus;
+use crate::check::{Args, check_one, print_list};
+use crate::progress::Reporter;
+use crate::term::Shown;
+use crate::usage_error;
+
+/// This command's name, as the job lock records it.
+const COMMAND: &str = "check-batch-status";
+
+/// Runs `check-batch-status --emulator`: `--list` across every emulator state of the work
+/// dir, else the one batch (given, or the work dir's latest) in the state that holds it.
+///
+/// # Errors
+///
+/// A usage error when the work dir holds no emulator state, or none holds the batch; the
+/// emulator's and the check's errors.
+pub async fn run(args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus> {
+    let states = lesson_job::emulator_states(&args.work_dir)?;
+    if states.is_empty() {
+        return Err(usage_error(
+            format!(
+                "no emulator state in {}: a quick start keeps it in its job folder there (<job>/emulator/)",
+                Shown(args.work_dir.display())
+            ),
+            Some(
+                "pass the --work-dir the quick start used (generate-datagov-lessons-batch --emulator); its default is scripts/batch_api",
+            ),
+        ));
+    }
+    if args.list {
+        let mut batches: Vec<Batch> = Vec::new();
+        for state in &states {
+            let Some(local) = start(state, reporter).await? else {
+                continue;
+            };
+            let found = lesson_job::recent_batches(&local.client, args.limit).await;
+            local.stop().await;
+            batches.extend(found.context("cannot list the emulator's batches")?);
+        }
+        batches.sort_by_key(|batch| std::cmp::Reverse(batch.created_at));
+        batches.truncate(args.limit);
+        return print_list(&batches, args, reporter);
+    }
+    let state = state_of(args, &states)?;
+    let Some(local) = start(state, reporter).await? else {
+        return Err(usage_error(
+            format!(
+                "another run is using the emulator state in {}",
+                Shown(state.data_dir.display())
+            ),
+            Some("wait for it to finish, then run this again"),
+        ));
+    };
+    let status = check_one(&local.client, args, reporter).await;
+    local.stop().await;
+    status
+}
+
+/// The built-in emulator on one state, its client, and the job lock held while it runs.
+struct Local {
+    emulator: Emulator,
+    client: Client,
+    _lock: Option<JobLock>,
+}
+
+impl Local {
+    async fn stop(self) {
+        self.emulator.shutdown().await;
+    }
+}
+
+/// Starts the emulator on `state` under its job's lock; `None` (with a note) when another
+/// run holds the lock.
+async fn start(state: &EmulatorState, reporter: &Reporter) -> anyhow::Result<Option<Local>> {
+    let lock = match &state.out_dir {
+        Some(out_dir) => match JobLock::acquire(out_dir, COMMAND, LockWait::NoWait, |_| {}) {
+            Ok(lock) => Some(lock),
+            Err(lesson_job::Error::Locked { .. }) => {
+                reporter.warn(format!(
+                    "{}: skipped, another run is using it",
+                    Shown(state.data_dir.display())
+                ));
+                return Ok(None);
+            }
+            Err(err) => return Err(err.into()),
+        },
+        None => None,
+    };
+    let mut config = EmulatorConfig::fast();
+    config.data_dir = Some(state.data_dir.clone());
+    let emulator = Emulator::start(config)
+        .await
+        .context("cannot start the built-in batch emulator")?;
+    reporter.detail(format!(
+        "Using the built-in batch emulator on {} at {}",
+        Shown(state.data_dir.display()),
+        Shown(emulator.base_url())
+    ));
+    let client = Client::new(crate::key::client_config(
+        emulator.base_url().to_owned(),
+        secrecy::SecretString::from("emulator".to_owned()),
+    ))?;
+    Ok(Some(Local {
+        emulator,
+        client,
+        _lock: lock,
+    }))
+}
+
+/// The state that holds the batch asked about (or the work dir's latest): the one of the job
+/// whose ledger records it, else the only one, else the one whose store has it.
+fn state_of<'a>(args: &Args, states: &'a [EmulatorState]) -> anyhow::Result<&'a EmulatorState> {
+    let batch_id = match &args.batch_id {
+        Some(id) => Some(BatchId::from(id.as_str())),
+        None => lesson_job::latest_batch(&args.work_dir)?,
+    };
+    if let Some(batch_id) = &batch_id {
+        if let Some(recorded) = lesson_job::recorded_batch(&args.work_dir, batch_id)?
+            && let Some(state) = states
+                .iter()
+                .find(|state| state.job_dir == recorded.job_dir)
+        {
+            return Ok(state);
+        }
+        // A batch made by hand against the emulator is in its store only.
+        let plain = !batch_id.as_str().contains(['/', '\\', '.']);
+        if let Some(state) = states.iter().filter(|_| plain).find(|state| {
+            state
+                .data_dir
+                .join("batches")
+                .join(format!("{batch_id}.json"))
+                .is_file()
+        }) {
+            return Ok(state);
+        }
+    }
+    match (states, batch_id) {
+        ([only], None) => Ok(only),
+        (_, Some(batch_id)) => Err(usage_error(
+            format!(
+                "no emulator state in {} has the batch {}",
+                Shown(args.work_dir.display()),
+                Shown(&batch_id)
+            ),
+            Some("check-batch-status --emulator --list shows the batches it has"),
+        )),
+        (_, None) => Err(usage_error(
+            format!(
+                "{} holds {} emulator states and records no batch",
+                Shown(args.work_dir.display()),
+                states.len()
+            ),
+            Some("pass a batch id (check-batch-status --emulator --list shows them)"),
+        )),
+    }
+}
