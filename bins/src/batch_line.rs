@@ -47,22 +47,32 @@ pub fn progress_line(
     if counts.failed > 0 {
         parts.push(format!("{} failed", counts.failed));
     }
-    parts.push(format!("{} elapsed", clock(now - batch.created_at)));
-    if let Some(left) = time_left(batch, now, first_seen) {
-        parts.push(format!("about {} left", human_duration(left)));
-    }
-    if let Some(cost) = cost_so_far(batch) {
-        parts.push(format!("{} so far", usd(Some(cost))));
-    }
-    let rest = parts.join(" · ");
+    let elapsed = format!("{} elapsed", clock(now - batch.created_at));
+    let left =
+        time_left(batch, now, first_seen).map(|left| format!("{} left", human_duration(left)));
+    let cost = cost_so_far(batch).map(|cost| format!("{} so far", usd(Some(cost))));
     let id = Shown(&batch.id).to_string();
-    let full = format!("{id}  {rest}");
-    if console::measure_text_width(&full) <= width {
-        return full;
+    // Too wide: the id gives way first (its ends tell batches apart), then the cost, then
+    // the elapsed time (time left says more); only then is the tail cut.
+    let short = short_id(&id);
+    let candidates = [
+        (&id, true, true),
+        (&short, true, true),
+        (&short, true, false),
+        (&short, false, false),
+    ];
+    let mut line = String::new();
+    for (id, with_elapsed, with_cost) in candidates {
+        let mut all = parts.clone();
+        all.extend(with_elapsed.then(|| elapsed.clone()));
+        all.extend(left.clone());
+        all.extend(cost.clone().filter(|_| with_cost));
+        line = format!("{id}  {}", all.join(" · "));
+        if console::measure_text_width(&line) <= width {
+            return line;
+        }
     }
-    // Too wide: the id gives way first (its ends tell batches apart), then the tail is cut.
-    let short = format!("{}  {rest}", short_id(&id));
-    console::truncate_str(&short, width, "…").into_owned()
+    console::truncate_str(&line, width, "…").into_owned()
 }
 
 /// The line printed once a batch reaches a terminal status, e.g.
@@ -188,7 +198,7 @@ mod tests {
             "30/120 (25%)",
             "2 failed",
             "1m 10s elapsed",
-            "about 3m left",
+            "3m left",
         ] {
             assert!(line.contains(part), "{part} in {line}");
         }
@@ -230,6 +240,9 @@ mod tests {
             narrow.starts_with("batch_6925f…6a7b  in_progress"),
             "{narrow}"
         );
+        // The time left stays; the cost and the elapsed time give way first.
+        let narrow = progress_line(&batch, 1_070, None, None, 67);
+        assert!(narrow.ends_with("3m left"), "{narrow}");
     }
 
     #[test]
