@@ -92,10 +92,9 @@ async fn downloads_the_partial_results_of_an_expired_batch() {
         "{}",
         stdout(&output)
     );
-    let out =
-        std::fs::read_to_string(dir.path().join(format!("work/batch_{id}_output.jsonl"))).unwrap();
+    let out = std::fs::read_to_string(dir.path().join(format!("work/{id}_output.jsonl"))).unwrap();
     let errors =
-        std::fs::read_to_string(dir.path().join(format!("work/batch_{id}_errors.jsonl"))).unwrap();
+        std::fs::read_to_string(dir.path().join(format!("work/{id}_errors.jsonl"))).unwrap();
     let (done, expired) = (out.lines().count(), errors.lines().count());
     assert!(done > 0, "no partial output: {}", stdout(&output));
     assert_eq!(done + expired, 10);
@@ -110,7 +109,7 @@ async fn cancels_and_downloads_the_partial_results_of_a_cancelled_batch() {
     wait_for(&emulator, &id, BatchStatus::InProgress).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut cancel = check(dir.path(), &emulator);
-    cancel.arg(id.as_str()).arg("--cancel");
+    cancel.arg(id.as_str()).args(["--cancel", "--yes"]);
     let output = run(cancel).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(

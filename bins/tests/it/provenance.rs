@@ -174,7 +174,11 @@ async fn an_outline_edited_mid_batch_gives_a_stale_lesson_that_stale_regenerates
     assert_eq!(report["written"], 1);
     assert_eq!(report["kept"][0]["lesson_code"], "M0-L002");
     assert_eq!(report["kept"][0]["reason"], "edited_by_hand");
-    assert!(stderr(&output).contains("kept M0-L002: edited by hand"));
+    assert!(
+        stderr(&output).contains("1 kept (edited by hand): M0-L002; --force overwrites them"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(
         first_line(out.join("M0-L001.md")),
         "# Lesson M0-L001: Data Governance in One Page"

@@ -91,7 +91,7 @@ async fn process_batch_results_rejects_a_forty_word_answer_unless_accepted() {
     assert!(kept.contains("Data is a set of recorded facts."), "{kept}");
     let err = stderr(&output);
     assert!(
-        err.contains("failed M0-L001: answer below spec") && err.contains("--accept-below-spec"),
+        err.contains("1 below spec: M0-L001;") && err.contains("--accept-below-spec"),
         "{err}"
     );
     let failures =
