@@ -295,8 +295,6 @@ fn long_after_help() -> String {
 /// Any failure, for [`crate::report()`] to print with a hint and an exit code.
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let reporter = Reporter::new(args.output.verbosity());
-    // Flags that would hammer the API fail before any work.
-    let poll = poll_config(args)?;
     // A missing key fails before any work, unless nothing will be sent or the emulator runs.
     let key = if args.dry_run || args.emulator || args.list_lessons {
         None
@@ -305,6 +303,12 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             args.api.api_key_file.as_deref(),
             crate::Command::Generate,
         )?)
+    };
+    // Polling that would hammer the API fails before any work (a dry run polls nothing).
+    let poll = if args.dry_run || args.list_lessons {
+        PollConfig::default()
+    } else {
+        poll_config(args)?
     };
     let outline_name = args.content.file_name().map_or_else(
         || args.content.display().to_string(),

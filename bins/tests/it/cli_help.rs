@@ -8,8 +8,7 @@ use std::time::Duration;
 use batch_emulator::EmulatorConfig;
 
 use crate::{
-    batches, code, command, datagov, emulator, generate_against, generate_on, job_file, run,
-    stderr,
+    batches, code, command, datagov, emulator, generate_against, generate_on, job_file, run, stderr,
 };
 
 /// Runs `command` with a fixed help width (clap reads COLUMNS when not on a terminal).
@@ -98,14 +97,15 @@ fn amounts_and_intervals_that_would_switch_a_guard_off_are_refused_by_clap() {
         assert_eq!(code(&out), 2, "{flags:?}: {}", stderr(&out));
         texts.push(format!("$ generate {}\n{}", flags.join(" "), stderr(&out)));
     }
-    // Below 1 s, a remote server is refused before anything is done (no key needed yet).
+    // Below 1 s, a remote server is refused before anything is done.
     let mut cmd = command("generate", dir.path());
     cmd.args([
         "--base-url",
         "https://api.example.invalid/v1",
         "--poll-interval",
         "0.5",
-    ]);
+    ])
+    .env("OPENAI_API_KEY", "sk-test-key");
     let out = output(cmd);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     texts.push(format!(
