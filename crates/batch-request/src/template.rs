@@ -653,8 +653,9 @@ mod tests {
     /// shared part and the lesson's part alike.
     #[test]
     fn all_unknown_placeholders_are_reported_at_once() {
-        let err = parse("{{curriculm}}\n<!-- lesson -->\n{{lesson_code}} {{titel}}\n\n{{ sektion }}\n")
-            .unwrap_err();
+        let err =
+            parse("{{curriculm}}\n<!-- lesson -->\n{{lesson_code}} {{titel}}\n\n{{ sektion }}\n")
+                .unwrap_err();
         let Error::UnknownPlaceholder { unknown, known, .. } = &err else {
             panic!("unexpected {err:?}");
         };
@@ -689,13 +690,19 @@ mod tests {
                 },
             ]
         );
-        assert!(parse("{{lesson_code}} {{{{lesson_code}}}}\n").unwrap().single_braces().is_empty());
+        assert!(
+            parse("{{lesson_code}} {{{{lesson_code}}}}\n")
+                .unwrap()
+                .single_braces()
+                .is_empty()
+        );
         assert!(Template::generic().single_braces().is_empty());
         // A legacy template's single braces are Python's: `{lesson_details['LESSON_CODE']}`,
         // `{{` for a literal brace; nothing to warn about.
-        let legacy =
-            parse("prompt = f\"\"\"\nLesson {lesson_details['LESSON_CODE']} {{audience}}\n\"\"\"\n")
-                .unwrap();
+        let legacy = parse(
+            "prompt = f\"\"\"\nLesson {lesson_details['LESSON_CODE']} {{audience}}\n\"\"\"\n",
+        )
+        .unwrap();
         assert!(legacy.is_legacy() && legacy.single_braces().is_empty());
     }
 
