@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use batch_emulator::{EmulatorConfig, Timing};
+use batch_emulator::{EmulatorConfig, Endpoint, HttpFault, HttpFaultKind, Timing};
 use nix::pty::{OpenptyResult, Winsize, openpty};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -256,11 +256,22 @@ async fn interrupt_generate(
     let dir = tempfile::tempdir().unwrap();
     let outline = outline(dir.path());
     let mut cmd = generate_against(dir.path(), &outline, "out", &format!("{}/v1", server.uri()));
-    cmd.arg("--yes")
-        .stdin(Stdio::null())
+    cmd.arg("--yes");
+    let (code, err) = interrupt_when(cmd, dir.path(), ready).await;
+    (code, err, dir)
+}
+
+/// Runs `cmd` (piped, not in a terminal) and sends it SIGINT once `ready` says so, given
+/// `root` and its stderr so far; returns its exit code and stderr.
+async fn interrupt_when(
+    mut cmd: Command,
+    root: &Path,
+    ready: impl Fn(&Path, &str) -> bool + Send + 'static,
+) -> (i32, String) {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let root = dir.path().to_path_buf();
+    let root = root.to_path_buf();
     let (status, err) = tokio::task::spawn_blocking(move || {
         let mut child = cmd.spawn().unwrap();
         let mut pipe = child.stderr.take().unwrap();
@@ -299,7 +310,7 @@ async fn interrupt_generate(
     })
     .await
     .unwrap();
-    (status.code().expect("exited, not killed"), err, dir)
+    (status.code().expect("exited, not killed"), err)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -388,5 +399,60 @@ async fn off_a_terminal_and_with_no_color_nothing_is_coloured() {
     assert!(
         !plain.contains('\u{1b}'),
         "NO_COLOR in a terminal: {plain:?}"
+    );
+}
+
+/// Issue 13: check-batch-status retried silently for 14 s; now the retries show at once, and
+/// Ctrl-C says the batch keeps running, with the command that looks again.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_shows_the_server_unreachable_and_ctrl_c_says_the_batch_runs_on() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("check", dir.path());
+    cmd.args(["batch_abc", "--wait", "--work-dir", "work", "--base-url"])
+        .arg(format!("http://127.0.0.1:{port}/v1"))
+        .env("OPENAI_API_KEY", "sk-test-key");
+    let (code, err) = interrupt_when(cmd, dir.path(), |_, said| said.contains("retrying")).await;
+    assert_eq!(code, 130, "{err}");
+    let unreachable = err
+        .lines()
+        .find(|line| line.contains("server unreachable since "))
+        .unwrap_or_else(|| panic!("no unreachable line in {err}"));
+    assert!(
+        unreachable.contains(", retrying (attempt 2 of "),
+        "{unreachable}"
+    );
+    assert!(
+        err.contains("Interrupted: batch batch_abc keeps running on the server"),
+        "{err}"
+    );
+    assert!(err.contains("--base-url http://127.0.0.1:"), "{err}");
+}
+
+/// Issue 13: a retried upload was announced three times with no word about retrying.
+#[tokio::test]
+async fn a_retried_upload_is_announced_once_and_says_it_retries() {
+    let mut config = EmulatorConfig::fast();
+    config.faults.http = vec![HttpFault {
+        endpoint: Endpoint::UploadFile,
+        kind: HttpFaultKind::ServerError,
+        times: 1,
+    }];
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outline = outline(dir.path());
+    let mut cmd = generate_against(dir.path(), &outline, "out", emulator.base_url());
+    cmd.arg("--yes");
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(code(&output), 0, "{err}");
+    assert_eq!(err.matches("  uploading ").count(), 1, "{err}");
+    assert!(
+        err.contains("  retrying upload (attempt 2 of 3): "),
+        "{err}"
     );
 }
