@@ -423,3 +423,45 @@ async fn the_key_never_shows_in_an_error() {
     let redacted = errors[0].api().unwrap().message.clone();
     assert_eq!(redacted, "Incorrect API key provided: [REDACTED]");
 }
+
+/// What a [`openai_batch_client::RetryProgress`] heard.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+impl openai_batch_client::RetryProgress for Heard {
+    fn on_retry(&self, retry: &openai_batch_client::RetryEvent<'_>) {
+        self.0.lock().unwrap().push(format!(
+            "retry {} {} attempt {} of {}: {}",
+            retry.method, retry.path, retry.attempt, retry.max_attempts, retry.error
+        ));
+    }
+
+    fn on_recovered(&self, method: &str, path: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("recovered {method} {path}"));
+    }
+}
+
+/// Issue 13: a caller hears of each retry and of the request getting through, so it can say
+/// that the server is unreachable instead of falling silent.
+#[tokio::test]
+async fn the_retry_listener_hears_each_retry_and_the_recovery() {
+    let server = fail_once_then_succeed(ResponseTemplate::new(503)).await;
+    let heard = Arc::new(Heard::default());
+    let client = support::client(&server.uri()).with_retry_progress(heard.clone());
+
+    client
+        .retrieve_batch(&BatchId::from("batch_1"))
+        .await
+        .unwrap();
+
+    let heard = heard.0.lock().unwrap().clone();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert!(
+        heard[0].starts_with("retry GET /batches/batch_1 attempt 2 of 6: "),
+        "{heard:?}"
+    );
+    assert_eq!(heard[1], "recovered GET /batches/batch_1");
+}
