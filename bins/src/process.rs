@@ -46,6 +46,28 @@ pub struct Args {
     pub output: OutputArgs,
 }
 
+impl Args {
+    /// Parses the command line, then takes `--out` and `--content`, when not given, from the
+    /// settings file's `[paths]` (--config, else ./lessons.toml), as generate does.
+    ///
+    /// # Errors
+    ///
+    /// The settings file cannot be read or parsed (clap's own errors exit as clap does).
+    pub fn parse_with_settings() -> anyhow::Result<Args> {
+        let mut args = <Args as Parser>::parse();
+        if let Some(file) = crate::args::settings_file(args.write.config.as_deref()) {
+            let paths = RequestSettings::from_toml_file(&file)?.paths;
+            if args.write.out.is_none() {
+                args.write.out = paths.out;
+            }
+            if args.write.content.is_none() {
+                args.write.content = paths.content;
+            }
+        }
+        Ok(args)
+    }
+}
+
 /// The examples, shown by `-h` and `--help`.
 const EXAMPLES: &str = "\
 Examples:
@@ -59,13 +81,15 @@ Examples:
 pub struct WriteArgs {
     /// Where lesson files are written.
     ///
-    /// [default: for a batch of a job in the work dir, that job's output directory, else the
-    /// old scripts' src/data/data_gov/lessons]
+    /// [default: for check-batch-status, the output directory of the job that submitted the
+    /// batch; for process-batch-results, `[paths] out` of the settings file; else the old
+    /// scripts' src/data/data_gov/lessons]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// The curriculum outline: gives titles and the expected lessons.
     ///
     /// Titles go into headings and slugged names; lessons missing from both files are reported.
+    /// process-batch-results reads `[paths] content` of the settings file when not given.
     #[arg(long, value_name = "PATH")]
     pub content: Option<PathBuf>,
     /// Write answers cut off at max_completion_tokens as lessons.

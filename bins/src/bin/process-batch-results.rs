@@ -2,12 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::process::Args::parse();
+    let args = match cli::process::Args::parse_with_settings() {
+        Ok(args) => args,
+        Err(err) => return cli::report(&err),
+    };
     match cli::process::run(&args) {
         Ok(status) => status.into(),
-        Err(err) => cli::report(&err),
+        Err(err) => cli::report_as(&err, cli::Command::Process, args.output.json),
     }
 }

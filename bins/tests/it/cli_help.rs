@@ -315,3 +315,37 @@ fn paths_come_from_lessons_toml_relative_to_it_and_flags_override_them() {
     let out = output(cmd);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn process_batch_results_takes_out_from_lessons_toml_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.jsonl");
+    std::fs::copy(
+        crate::repo().join("fixtures/batch-output/success.jsonl"),
+        &results,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lessons.toml"),
+        "[paths]\nout = \"from-settings\"\n",
+    )
+    .unwrap();
+    let mut cmd = command("process", dir.path());
+    cmd.arg(&results).arg("--accept-below-spec");
+    let out = output(cmd);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        crate::lesson_files(&dir.path().join("from-settings")),
+        ["M0-L001.md"]
+    );
+
+    let mut cmd = command("process", dir.path());
+    cmd.arg(&results)
+        .args(["--accept-below-spec", "--out", "from-flag"]);
+    let out = output(cmd);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        crate::lesson_files(&dir.path().join("from-flag")),
+        ["M0-L001.md"]
+    );
+}
