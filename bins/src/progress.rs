@@ -11,7 +11,7 @@ use lesson_job::{JobObserver, Step};
 use openai_batch_client::{Batch, BatchStatus, JobEvent, JobProgress, RetryEvent, RetryProgress};
 
 use crate::batch_line::{FirstSeen, finished_line, progress_line};
-
+use crate::format::{count, plural};
 use crate::term::{Shown, shown_lines};
 
 /// How chatty the commands are.
@@ -241,6 +241,20 @@ impl BatchBars {
         }
     }
 
+    /// `error: <text>`, the prefix coloured as in [`crate::report_as`] (the text shown escaped).
+    fn error_line(&self, text: &str) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let text = format!("{} {}", crate::term::error_prefix(), shown_lines(text));
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(text);
+            }
+            None => crate::output::errln!("{text}"),
+        }
+    }
+
     fn show(&self, shard: usize, batch: &Batch) {
         let now = chrono::Utc::now().timestamp();
         let counts = batch.counts();
@@ -450,7 +464,10 @@ impl JobProgress for BatchBars {
                 )
             }),
             JobEvent::RemoteFilesDeleted { files, .. } if self.verbosity == Verbosity::Verbose => {
-                self.line(format!("  deleted {files} file(s) of a finished batch from the server"));
+                self.line(format!(
+                    "  deleted {} of a finished batch from the server",
+                    plural(*files, "file")
+                ));
             }
             JobEvent::ShardFailed { error, .. } => {
                 // The error names the shard by its id (`r01_input_001`, counted from 1),
@@ -469,7 +486,8 @@ impl JobObserver for BatchBars {
                 self.line("Step 4: Checking the earlier batch(es)...".to_owned());
             }
             Step::Submitting { round, requests } => self.line(format!(
-                "Step 4: Uploading and creating batch(es): round {round}, {requests} request(s)..."
+                "Step 4: Uploading and creating batch(es): round {round}, {}...",
+                plural(requests, "request")
             )),
             Step::Waiting => self.line(
                 "Step 5: Waiting for the batch(es) to finish (Ctrl-C stops waiting; the batch keeps running)..."
@@ -489,14 +507,14 @@ impl JobObserver for BatchBars {
             } => {
                 let id = batch_id.map_or_else(String::new, |id| Shown(id).to_string());
                 let mut text =
-                    format!("error: batch {id} failed validation; nothing in it ran or was billed");
+                    format!("batch {id} failed validation; nothing in it ran or was billed");
                 for error in errors {
                     text.push_str(&format!("\n  {}", crate::report::batch_error_line(error)));
                 }
                 if token_limit {
                     text.push_str("\nhint: the organization's enqueued-token limit was reached; run the command again once other batches have finished");
                 }
-                self.line(text);
+                self.error_line(&text);
             }
             Step::StaleWritten { lessons } => {
                 let list: Vec<String> = lessons
@@ -508,15 +526,20 @@ impl JobObserver for BatchBars {
                 } else {
                     ("lessons were", "them")
                 };
+                // A few name the change; the rest are counted (the manifest lists them all).
+                let more = list.len().saturating_sub(MAX_NAMED);
+                let mut named = list.into_iter().take(MAX_NAMED).collect::<Vec<_>>().join(", ");
+                if more > 0 {
+                    named.push_str(&format!(" and {more} more"));
+                }
                 self.line(format!(
-                    "{} {one} generated from an earlier version of the outline: {}; run with --stale to regenerate {it}",
-                    lessons.len(),
-                    list.join(", ")
+                    "{} {one} generated from an earlier version of the outline: {named}; run with --stale to regenerate {it}",
+                    count(lessons.len()),
                 ));
             }
             Step::BudgetReached(stop) => self.line(format!(
-                "Budget: not resubmitting {} lesson(s): this run's results cost {} and the retry round could cost up to {}, past --budget {}. Run again with a larger --budget to retry them.",
-                stop.lessons.len(),
+                "Budget: not resubmitting {}: this run's results cost {} and the retry round could cost up to {}, past --budget {}. Run again with a larger --budget to retry them.",
+                plural(stop.lessons.len(), "lesson"),
                 usd(Some(stop.spent_usd)),
                 usd(stop.next_round_usd),
                 usd(Some(stop.budget_usd))
@@ -529,13 +552,17 @@ impl JobObserver for BatchBars {
                 lessons,
                 rounds_left,
             } => self.line(format!(
-                "Retrying {} lesson(s) whose failure is retryable ({rounds_left} round(s) left after this one)...",
-                lessons.len()
+                "Retrying {} whose failure is retryable ({} left after this one)...",
+                plural(lessons.len(), "lesson"),
+                plural(rounds_left, "round")
             )),
             _ => {}
         }
     }
 }
+
+/// At most this many lessons are named in a step line; the rest are counted.
+const MAX_NAMED: usize = 5;
 
 /// A size, as [`crate::format::bytes`] says it.
 pub fn human_bytes(bytes: u64) -> String {
