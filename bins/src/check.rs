@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::ExitStatus;
 use crate::args::{ApiArgs, OutputArgs};
-use crate::format::{count, dollars, usd};
+use crate::format::{count, dollars, plural, plural_as, usd};
 use crate::key;
 use crate::process::{WriteArgs, write_lessons};
 use crate::progress::Reporter;
@@ -363,8 +363,9 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
         deleted += job.files_deleted;
         if job.files_deleted > 0 {
             reporter.say(format!(
-                "{name}: deleted {} file(s) of {} finished batch(es) from the server",
-                job.files_deleted, job.shards_cleaned
+                "{name}: deleted {} of {} from the server",
+                plural(job.files_deleted, "file"),
+                plural_as(job.shards_cleaned, "finished batch", "finished batches")
             ));
         }
         for error in &job.errors {
@@ -392,7 +393,10 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
             Shown(args.work_dir.display())
         )
     } else {
-        format!("Deleted {deleted} file(s) from the server; the local copies stay in the work dir.")
+        format!(
+            "Deleted {} from the server; the local copies stay in the work dir.",
+            plural(deleted, "file")
+        )
     });
     Ok(status)
 }
@@ -459,19 +463,13 @@ pub fn cost_line(cost: Option<&lesson_job::BatchCost>, billing: Billing) -> Stri
     let suffix = billing.suffix();
     match cost {
         Some(cost) => {
-            let tokens = format!(
-                "{} input tokens ({} cached), {} output tokens",
-                count(cost.input_tokens),
-                count(cost.cached_tokens),
-                count(cost.output_tokens)
-            );
             let so_far = if cost.is_final { "" } else { " so far" };
             match cost.usd {
                 Some(amount) => format!(
-                    "  cost:        {}{so_far} at batch prices, for {tokens}{suffix}\n",
+                    "  cost:        {}{so_far} at batch prices, from the usage above{suffix}\n",
                     dollars(amount)
                 ),
-                None => format!("  cost:        {}, for {tokens}{suffix}\n", usd(None)),
+                None => format!("  cost:        {}{suffix}\n", usd(None)),
             }
         }
         None => format!(
@@ -517,10 +515,10 @@ pub fn describe(batch: &Batch, now: i64) -> String {
     let _ = writeln!(
         out,
         "  requests:    {} total, {} completed ({:.1}%), {} failed ({:.1}%)",
-        counts.total,
-        counts.completed,
+        count(counts.total),
+        count(counts.completed),
         percent(counts.completed),
-        counts.failed,
+        count(counts.failed),
         percent(counts.failed)
     );
     if !batch.status.is_terminal() {
@@ -541,8 +539,14 @@ pub fn describe(batch: &Batch, now: i64) -> String {
     if let Some(usage) = &batch.usage {
         let _ = writeln!(
             out,
-            "  usage:       {} input tokens, {} output tokens",
-            usage.input_tokens, usage.output_tokens
+            "  usage:       {} input tokens ({} cached), {} output tokens",
+            count(usage.input_tokens),
+            count(
+                usage
+                    .input_tokens_details
+                    .map_or(0, |details| details.cached_tokens)
+            ),
+            count(usage.output_tokens)
         );
     }
     if let Some(errors) = &batch.errors {

@@ -185,7 +185,7 @@ async fn a_finished_run_leaves_no_file_on_the_server_unless_asked_to_keep_them()
     let output = run(cleanup(dir.path(), &emulator)).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("Deleted 1 file(s)"),
+        stderr(&output).contains("Deleted 1 file from the server"),
         "{}",
         stderr(&output)
     );
@@ -226,10 +226,7 @@ async fn a_retry_round_that_could_pass_the_budget_is_not_submitted() {
     let output = run(cmd).await;
     let err = stderr(&output);
     assert_eq!(code(&output), 3, "{err}");
-    assert!(
-        err.contains("Budget: not resubmitting 10 lesson(s)"),
-        "{err}"
-    );
+    assert!(err.contains("Budget: not resubmitting 10 lessons"), "{err}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let stopped = &report["budget_stopped"];
     assert_eq!(stopped["lessons"].as_array().unwrap().len(), 10, "{report}");

@@ -487,7 +487,10 @@ async fn check_shows_a_batchs_cost() {
         .lines()
         .find(|line| line.starts_with("  cost:"))
         .unwrap_or_else(|| panic!("no cost line in:\n{shown}"));
-    assert!(cost.contains(" at batch prices, for "), "{cost}");
+    assert!(
+        cost.contains(" at batch prices, from the usage above"),
+        "{cost}"
+    );
     assert!(
         !cost.contains("unknown") && !cost.contains("nothing billed"),
         "{cost}"
