@@ -458,7 +458,12 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     }
     if let Some(estimate) = &plan.estimate {
         reporter.say("Step 3: Building requests...");
-        print_estimate(&reporter, &plan, estimate);
+        print_estimate(
+            &reporter,
+            &plan,
+            estimate,
+            crate::report::Billing::from_emulator(args.emulator),
+        );
         if let Some(budget) = args.budget {
             plan.check_budget(budget, &job.settings().model)?;
         }
@@ -807,7 +812,12 @@ fn ask(question: &str) -> anyhow::Result<()> {
     }
 }
 
-fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
+fn print_estimate(
+    reporter: &Reporter,
+    plan: &Plan,
+    estimate: &Estimate,
+    billing: crate::report::Billing,
+) {
     use crate::format::{count, plural};
     for shard in &plan.shards {
         reporter.say(format!(
@@ -839,10 +849,11 @@ fn print_estimate(reporter: &Reporter, plan: &Plan, estimate: &Estimate) {
         ));
     }
     reporter.say(format!(
-        "  cost at batch prices: expected {}, upper bound {}; the same at standard prices: {}",
+        "  cost at batch prices: expected {}, upper bound {}; the same at standard prices: {}{}",
         usd(estimate.expected_usd),
         usd(estimate.max_usd),
-        usd(estimate.standard_usd)
+        usd(estimate.standard_usd),
+        billing.suffix()
     ));
     if estimate.cached_input_tokens > 0 && estimate.expected_usd_with_cache != estimate.expected_usd
     {
