@@ -456,3 +456,46 @@ async fn a_retried_upload_is_announced_once_and_says_it_retries() {
         "{err}"
     );
 }
+
+/// Issue 13: `-v` showed developer logs (UTC, module paths, colour codes in a file); now the
+/// tool's information lines carry the local time and no module path, and no colour off a
+/// terminal.
+#[tokio::test]
+async fn verbose_logs_are_in_local_time_without_module_paths_or_colours() {
+    let mut config = EmulatorConfig::fast();
+    // A create that fails with a 500 is looked up before it is retried, and says so in a log.
+    config.faults.http = vec![HttpFault {
+        endpoint: Endpoint::CreateBatch,
+        kind: HttpFaultKind::ServerError,
+        times: 1,
+    }];
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outline = outline(dir.path());
+    let mut cmd = generate_against(dir.path(), &outline, "out", emulator.base_url());
+    // Five hours east of UTC, as POSIX spells it.
+    cmd.args(["--yes", "-v"])
+        .env("TZ", "XYZ-5")
+        .env_remove("RUST_LOG");
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(code(&output), 0, "{err}");
+    let log = err
+        .lines()
+        .find(|line| line.contains("create batch failed ambiguously"))
+        .unwrap_or_else(|| panic!("no log line in {err}"));
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes off a terminal: {log:?}"
+    );
+    assert!(!log.contains("openai_batch_client"), "a module path: {log}");
+    let local_hour = (chrono_now() / 3600 + 5) % 24;
+    let hour: i64 = log[..2]
+        .parse()
+        .unwrap_or_else(|_| panic!("no time first: {log}"));
+    assert!(
+        hour == local_hour || hour == (local_hour + 1) % 24,
+        "not the local time ({local_hour}h): {log}"
+    );
+    assert_eq!(&log[2..3], ":", "{log}");
+}

@@ -926,7 +926,7 @@ impl JobRunner {
         }
         // `adopt` passes over a shard with a create intent: our own batch may exist then.
         if let Some(batch) = self.adopt(index, adoptable)? {
-            tracing::info!(batch_id = %batch.id, shard = index, "taking over a batch of the same job");
+            tracing::info!(batch_id = %batch.id, shard = %shard.id, "taking over a batch of the same job");
             self.emit(&JobEvent::Adopted {
                 shard: index,
                 batch: &batch,
@@ -953,7 +953,7 @@ impl JobRunner {
             match self.client.retrieve_file(file_id).await {
                 Ok(_) => return Ok(file_id.clone()),
                 Err(err) if err.api_kind() == Some(ApiErrorKind::NotFound) => {
-                    tracing::warn!(%file_id, shard = index, "uploaded file is gone, uploading again");
+                    tracing::warn!(%file_id, shard = %shard.id, "uploaded file is gone, uploading again");
                 }
                 Err(err) => return Err(err),
             }
