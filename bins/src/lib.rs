@@ -33,7 +33,7 @@ pub enum ExitStatus {
     Usage,
     /// 3: finished, but some lessons failed (they are listed and in the failures file).
     Partial,
-    /// 130: interrupted with Ctrl-C while waiting; the batch keeps running.
+    /// 130: interrupted with Ctrl-C, in any step; a batch already created keeps running.
     Interrupted,
 }
 
@@ -50,7 +50,7 @@ Exit codes:
   1    runtime failure (network, API, I/O, the batch failed)
   2    usage, configuration or input error (flags, outline, template, budget, missing key)
   3    finished, but some lessons failed (listed, and written to the failures file)
-  130  interrupted with Ctrl-C while waiting (the batch keeps running; rerun to attach)";
+  130  interrupted with Ctrl-C, in any step (a batch already created keeps running; rerun to attach)";
 
 /// Which command is reporting an error: its hints name only its own flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
