@@ -155,7 +155,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         "Using the API key from {source} with {}",
         Shown(openai_batch_client::redacted_url(&base_url))
     ));
-    let client = Client::new(key::client_config(base_url, api_key))?;
+    // Retries show (--list and --cleanup too); `check_one` renders them on its batch lines.
+    let client = Client::new(key::client_config(base_url, api_key))?
+        .with_retry_progress(std::sync::Arc::new(reporter.job_progress()));
 
     if args.list {
         return list(&client, args, &reporter).await;
