@@ -195,21 +195,23 @@ async fn check_batch_status_shows_the_servers_metadata_and_ids_escaped() {
         .await
         .unwrap();
     let mut request = openai_batch_client::CreateBatchRequest::new(file.id, "/v1/chat/completions");
+    // The --list table shows the `job` metadata (issue 13).
     request.metadata.insert(
-        "note\u{1b}[2J".to_owned(),
+        "job".to_owned(),
         "\u{1b}]0;pwned\u{7}\u{1b}]8;;https://evil.example\u{7}link\u{8}".to_owned(),
     );
     client.create_batch(&request).await.unwrap();
 
     let mut cmd = command("check", dir.path());
     cmd.args(["--list", "--base-url", emulator.base_url()])
-        .env("OPENAI_API_KEY", "sk-test");
+        .env("OPENAI_API_KEY", "sk-test")
+        .env("COLUMNS", "400");
     let output = run(cmd).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let text = stdout(&output);
     assert_shown_escaped(&text);
     assert!(
-        text.contains("note\\e[2J=\\e]0;pwned\\a\\e]8;;https://evil.example\\alink\\b"),
+        text.contains("\\e]0;pwned\\a\\e]8;;https://evil.example\\alink\\b"),
         "{text}"
     );
 }
