@@ -132,6 +132,7 @@ impl Reporter {
             by_shard: Mutex::new(HashMap::new()),
             trouble: Arc::new(Mutex::new(None)),
             uploading: Mutex::new(HashSet::new()),
+            downloading: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -148,6 +149,8 @@ pub struct BatchBars {
     trouble: Arc<Mutex<Option<Trouble>>>,
     /// Shards whose upload was announced, so a retried upload is not announced again.
     uploading: Mutex<HashSet<usize>>,
+    /// Whether this round's first download was announced as step 6.
+    downloading: std::sync::atomic::AtomicBool,
 }
 
 /// One batch's live line.
@@ -434,6 +437,17 @@ impl JobProgress for BatchBars {
                 self.show(*shard, batch);
             }
             JobEvent::Changed { shard, batch } => self.show(*shard, batch),
+            // The job downloads each batch as it finishes, while others may still run.
+            JobEvent::DownloadStarted { .. }
+                if !self
+                    .downloading
+                    .swap(true, std::sync::atomic::Ordering::Relaxed) =>
+            {
+                self.line(
+                    "Step 6: Downloading results (Ctrl-C stops; no partial file is kept)..."
+                        .to_owned(),
+                );
+            }
             JobEvent::Downloaded { path, bytes, .. } => self.line(format!(
                 "  downloaded {} ({})",
                 Shown(path.display()),
@@ -481,6 +495,10 @@ impl JobProgress for BatchBars {
 
 impl JobObserver for BatchBars {
     fn step(&self, step: Step<'_>) {
+        if let Step::Submitting { .. } = step {
+            self.downloading
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
         match step {
             Step::Submitting { requests: 0, .. } => {
                 self.line("Step 4: Checking the earlier batch(es)...".to_owned());
