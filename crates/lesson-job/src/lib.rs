@@ -63,8 +63,8 @@ mod work_dir;
 
 pub use error::{Error, ErrorKind};
 pub use identity::{
-    EMULATOR_DIR, Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY, TOOL_NAME,
-    job_name,
+    EMULATOR_DIR, Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY,
+    TOOL_NAME, job_name,
 };
 pub use inspect::{BatchCheck, BatchCost, CheckedBatch, batch_cost, check_batch, recent_batches};
 pub use job::{AttachedShard, Job, JobSpec, Plan, RunOptions, larger_budget};
@@ -76,7 +76,9 @@ pub use report::{
     StaleLesson,
 };
 pub use results::{ResultsFile, ResultsSpec, process_results};
-pub use round::{RequestHasher, RoundShard, SentLesson, read_requests, requests_path};
+pub use round::{
+    RequestHasher, RoundShard, SentLesson, is_shard_file, read_requests, requests_path,
+};
 pub use select::{LessonState, LessonStatus, Selection, StaleReason};
 pub use work_dir::{
     CleanedJob, DownloadedResults, EmulatorState, RecordedBatch, clean_up_remote_files,

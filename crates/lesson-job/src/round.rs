@@ -54,6 +54,17 @@ pub fn requests_path(shard: &Path) -> PathBuf {
     shard.with_extension("lessons.jsonl")
 }
 
+/// Whether `path` names a shard (`r01_input_001.jsonl`) or its requests file
+/// (`r01_input_001.lessons.jsonl`) in a job folder.
+pub fn is_shard_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_suffix(".jsonl"))
+        .map(|stem| stem.strip_suffix(".lessons").unwrap_or(stem))
+        .and_then(|id| Some((round_of(id)?, id.split_once("_input_")?.1)))
+        .is_some_and(|(_, number)| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The round of a shard id (`r07_input_001` gives 7).
 pub(crate) fn round_of(id: &str) -> Option<u32> {
     id.strip_prefix('r')?.split_once("_input_")?.0.parse().ok()
@@ -361,6 +372,21 @@ pub fn read_requests(shard: &Path) -> Result<BTreeMap<LessonCode, SentLesson>, E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_files_are_told_by_name() {
+        for name in ["r01_input_001.jsonl", "w/job-1/r12_input_003.lessons.jsonl"] {
+            assert!(is_shard_file(Path::new(name)), "{name}");
+        }
+        for name in [
+            "ledger.json",
+            "r01_input_001_output.jsonl",
+            "notes.jsonl",
+            "rx_input_001.jsonl",
+        ] {
+            assert!(!is_shard_file(Path::new(name)), "{name}");
+        }
+    }
 
     #[test]
     fn a_round_over_the_context_window_is_refused_as_input_and_leaves_no_file() {

@@ -19,8 +19,9 @@ pub struct RecordedBatch {
     pub job_dir: PathBuf,
     /// What the job was made from (its output directory among it), when recorded.
     pub fingerprint: Option<Fingerprint>,
-    /// The lessons the batch asked for, with their titles and request hashes.
-    pub lessons: BTreeMap<LessonCode, SentLesson>,
+    /// The lessons the batch asked for, with their titles and request hashes; `None` when
+    /// the shard's requests file is gone (deleted by hand): its results are then the lessons.
+    pub lessons: Option<BTreeMap<LessonCode, SentLesson>>,
 }
 
 /// Every job ledger of `work_dir` (`<work-dir>/*/ledger.json`); none when it does not exist.
@@ -76,7 +77,15 @@ pub fn recorded_batch(work_dir: &Path, batch_id: &BatchId) -> Result<Option<Reco
                     ledger.context.clone(),
                 ))
                 .ok(),
-                lessons: read_requests(&shard.input_path)?,
+                lessons: match read_requests(&shard.input_path) {
+                    Ok(lessons) => Some(lessons),
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        None
+                    }
+                    Err(err) => return Err(err),
+                },
             }));
         }
     }
