@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use openai_batch_client::ClientConfig;
 use secrecy::SecretString;
 
-use crate::usage_error;
-
 /// The default API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
@@ -34,50 +32,101 @@ impl std::fmt::Display for KeySource {
     }
 }
 
-/// Reads the key: `OPENAI_API_KEY`, else `key_file`, else `./openaiapikey.txt`.
+/// Reads the key: `OPENAI_API_KEY`, else `key_file`, else `./openaiapikey.txt`; `command`'s
+/// hints name only its own flags.
+///
+/// An empty `OPENAI_API_KEY` counts as not set (a key file is still looked for), and is
+/// named as empty when no key is found.
 ///
 /// # Errors
 ///
-/// A usage error (exit 2) when no key is found or a key file cannot be read.
-pub fn load_api_key(key_file: Option<&Path>) -> anyhow::Result<(SecretString, KeySource)> {
-    if let Some(key) = std::env::var("OPENAI_API_KEY")
-        .ok()
-        .map(|key| key.trim().to_owned())
-        .filter(|key| !key.is_empty())
-    {
-        return Ok((SecretString::from(key), KeySource::Env));
+/// A key error (exit 2) when no key is found, a key file cannot be read, or the key is not
+/// one line of visible characters (a header cannot carry it).
+pub fn load_api_key(
+    key_file: Option<&Path>,
+    command: crate::Command,
+) -> anyhow::Result<(SecretString, KeySource)> {
+    let env = std::env::var("OPENAI_API_KEY").ok();
+    if let Some(key) = env.as_deref().map(str::trim).filter(|key| !key.is_empty()) {
+        check_key(key, "OPENAI_API_KEY", "set OPENAI_API_KEY to the key alone")?;
+        return Ok((SecretString::from(key.to_owned()), KeySource::Env));
     }
     let (path, explicit) = match key_file {
         Some(path) => (path.to_path_buf(), true),
         None => (PathBuf::from(LEGACY_KEY_FILE), false),
     };
+    let shown = crate::term::Shown(path.display()).to_string();
     match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => Ok((
-            SecretString::from(text.trim().to_owned()),
-            KeySource::File(path),
-        )),
-        Ok(_) => Err(usage_error(
-            format!(
-                "the API key file {} is empty",
-                crate::term::Shown(path.display())
-            ),
+        Ok(text) if !text.trim().is_empty() => {
+            let key = text.trim();
+            check_key(
+                key,
+                &format!("the API key file {shown}"),
+                "put the key alone on the file's first line, or set OPENAI_API_KEY",
+            )?;
+            Ok((SecretString::from(key.to_owned()), KeySource::File(path)))
+        }
+        Ok(_) => Err(key_error(
+            format!("the API key file {shown} is empty"),
             Some("put the key in the file, or set OPENAI_API_KEY"),
         )),
-        Err(err) if explicit || err.kind() != std::io::ErrorKind::NotFound => Err(usage_error(
-            format!(
-                "cannot read the API key file {}: {err}",
-                crate::term::Shown(path.display())
-            ),
+        Err(err) if explicit || err.kind() != std::io::ErrorKind::NotFound => Err(key_error(
+            format!("cannot read the API key file {shown}: {err}"),
             Some("check --api-key-file, or set OPENAI_API_KEY"),
         )),
-        Err(_) => Err(usage_error(
-            "no OpenAI API key: OPENAI_API_KEY is not set, and there is no ./openaiapikey.txt",
-            Some(
-                "export OPENAI_API_KEY=..., or pass --api-key-file PATH; \
-                 to try the tool without a key, add --emulator (or --dry-run to only estimate)",
-            ),
-        )),
+        Err(_) => {
+            let env = match env {
+                Some(_) => "OPENAI_API_KEY is empty",
+                None => "OPENAI_API_KEY is not set",
+            };
+            let hint = match command {
+                crate::Command::Generate => {
+                    "export OPENAI_API_KEY=..., or pass --api-key-file PATH; \
+                     to try the tool without a key, add --emulator (or --dry-run to only estimate)"
+                }
+                _ => "export OPENAI_API_KEY=..., or pass --api-key-file PATH",
+            };
+            Err(key_error(
+                format!("no OpenAI API key: {env}, and there is no ./{LEGACY_KEY_FILE}"),
+                Some(hint),
+            ))
+        }
     }
+}
+
+/// A key is one line of visible ASCII characters: anything else cannot go into the
+/// `Authorization` header (a second line in a key file, a pasted space or quote mark).
+fn check_key(key: &str, source: &str, fix: &str) -> anyhow::Result<()> {
+    let lines = key.lines().filter(|line| !line.trim().is_empty()).count();
+    if lines > 1 {
+        return Err(key_error(
+            format!("{source} holds {lines} lines; a key is one line"),
+            Some(fix),
+        ));
+    }
+    if let Some(bad) = key.chars().find(|c| !c.is_ascii_graphic()) {
+        let what = match bad {
+            ' ' | '\t' => "a space".to_owned(),
+            '\n' | '\r' => "a line break".to_owned(),
+            other => format!("the character U+{:04X}", u32::from(other)),
+        };
+        return Err(key_error(
+            format!(
+                "{source} holds {what} inside the key; a key is letters, digits and `-` or `_`"
+            ),
+            Some(fix),
+        ));
+    }
+    Ok(())
+}
+
+/// A problem with the API key: exit 2, kind `key` in `--json`.
+fn key_error(message: impl Into<String>, hint: Option<&str>) -> anyhow::Error {
+    anyhow::Error::new(crate::UsageError {
+        message: message.into(),
+        hint: hint.map(str::to_owned),
+        kind: crate::ErrorKind::Key,
+    })
 }
 
 /// The base URL: the flag, else `OPENAI_BASE_URL`, else the OpenAI API.

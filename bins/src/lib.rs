@@ -210,8 +210,8 @@ pub fn diagnose(err: &anyhow::Error, command: Command) -> Diagnosis {
         if let Some(writer) = cause.downcast_ref::<lesson_writer::Error>() {
             return writer_diagnosis(writer);
         }
-        if cause.downcast_ref::<std::io::Error>().is_some() {
-            return io_diagnosis();
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io_diagnosis(io.kind() == std::io::ErrorKind::NotFound);
         }
     }
     Diagnosis {
@@ -220,14 +220,23 @@ pub fn diagnose(err: &anyhow::Error, command: Command) -> Diagnosis {
     }
 }
 
-/// The hint of every local read or write failure.
-const IO_HINT: &str = "check that the disk has room and the path named above can be written, then run the command again (what is done is kept: a rerun goes on from there)";
+/// The hint of a local write failure.
+const WRITE_HINT: &str = "check that the disk has room and the path named above can be written, then run the command again (what is done is kept: a rerun goes on from there)";
 
-fn io_diagnosis() -> Diagnosis {
+/// The hint of a local read failure.
+const READ_HINT: &str = "check that the path named above is a file this user can read";
+
+/// A local read (`read` true) or write failure.
+fn io_diagnosis(read: bool) -> Diagnosis {
     Diagnosis {
         kind: ErrorKind::Io,
-        hint: Some(IO_HINT.to_owned()),
+        hint: Some(if read { READ_HINT } else { WRITE_HINT }.to_owned()),
     }
+}
+
+/// Whether a library's I/O `action` reads.
+fn reads(action: &str) -> bool {
+    matches!(action, "read" | "open" | "hash" | "list")
 }
 
 fn input(hint: impl Into<String>) -> Diagnosis {
@@ -242,9 +251,10 @@ fn request_diagnosis(err: &batch_request::Error) -> Diagnosis {
         batch_request::Error::OverContextWindow { .. } => input(
             "nothing was sent: shorten the long titles (a prompt also names the lessons around it) or the template, lower max_completion_tokens, or choose a model with a larger window; if the model's window is larger than the table says, set it under [context_window] in lessons.toml",
         ),
-        batch_request::Error::WriteShard { .. }
-        | batch_request::Error::WriteLine { .. }
-        | batch_request::Error::ReadLine { .. } => io_diagnosis(),
+        batch_request::Error::WriteShard { .. } | batch_request::Error::WriteLine { .. } => {
+            io_diagnosis(false)
+        }
+        batch_request::Error::ReadLine { .. } => io_diagnosis(true),
         batch_request::Error::ReadTemplate { .. } | batch_request::Error::ReadSettings { .. } => {
             input("check the path named above")
         }
@@ -289,7 +299,16 @@ fn client_diagnosis(client: &openai_batch_client::Error, command: Command) -> Di
                 "an older version of this tool wrote the ledger: finish its jobs with that version, or use another work dir"
             });
         }
-        Error::Io { .. } => return io_diagnosis(),
+        Error::Io { action, .. } => return io_diagnosis(reads(action)),
+        Error::Timeout { .. } | Error::Connection { .. } if command != Command::Process => {
+            return Diagnosis {
+                kind: ErrorKind::Runtime,
+                hint: Some(
+                    "check the network, and the server's address (--base-url or OPENAI_BASE_URL)"
+                        .to_owned(),
+                ),
+            };
+        }
         _ => {}
     }
     let kind = match client.api_kind() {
@@ -317,7 +336,8 @@ fn client_diagnosis(client: &openai_batch_client::Error, command: Command) -> Di
 fn writer_diagnosis(err: &lesson_writer::Error) -> Diagnosis {
     match err {
         lesson_writer::Error::InvalidPattern { .. } => input("fix --file-name"),
-        _ => io_diagnosis(),
+        lesson_writer::Error::Open { .. } | lesson_writer::Error::Read { .. } => io_diagnosis(true),
+        _ => io_diagnosis(false),
     }
 }
 
@@ -344,7 +364,23 @@ fn job_diagnosis(err: &lesson_job::Error, command: Command) -> Diagnosis {
         lesson_job::Error::UnknownLesson { .. } | lesson_job::Error::UnknownModule { .. } => {
             "list the lessons and modules with --list-lessons"
         }
-        lesson_job::Error::Io { .. } => return io_diagnosis(),
+        lesson_job::Error::Io { path, source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound && lesson_job::is_shard_file(path) =>
+        {
+            let hint = match command {
+                Command::Generate => {
+                    "a file of this job's unfinished batch is gone (deleted by hand?): write that batch's lessons with `check-batch-status --process --wait` and this run's --work-dir (the work dir's latest batch; pass its id for another), then run this command again with --new, which keeps the lessons written"
+                }
+                _ => {
+                    "a file of this job's batch is gone (deleted by hand?): `check-batch-status BATCH --process --wait --work-dir DIR` writes the batch's lessons without it"
+                }
+            };
+            return Diagnosis {
+                kind: ErrorKind::Io,
+                hint: Some(hint.to_owned()),
+            };
+        }
+        lesson_job::Error::Io { action, .. } => return io_diagnosis(reads(action)),
         _ => "",
     };
     let kind = match err.kind() {

@@ -31,10 +31,10 @@ pub fn print_curriculum(
     if json {
         return crate::print_json(&curriculum_json(curriculum, &states));
     }
-    print!(
+    crate::output::out!(
         "{}",
         shown_lines(&curriculum_table(curriculum, path, &states))
-    );
+    )?;
     Ok(())
 }
 
