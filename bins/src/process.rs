@@ -256,7 +256,9 @@ pub fn write_lessons(
         |holder| reporter.say(waiting_line(holder)),
     )?;
     if let Some(first) = files.first() {
-        report.write_failures(&failures_path(&first.path))?;
+        // Noted in the report when it fails (said below, and in --json): the lessons are
+        // written, and the summary must not be lost.
+        let _ = report.write_failures(&failures_path(&first.path));
     }
     reporter.say(format!("Lessons in {}:", Shown(out_dir.display())));
     say_outcomes(reporter, &report, billing);

@@ -87,6 +87,13 @@ pub fn say_outcomes(reporter: &Reporter, report: &JobReport, billing: Billing) {
     if let Some(path) = &report.failures_file {
         reporter.say(format!("  failures listed in {}", Shown(path.display())));
     }
+    if let Some(error) = &report.failures_file_error {
+        reporter.warn(format!(
+            "cannot write the failures list {}: {}; the failures are in the summary above (every one with -v, or in --json)",
+            Shown(error.path.display()),
+            Shown(&error.reason)
+        ));
+    }
     if !report.unexpected.is_empty() {
         reporter.warn(format!(
             "{} for lessons not asked for {} not written: {}",

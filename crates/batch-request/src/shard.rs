@@ -337,7 +337,12 @@ impl ShardWriter {
         let path = self
             .dir
             .join(format!("{}_input_{number:03}.jsonl", self.job_name));
-        let file = NamedTempFile::new_in(&self.dir).map_err(|source| Error::WriteShard {
+        let mut builder = tempfile::Builder::new();
+        #[cfg(unix)]
+        // As `open(2)` with 0o666 would: the umask decides (0644 under umask 022), not
+        // tempfile's 0600, for a file the user reads and shares.
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let file = builder.tempfile_in(&self.dir).map_err(|source| Error::WriteShard {
             path: path.clone(),
             source,
         })?;

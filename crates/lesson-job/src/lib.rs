@@ -72,8 +72,8 @@ pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
 pub use lock::{JobLock, LOCK_FILE, LockHolder, LockWait};
 pub use observer::{JobObserver, Step};
 pub use report::{
-    BatchReport, BudgetStop, CostReport, FailedLesson, JobReport, KeptLesson, ShardReport,
-    StaleLesson,
+    BatchReport, BudgetStop, CostReport, FailedLesson, FailuresFileError, JobReport, KeptLesson,
+    ShardReport, StaleLesson,
 };
 pub use results::{ResultsFile, ResultsSpec, process_results};
 pub use round::{

@@ -66,6 +66,9 @@ pub struct JobReport {
     /// The failures list, when lessons failed or are missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failures_file: Option<PathBuf>,
+    /// The failures list that could not be written, and why (the report still has them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures_file_error: Option<FailuresFileError>,
     /// Malformed result lines (`file:line: reason`).
     pub malformed: Vec<String>,
     /// Results for lessons that were not asked for, which were not written.
@@ -75,6 +78,15 @@ pub struct JobReport {
     /// A retry round that was not submitted because of the budget.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_stopped: Option<BudgetStop>,
+}
+
+/// A failures list that could not be written: the lessons were, and the report lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailuresFileError {
+    /// Where it was to be written.
+    pub path: PathBuf,
+    /// Why it was not (the operating system's message).
+    pub reason: String,
 }
 
 /// A retry round left out because it could pass the budget.
@@ -316,8 +328,21 @@ impl JobReport {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the file cannot be written.
+    /// [`Error::Io`] when the file cannot be written; the report then keeps the path and
+    /// the reason in `failures_file_error`.
     pub fn write_failures(&mut self, path: &Path) -> Result<(), Error> {
+        let written = self.write_failures_file(path);
+        if let Err(Error::Io { source, .. }) = &written {
+            self.failures_file_error = Some(FailuresFileError {
+                path: path.to_path_buf(),
+                reason: source.to_string(),
+            });
+        }
+        written
+    }
+
+    /// [`JobReport::write_failures`] without noting the error.
+    fn write_failures_file(&mut self, path: &Path) -> Result<(), Error> {
         let failures: Vec<FailedLesson> = self.failures().collect();
         if failures.is_empty() {
             match std::fs::remove_file(path) {

@@ -341,7 +341,12 @@ impl<'a> RequestsFiles<'a> {
 
 /// A temp file in `dir` of this crate's naming, so a killed run's leftovers are found.
 pub(crate) fn tempfile_in(dir: &Path) -> Result<tempfile::NamedTempFile, Error> {
-    tempfile::Builder::new()
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    // As `open(2)` with 0o666 would: the umask decides (0644 under umask 022), not
+    // tempfile's 0600, for a file the user reads and shares.
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder
         .prefix(lesson_writer::TEMP_PREFIX)
         .suffix(".tmp")
         .tempfile_in(dir)

@@ -152,7 +152,12 @@ impl Manifest {
             problem: format!("cannot write it: {err}"),
         };
         fs::create_dir_all(out_dir).map_err(problem)?;
-        let mut temp = tempfile::Builder::new()
+        let mut builder = tempfile::Builder::new();
+        #[cfg(unix)]
+        // As `open(2)` with 0o666 would: the umask decides (0644 under umask 022), not
+        // tempfile's 0600, for a file the user reads and shares.
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut temp = builder
             .prefix(TEMP_PREFIX)
             .suffix(".tmp")
             .tempfile_in(out_dir)

@@ -144,7 +144,12 @@ pub(crate) fn write_atomic(
         source,
     };
     // A dot-name ending in `.tmp`, so a crash never leaves anything named `*.md`.
-    let mut temp = tempfile::Builder::new()
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    // As `open(2)` with 0o666 would: the umask decides (0644 under umask 022), not
+    // tempfile's 0600, for a file the user reads and shares.
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temp = builder
         .prefix(TEMP_PREFIX)
         .suffix(".tmp")
         .tempfile_in(dir)

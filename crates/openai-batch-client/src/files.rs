@@ -180,7 +180,12 @@ impl Client {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| "download".to_owned());
-        let temp = tempfile::Builder::new()
+        let mut builder = tempfile::Builder::new();
+        #[cfg(unix)]
+        // As `open(2)` with 0o666 would: the umask decides (0644 under umask 022), not
+        // tempfile's 0600, for a file the user reads and shares.
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let temp = builder
             .prefix(&format!(".{name}."))
             .suffix(".part")
             .tempfile_in(&dir)

@@ -348,7 +348,13 @@ impl Ledger {
                 *path = stored_path(path, &dir)?;
             }
         }
-        let mut temp = tempfile::NamedTempFile::new_in(&dir)
+        let mut builder = tempfile::Builder::new();
+        #[cfg(unix)]
+        // As `open(2)` with 0o666 would: the umask decides (0644 under umask 022), not
+        // tempfile's 0600, for a file the user reads and shares.
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut temp = builder
+            .tempfile_in(&dir)
             .map_err(|source| Error::io("create a temporary file in", &dir, source))?;
         let json = serde_json::to_vec_pretty(&stored).expect("a ledger always serializes");
         temp.write_all(&json)
