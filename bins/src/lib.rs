@@ -344,7 +344,7 @@ fn writer_diagnosis(err: &lesson_writer::Error) -> Diagnosis {
 fn job_diagnosis(err: &lesson_job::Error, command: Command) -> Diagnosis {
     let hint = match err {
         lesson_job::Error::Locked { .. } => match command {
-            Command::Generate => {
+            Command::Generate | Command::Process => {
                 "wait for that run to finish, or run without --no-wait to wait for it"
             }
             _ => "wait for that run to finish, then run the command again",
@@ -414,4 +414,65 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     text.push('\n');
     output::stdout(&text)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_disk() -> std::io::Error {
+        std::io::Error::other("No space left on device")
+    }
+
+    #[test]
+    fn a_full_disk_while_writing_shards_is_an_io_error_with_an_io_hint() {
+        let err = anyhow::Error::new(lesson_job::Error::Request(
+            batch_request::Error::WriteShard {
+                path: "work/r01_input_001.jsonl".into(),
+                source: full_disk(),
+            },
+        ));
+        let diagnosis = diagnose(&err, Command::Generate);
+        assert_eq!(diagnosis.kind, ErrorKind::Io);
+        assert_eq!(exit_code(diagnosis.kind.exit_status()), 1);
+        let hint = diagnosis.hint.unwrap();
+        assert!(hint.contains("disk has room"), "{hint}");
+        assert!(!hint.contains("template"), "{hint}");
+    }
+
+    #[test]
+    fn kinds_decide_exit_codes_whichever_crate_the_error_came_from() {
+        let io = |err: anyhow::Error| diagnose(&err, Command::Process).kind;
+        // The same failure, a lesson that cannot be written, from two crates and bare.
+        let writer = lesson_writer::Error::CreateDir {
+            path: "out".into(),
+            source: full_disk(),
+        };
+        assert_eq!(io(anyhow::Error::new(writer)), ErrorKind::Io);
+        let job = lesson_job::Error::Io {
+            action: "write",
+            path: "out/x".into(),
+            source: full_disk(),
+        };
+        assert_eq!(io(anyhow::Error::new(job)), ErrorKind::Io);
+        assert_eq!(io(anyhow::Error::new(full_disk())), ErrorKind::Io);
+        assert_eq!(
+            io(usage_error("bad flag", None)).exit_status(),
+            ExitStatus::Usage
+        );
+    }
+
+    #[test]
+    fn hints_name_only_the_command_s_flags() {
+        let locked = anyhow::Error::new(lesson_job::Error::Locked {
+            path: "out/.lesson-batch.lock".into(),
+            holder: None,
+        });
+        let hint = diagnose(&locked, Command::Check).hint.unwrap();
+        assert!(!hint.contains("--no-wait"), "{hint}");
+        for command in [Command::Generate, Command::Process] {
+            let hint = diagnose(&locked, command).hint.unwrap();
+            assert!(hint.contains("--no-wait"), "{command:?}: {hint}");
+        }
+    }
 }

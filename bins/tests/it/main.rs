@@ -5,6 +5,7 @@ mod cli_help;
 mod context_window;
 #[cfg(unix)]
 mod emulator_cli;
+mod errors;
 mod generate;
 mod job;
 mod list_lessons;
