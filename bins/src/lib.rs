@@ -47,10 +47,12 @@ impl From<ExitStatus> for ExitCode {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    all requested lessons written (or nothing left to do)
-  1    runtime failure (network, API, I/O, the batch failed)
-  2    usage, configuration or input error (flags, outline, template, budget, missing key)
+  1    runtime failure (network, API, local files, the batch failed)
+  2    usage, configuration or input error (flags, outline, template, budget), or a key
+       problem (missing, malformed, or refused by the server)
   3    finished, but some lessons failed (listed, and written to the failures file)
-  130  interrupted with Ctrl-C, in any step (a batch already created keeps running; rerun to attach)";
+  130  interrupted with Ctrl-C, in any step (a batch already created keeps running; rerun to attach)
+  141  the output went away (| head): stopped quietly (a batch already created keeps running)";
 
 /// Which command is reporting an error: its hints name only its own flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
