@@ -184,3 +184,22 @@ mod tests {
         }
     }
 }
+
+/// Refuses a directory flag (`--out`, `--work-dir`) that names an existing file, before
+/// anything is written under it.
+///
+/// # Errors
+///
+/// A usage error naming the flag and the path.
+pub fn check_dir_flag(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    if path.exists() && !path.is_dir() {
+        return Err(crate::usage_error(
+            format!(
+                "{flag} {} is a file, not a directory",
+                crate::term::Shown(path.display())
+            ),
+            Some(&format!("give {flag} a directory (it is created when missing)")),
+        ));
+    }
+    Ok(())
+}

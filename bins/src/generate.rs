@@ -342,6 +342,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             Some(hint),
         ));
     }
+    crate::args::check_dir_flag("--out", &args.out)?;
+    crate::args::check_dir_flag("--work-dir", &args.work_dir)?;
     let job = Job::open(JobSpec {
         outline: args.content.clone(),
         out_dir: args.out.clone(),

@@ -196,7 +196,7 @@ pub fn diagnose(err: &anyhow::Error, command: Command) -> Diagnosis {
                 lesson_job::Error::Outline(parse) => parse_diagnosis(parse, command),
                 lesson_job::Error::Request(request) => request_diagnosis(request),
                 lesson_job::Error::Client(client) => client_diagnosis(client, command),
-                lesson_job::Error::Writer(writer) => writer_diagnosis(writer),
+                lesson_job::Error::Writer(writer) => writer_diagnosis(writer, command),
                 other => job_diagnosis(other, command),
             };
         }
@@ -210,10 +210,11 @@ pub fn diagnose(err: &anyhow::Error, command: Command) -> Diagnosis {
             return client_diagnosis(client, command);
         }
         if let Some(writer) = cause.downcast_ref::<lesson_writer::Error>() {
-            return writer_diagnosis(writer);
+            return writer_diagnosis(writer, command);
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return io_diagnosis(io.kind() == std::io::ErrorKind::NotFound);
+            return file_in_the_way(io, command)
+                .unwrap_or_else(|| io_diagnosis(io.kind() == std::io::ErrorKind::NotFound));
         }
     }
     Diagnosis {
@@ -234,6 +235,22 @@ fn io_diagnosis(read: bool) -> Diagnosis {
         kind: ErrorKind::Io,
         hint: Some(if read { READ_HINT } else { WRITE_HINT }.to_owned()),
     }
+}
+
+/// A file standing where a directory is needed (`--out` naming a file): an input error.
+fn file_in_the_way(source: &std::io::Error, command: Command) -> Option<Diagnosis> {
+    matches!(
+        source.kind(),
+        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory
+    )
+    .then(|| {
+        input(match command {
+            Command::Process => {
+                "the path named above is a file where a directory is needed: give --out a directory"
+            }
+            _ => "the path named above is a file where a directory is needed: give --out (or --work-dir) a directory",
+        })
+    })
 }
 
 /// Whether a library's I/O `action` reads.
@@ -335,9 +352,12 @@ fn client_diagnosis(client: &openai_batch_client::Error, command: Command) -> Di
     Diagnosis { kind, hint }
 }
 
-fn writer_diagnosis(err: &lesson_writer::Error) -> Diagnosis {
+fn writer_diagnosis(err: &lesson_writer::Error, command: Command) -> Diagnosis {
     match err {
         lesson_writer::Error::InvalidPattern { .. } => input("fix --file-name"),
+        lesson_writer::Error::CreateDir { source, .. } => {
+            file_in_the_way(source, command).unwrap_or_else(|| io_diagnosis(false))
+        }
         lesson_writer::Error::Open { .. } | lesson_writer::Error::Read { .. } => io_diagnosis(true),
         _ => io_diagnosis(false),
     }
@@ -382,7 +402,9 @@ fn job_diagnosis(err: &lesson_job::Error, command: Command) -> Diagnosis {
                 hint: Some(hint.to_owned()),
             };
         }
-        lesson_job::Error::Io { action, .. } => return io_diagnosis(reads(action)),
+        lesson_job::Error::Io { action, source, .. } => {
+            return file_in_the_way(source, command).unwrap_or_else(|| io_diagnosis(reads(action)));
+        }
         _ => "",
     };
     let kind = match err.kind() {

@@ -226,6 +226,7 @@ pub fn write_lessons(
         .clone()
         .or_else(|| job.map(|job| job.out_dir.clone()))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    crate::args::check_dir_flag("--out", &out_dir)?;
     if let Some(outline) = &args.content {
         // The job library parses it again under the lock; this shows its warnings first.
         let curriculum = curriculum_parser::parse_file(outline)?;

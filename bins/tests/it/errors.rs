@@ -421,3 +421,26 @@ async fn lesson_files_respect_the_umask() {
         assert_eq!(mode & 0o777, 0o644, "{name}: {mode:o}");
     }
 }
+
+#[tokio::test]
+async fn an_out_that_is_a_file_is_said_to_need_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("afile"), "").unwrap();
+    let mut generate = generate_into(dir.path(), &datagov(), "afile");
+    generate.arg("--dry-run");
+    let output = run(generate).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let text = error_text(&output, dir.path());
+    assert!(!text.contains("--content"), "{text}");
+    snap!("generate_out_is_a_file", text);
+
+    let mut process = command("process", dir.path());
+    process
+        .arg(crate::repo().join("fixtures/batch-output/success.jsonl"))
+        .args(["--out", "afile"]);
+    let output = run(process).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let text = error_text(&output, dir.path());
+    assert!(!text.contains("--work-dir"), "{text}");
+    snap!("process_out_is_a_file", text);
+}
