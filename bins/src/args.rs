@@ -141,6 +141,27 @@ pub fn ask_yes_no(question: &str) -> anyhow::Result<bool> {
     ))
 }
 
+/// Refuses a directory flag (`--out`, `--work-dir`) that names an existing file, before
+/// anything is written under it.
+///
+/// # Errors
+///
+/// A usage error naming the flag and the path.
+pub fn check_dir_flag(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    if path.exists() && !path.is_dir() {
+        return Err(crate::usage_error(
+            format!(
+                "{flag} {} is a file, not a directory",
+                crate::term::Shown(path.display())
+            ),
+            Some(&format!(
+                "give {flag} a directory (it is created when missing)"
+            )),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,23 +204,4 @@ mod tests {
             assert!(!is_loopback(remote), "{remote}");
         }
     }
-}
-
-/// Refuses a directory flag (`--out`, `--work-dir`) that names an existing file, before
-/// anything is written under it.
-///
-/// # Errors
-///
-/// A usage error naming the flag and the path.
-pub fn check_dir_flag(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
-    if path.exists() && !path.is_dir() {
-        return Err(crate::usage_error(
-            format!(
-                "{flag} {} is a file, not a directory",
-                crate::term::Shown(path.display())
-            ),
-            Some(&format!("give {flag} a directory (it is created when missing)")),
-        ));
-    }
-    Ok(())
 }
