@@ -102,8 +102,9 @@ impl Args {
     /// The settings file cannot be read or parsed (clap's own errors exit as clap does).
     pub fn parse_with_settings() -> anyhow::Result<Args> {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = Args::command().get_matches();
-        let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        let matches = crate::matches(Args::command());
+        let mut args =
+            Args::from_arg_matches(&matches).unwrap_or_else(|err| crate::exit_on_clap_error(&err));
         if matches.value_source("work_dir") != Some(clap::parser::ValueSource::CommandLine)
             && let Some(file) = crate::args::settings_file(args.write.config.as_deref())
             && let Some(work_dir) = batch_request::RequestSettings::from_toml_file(&file)?

@@ -228,7 +228,7 @@ impl Args {
     /// The settings file cannot be read or parsed (clap's own errors exit as clap does).
     pub fn parse_with_settings() -> anyhow::Result<Args> {
         use clap::CommandFactory;
-        Args::from_matches_with_settings(&Args::command().get_matches())
+        Args::from_matches_with_settings(&crate::matches(Args::command()))
     }
 
     /// [`Args::parse_with_settings`] on parsed matches.
@@ -238,7 +238,8 @@ impl Args {
     /// The settings file cannot be read or parsed.
     pub fn from_matches_with_settings(matches: &clap::ArgMatches) -> anyhow::Result<Args> {
         use clap::FromArgMatches;
-        let mut args = Args::from_arg_matches(matches).unwrap_or_else(|err| err.exit());
+        let mut args =
+            Args::from_arg_matches(matches).unwrap_or_else(|err| crate::exit_on_clap_error(&err));
         let Some(file) = crate::args::settings_file(args.config.as_deref()) else {
             return Ok(args);
         };

@@ -170,6 +170,40 @@ pub fn report_as(err: &anyhow::Error, command: Command, json: bool) -> ExitCode 
     status.into()
 }
 
+/// Whether the command line asks for `--json`: read before the flags are parsed, so that a
+/// flag clap refuses, or a settings file that cannot be read, still ends in the JSON document.
+pub fn json_requested() -> bool {
+    std::env::args_os().any(|arg| arg == "--json")
+}
+
+/// The command line parsed by `command`. Clap's own refusals (an unknown flag, a bad value)
+/// end the process as clap ends it, after the `--json` failure document when `--json` was
+/// given; `--help` and `--version` print as usual.
+pub fn matches(command: clap::Command) -> clap::ArgMatches {
+    command
+        .try_get_matches()
+        .unwrap_or_else(|err| exit_on_clap_error(&err))
+}
+
+/// Ends the process for a clap error, as [`matches`] says.
+pub fn exit_on_clap_error(err: &clap::Error) -> ! {
+    if err.use_stderr() && json_requested() {
+        let text = err.to_string();
+        let message = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned();
+        let document = serde_json::json!({
+            "error": {"message": message, "kind": ErrorKind::Input, "hint": null},
+            "exit_code": err.exit_code(),
+        });
+        let _ = print_json(&document);
+    }
+    err.exit()
+}
+
 /// The number an [`ExitStatus`] ends the process with.
 pub fn exit_code(status: ExitStatus) -> u8 {
     match status {

@@ -54,7 +54,11 @@ impl Args {
     ///
     /// The settings file cannot be read or parsed (clap's own errors exit as clap does).
     pub fn parse_with_settings() -> anyhow::Result<Args> {
-        let mut args = <Args as Parser>::parse();
+        let mut args = {
+            use clap::{CommandFactory, FromArgMatches};
+            Args::from_arg_matches(&crate::matches(Args::command()))
+                .unwrap_or_else(|err| crate::exit_on_clap_error(&err))
+        };
         if let Some(file) = crate::args::settings_file(args.write.config.as_deref()) {
             let paths = RequestSettings::from_toml_file(&file)?.paths;
             if args.write.out.is_none() {

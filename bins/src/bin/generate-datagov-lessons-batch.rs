@@ -6,7 +6,7 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let args = match cli::generate::Args::parse_with_settings() {
         Ok(args) => args,
-        Err(err) => return cli::report(&err),
+        Err(err) => return cli::report_as(&err, cli::Command::Generate, cli::json_requested()),
     };
     match cli::generate::run(&args).await {
         Ok(status) => status.into(),

@@ -444,3 +444,25 @@ async fn an_out_that_is_a_file_is_said_to_need_a_directory() {
     assert!(!text.contains("--work-dir"), "{text}");
     snap!("process_out_is_a_file", text);
 }
+
+#[tokio::test]
+async fn json_failures_cover_flags_clap_refuses_and_unreadable_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "model = 5\n").unwrap();
+    for (bin, args) in [
+        ("generate", &["--json", "--budget", "abc"][..]),
+        ("check", &["--json", "--no-such-flag"][..]),
+        ("process", &["--json"][..]),
+        ("generate", &["--json", "--config", "bad.toml"][..]),
+    ] {
+        let mut cmd = command(bin, dir.path());
+        cmd.args(args);
+        let output = run(cmd).await;
+        assert_eq!(code(&output), 2, "{bin} {args:?}: {}", stderr(&output));
+        let document: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("{bin} {args:?}: {err}: {}", stdout(&output)));
+        assert_eq!(document["exit_code"], 2, "{document}");
+        assert_eq!(document["error"]["kind"], "input", "{document}");
+        assert!(document["error"]["message"].as_str().unwrap().len() > 10, "{document}");
+    }
+}
