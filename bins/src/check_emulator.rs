@@ -43,7 +43,7 @@ pub async fn run(args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus>
     if args.list {
         let mut batches: Vec<Batch> = Vec::new();
         for state in &states {
-            let Some(local) = start(state, reporter).await? else {
+            let Some(local) = start(state, Hold::Keep, reporter).await? else {
                 continue;
             };
             let found = lesson_job::recent_batches(&local.client, args.limit).await;
@@ -55,7 +55,10 @@ pub async fn run(args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus>
         return print_list(&batches, args, reporter);
     }
     let state = state_of(args, &states)?;
-    let Some(local) = start(state, reporter).await? else {
+    // --process writes the lessons under the job's lock, which it takes itself: the lock is
+    // only tested here, not held (the same process cannot take it twice).
+    let hold = if args.process { Hold::Test } else { Hold::Keep };
+    let Some(local) = start(state, hold, reporter).await? else {
         return Err(usage_error(
             format!(
                 "another run is using the emulator state in {}",
@@ -82,12 +85,23 @@ impl Local {
     }
 }
 
-/// Starts the emulator on `state` under its job's lock; `None` (with a note) when another
-/// run holds the lock.
-async fn start(state: &EmulatorState, reporter: &Reporter) -> anyhow::Result<Option<Local>> {
+/// Whether the job's lock is held while the emulator runs, or only tested before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Keep,
+    Test,
+}
+
+/// Starts the emulator on `state` under its job's lock (or after testing that no run holds
+/// it); `None` (with a note) when another run holds the lock.
+async fn start(
+    state: &EmulatorState,
+    hold: Hold,
+    reporter: &Reporter,
+) -> anyhow::Result<Option<Local>> {
     let lock = match &state.out_dir {
         Some(out_dir) => match JobLock::acquire(out_dir, COMMAND, LockWait::NoWait, |_| {}) {
-            Ok(lock) => Some(lock),
+            Ok(lock) => (hold == Hold::Keep).then_some(lock),
             Err(lesson_job::Error::Locked { .. }) => {
                 reporter.warn(format!(
                     "{}: skipped, another run is using it",

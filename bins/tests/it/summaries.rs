@@ -504,3 +504,42 @@ async fn check_shows_a_batchs_cost() {
         insta::assert_snapshot!("check_cost", cost);
     });
 }
+
+/// Issue 13: a quick start left with --no-wait is finished through check-batch-status
+/// --emulator: the emulator resumes the batch, --wait follows it and --process writes the
+/// lessons (under the job's lock, which --emulator then only tests, so it does not wait on
+/// itself).
+#[tokio::test]
+async fn check_emulator_finishes_a_quick_start_left_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = quick_start(dir.path(), "3", false);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("3 still running"),
+        "{}",
+        stderr(&first)
+    );
+    let mut check = check_in(dir.path());
+    check.args([
+        "--emulator",
+        "--wait",
+        "--process",
+        "--poll-interval",
+        "0.05",
+    ]);
+    let result = tokio::time::timeout(std::time::Duration::from_secs(60), run(check))
+        .await
+        .expect("check-batch-status --emulator --process does not wait on its own lock");
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    assert!(
+        stdout(&result).contains("status:      completed"),
+        "{}",
+        stdout(&result)
+    );
+    assert_eq!(crate::lesson_files(&dir.path().join("lessons")).len(), 3);
+    let summary = stderr(&result);
+    assert!(
+        summary.contains("Summary: 3 written") && summary.contains("(emulator: nothing billed)"),
+        "{summary}"
+    );
+}
