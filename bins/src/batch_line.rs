@@ -140,14 +140,7 @@ fn time_left(batch: &Batch, now: i64, first_seen: Option<FirstSeen>) -> Option<D
 /// The batch's cost at batch prices from the `usage` the server reports, when it reports
 /// usage and the model has a price; nothing is guessed otherwise.
 fn cost_so_far(batch: &Batch) -> Option<f64> {
-    let usage = batch.usage?;
-    let model = batch.model.as_deref()?;
-    let table = PriceTable::builtin();
-    let price = table.get(model)?;
-    let cached = usage
-        .input_tokens_details
-        .map_or(0, |details| details.cached_tokens);
-    Some(price.batch_cost(usage.input_tokens, cached, usage.output_tokens))
+    lesson_job::batch_cost(batch, None, &PriceTable::builtin())?.usd
 }
 
 /// `batch_6925f0…4e5f`: the id's start and end.
