@@ -329,11 +329,37 @@ fn limit_zero_says_it_selects_nothing() {
     let result = cmd.output().unwrap();
     assert_eq!(code(&result), 0, "{}", stderr(&result));
     let text = stderr(&result);
-    assert!(
-        text.contains("Nothing to do: --limit 0 selects no lessons"),
-        "{text}"
-    );
     assert!(!text.contains("already has a file"), "{text}");
+    let last = text.lines().last().unwrap_or_default().to_owned();
+    insta::assert_snapshot!("generate_limit_zero", last);
+}
+
+/// Issue 13, item 12: one request reads `1 request`, and the estimate's numbers have
+/// thousands separators.
+#[test]
+fn one_request_is_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_on(dir.path(), &datagov());
+    cmd.args(["--out", "lessons", "--work-dir", "work"])
+        .args(["--limit", "1", "--dry-run"]);
+    let result = cmd.output().unwrap();
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let text = stderr(&result);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("request") && !line.contains("token limit"))
+        .collect();
+    assert!(!text.contains("1 requests"), "{text}");
+    let filters = [
+        (r"\$[0-9.,<]+", "[USD]"),
+        (r"\d{1,3}(,\d{3})+|\d{4,}", "[N]"),
+        (r"\d+\.\d KB", "[SIZE]"),
+        (r"\d+% of", "[P]% of"),
+        (r"\S*dry-run\S*\.jsonl", "[SHARD]"),
+    ];
+    insta::with_settings!({filters => filters}, {
+        insta::assert_snapshot!("generate_one_request", lines.join("\n"));
+    });
 }
 
 /// Issue 13, item 12: `--dry-run --json` counts the lessons whose requests the shards hold;
