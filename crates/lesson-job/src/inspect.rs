@@ -142,3 +142,47 @@ pub async fn recent_batches(client: &Client, limit: usize) -> Result<Vec<Batch>,
     }
     Ok(batches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(status: &str, usage: Option<serde_json::Value>) -> Batch {
+        let mut value = serde_json::json!({
+            "id": "batch_1",
+            "endpoint": "/v1/chat/completions",
+            "model": "gpt-4o-mini",
+            "input_file_id": "file-1",
+            "completion_window": "24h",
+            "status": status,
+            "created_at": 1_700_000_000,
+        });
+        if let Some(usage) = usage {
+            value["usage"] = usage;
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_batch_costs_its_reported_usage_at_batch_prices() {
+        let prices = batch_request::PriceTable::builtin();
+        let usage = serde_json::json!({
+            "input_tokens": 2_000_000,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 1_000_000,
+            "total_tokens": 3_000_000
+        });
+        let running =
+            batch_cost(&batch("in_progress", Some(usage.clone())), None, &prices).unwrap();
+        // gpt-4o-mini at batch prices: $0.075 per 1M input, $0.30 per 1M output.
+        assert!((running.usd.unwrap() - 0.45).abs() < 1e-9, "{running:?}");
+        assert!(!running.is_final);
+        assert!(
+            batch_cost(&batch("completed", Some(usage)), None, &prices)
+                .unwrap()
+                .is_final
+        );
+        // No usage reported: no cost is guessed.
+        assert_eq!(batch_cost(&batch("completed", None), None, &prices), None);
+    }
+}

@@ -283,3 +283,30 @@ pub async fn clean_up_remote_files(
     }
     Ok(cleaned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulator_states_are_the_job_folders_with_an_emulator_dir() {
+        let work = tempfile::tempdir().unwrap();
+        assert!(
+            emulator_states(&work.path().join("none"))
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::create_dir_all(work.path().join("b-2").join(EMULATOR_DIR)).unwrap();
+        std::fs::create_dir_all(work.path().join("a-1").join(EMULATOR_DIR)).unwrap();
+        std::fs::create_dir_all(work.path().join("c-3")).unwrap();
+        let states = emulator_states(work.path()).unwrap();
+        let names: Vec<_> = states
+            .iter()
+            .map(|state| state.job_dir.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a-1", "b-2"]);
+        assert_eq!(states[0].data_dir, work.path().join("a-1").join("emulator"));
+        // No ledger: the output directory is not known.
+        assert_eq!(states[0].out_dir, None);
+    }
+}
