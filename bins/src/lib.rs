@@ -282,6 +282,9 @@ fn file_in_the_way(source: &std::io::Error, command: Command) -> Option<Diagnosi
             Command::Process => {
                 "the path named above is a file where a directory is needed: give --out a directory"
             }
+            Command::Emulator => {
+                "the path named above is a file where a directory is needed: give --data-dir a directory"
+            }
             _ => "the path named above is a file where a directory is needed: give --out (or --work-dir) a directory",
         })
     })

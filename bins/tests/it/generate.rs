@@ -418,7 +418,7 @@ async fn a_budget_below_the_upper_bound_refuses_to_submit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_key_exits_1_without_showing_the_key() {
+async fn a_wrong_key_exits_2_as_a_key_problem_without_showing_the_key() {
     let mut config = EmulatorConfig::fast();
     config.api_key = Some("sk-the-right-key".to_owned());
     let emulator = emulator(config).await;
@@ -427,7 +427,8 @@ async fn a_wrong_key_exits_1_without_showing_the_key() {
     cmd.args(["--limit", "1", "--base-url", emulator.base_url(), "-v"])
         .env("OPENAI_API_KEY", "sk-wrong-SECRET-4242");
     let output = run(cmd).await;
-    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    // README, "Exit codes": every key problem is 2.
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
     let all = format!("{}{}", stdout(&output), stderr(&output));
     assert!(all.contains("OPENAI_API_KEY"), "{all}");
     assert!(!all.contains("SECRET-4242"), "the key leaked: {all}");

@@ -226,7 +226,9 @@ async fn the_emulator_binary_shows_a_data_dir_with_escape_sequences_escaped_in_i
     cmd.arg("--data-dir").arg(&data_dir).current_dir(dir.path());
     let output = run(cmd).await;
     let err = stderr(&output);
-    assert_eq!(code(&output), 1, "{err}");
+    // A file where a directory is needed is the user's input to fix: exit 2, naming the flag.
+    assert_eq!(code(&output), 2, "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
     assert_shown_escaped(&err);
     assert!(err.contains("error: "), "{err}");
     assert!(err.contains("state\\e]0;pwned\\a"), "{err}");
