@@ -267,6 +267,12 @@ pub fn write_lessons(
     }
     reporter.say(format!("Lessons in {}:", Shown(out_dir.display())));
     say_outcomes(reporter, &report, billing);
+    if report.failures().any(|failure| failure.retryable) {
+        // Processing again reads the same answers: only a new request helps.
+        reporter.say(
+            "Next: generate-datagov-lessons-batch (with the same --content and --out) resubmits the retryable lessons without a file.",
+        );
+    }
     Ok(report)
 }
 

@@ -279,9 +279,9 @@ fn groups(report: &JobReport) -> Vec<String> {
         let first = failures[0];
         let same = failures.iter().all(|f| f.reason == first.reason);
         let what = match (retryable, kind) {
-            (true, _) => "run again to resubmit".to_owned(),
-            (false, _) if same => format!("{}; not retried", Shown(&first.reason)),
-            (false, _) => "not retried (-v gives each reason)".to_owned(),
+            (true, _) => "retryable".to_owned(),
+            (false, _) if same => format!("{}; not retryable", Shown(&first.reason)),
+            (false, _) => "not retryable (-v gives each reason)".to_owned(),
         };
         lines.push(format!(
             "  {} {}: {}; {what}",
