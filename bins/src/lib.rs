@@ -185,7 +185,7 @@ pub fn matches(command: clap::Command) -> clap::ArgMatches {
         .unwrap_or_else(|err| exit_on_clap_error(&err))
 }
 
-/// Ends the process for a clap error, as [`matches`] says.
+/// Ends the process for a clap error, as [`matches()`] says.
 pub fn exit_on_clap_error(err: &clap::Error) -> ! {
     if err.use_stderr() && json_requested() {
         let text = err.to_string();
