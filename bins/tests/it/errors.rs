@@ -463,6 +463,9 @@ async fn json_failures_cover_flags_clap_refuses_and_unreadable_settings() {
             .unwrap_or_else(|err| panic!("{bin} {args:?}: {err}: {}", stdout(&output)));
         assert_eq!(document["exit_code"], 2, "{document}");
         assert_eq!(document["error"]["kind"], "input", "{document}");
-        assert!(document["error"]["message"].as_str().unwrap().len() > 10, "{document}");
+        assert!(
+            document["error"]["message"].as_str().unwrap().len() > 10,
+            "{document}"
+        );
     }
 }
