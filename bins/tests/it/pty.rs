@@ -452,7 +452,11 @@ async fn a_retried_upload_is_announced_once_and_says_it_retries() {
     assert_eq!(code(&output), 0, "{err}");
     assert_eq!(err.matches("  uploading ").count(), 1, "{err}");
     // Step 6 comes between waiting and writing, once.
-    assert_eq!(err.matches("Step 6: Downloading results").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("Step 6: Downloading results").count(),
+        1,
+        "{err}"
+    );
     assert!(
         err.contains("  retrying upload (attempt 2 of 3): "),
         "{err}"

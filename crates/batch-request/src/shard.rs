@@ -342,10 +342,12 @@ impl ShardWriter {
         // As `open(2)` with 0o666 would: the umask decides (0644 under umask 022), not
         // tempfile's 0600, for a file the user reads and shares.
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let file = builder.tempfile_in(&self.dir).map_err(|source| Error::WriteShard {
-            path: path.clone(),
-            source,
-        })?;
+        let file = builder
+            .tempfile_in(&self.dir)
+            .map_err(|source| Error::WriteShard {
+                path: path.clone(),
+                source,
+            })?;
         Ok(OpenShard {
             file: BufWriter::with_capacity(1 << 20, file),
             shard: Shard {
