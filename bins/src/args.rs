@@ -25,6 +25,10 @@ impl OutputArgs {
     }
 }
 
+/// The work dir when neither `--work-dir` nor the settings file's `[paths] work_dir` names one:
+/// the old scripts' path, which generate-datagov-lessons-batch and check-batch-status share.
+pub const DEFAULT_WORK_DIR: &str = "scripts/batch_api";
+
 /// The settings file to read: `flag` when given, else `lessons.toml` of the working directory
 /// when it exists, else none (the defaults).
 pub fn settings_file(flag: Option<&std::path::Path>) -> Option<PathBuf> {

@@ -80,7 +80,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "DIR",
-        default_value = "scripts/batch_api",
+        default_value = crate::args::DEFAULT_WORK_DIR,
         help_heading = "Output"
     )]
     pub work_dir: PathBuf,

@@ -35,9 +35,10 @@ pub async fn run(args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus>
                 "no emulator state in {}: a quick start keeps it in its job folder there (<job>/emulator/)",
                 Shown(args.work_dir.display())
             ),
-            Some(
-                "pass the --work-dir the quick start used (generate-datagov-lessons-batch --emulator); its default is scripts/batch_api",
-            ),
+            Some(&format!(
+                "pass the --work-dir the quick start used (generate-datagov-lessons-batch --emulator); its default is {}",
+                crate::args::DEFAULT_WORK_DIR
+            )),
         ));
     }
     if args.list {

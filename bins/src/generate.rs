@@ -190,7 +190,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "DIR",
-        default_value = "src/data/data_gov/lessons",
+        default_value = crate::process::DEFAULT_OUT,
         help_heading = "Output"
     )]
     pub out: PathBuf,
@@ -200,7 +200,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "DIR",
-        default_value = "scripts/batch_api",
+        default_value = crate::args::DEFAULT_WORK_DIR,
         help_heading = "Output"
     )]
     pub work_dir: PathBuf,

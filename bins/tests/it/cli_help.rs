@@ -8,13 +8,26 @@ use std::time::Duration;
 use batch_emulator::EmulatorConfig;
 
 use crate::{
-    batches, code, command, datagov, emulator, generate_against, generate_on, job_file, run, stderr,
+    as_pairs, batches, code, command, datagov, emulator, generate_against, generate_on, job_file,
+    regex_escape, run, stderr, success_results_in,
 };
 
 /// Runs `command` with a fixed help width (clap reads COLUMNS when not on a terminal).
 fn output(mut command: Command) -> Output {
     command.env("COLUMNS", "100");
     command.output().expect("the binary starts")
+}
+
+/// [`output`], asserting that the command exits with `expected`.
+fn output_exiting(command: Command, expected: i32) -> Output {
+    let out = output(command);
+    assert_eq!(code(&out), expected, "{}", stderr(&out));
+    out
+}
+
+/// Asserts that `dir` holds the one lesson file `M0-L001.md`.
+fn assert_one_lesson_in(dir: &Path) {
+    assert_eq!(crate::lesson_files(dir), ["M0-L001.md"]);
 }
 
 /// Redacts what changes from run to run: temp dirs, ports, batch ids.
@@ -24,18 +37,6 @@ fn filters(dir: &Path) -> Vec<(String, String)> {
         (r"127\.0\.0\.1:\d+".to_owned(), "[HOST]".to_owned()),
         (r"batch_[A-Za-z0-9_-]+".to_owned(), "[BATCH]".to_owned()),
     ]
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
-                c.to_string()
-            } else {
-                format!("\\{c}")
-            }
-        })
-        .collect()
 }
 
 /// The lines of `text` from the first that contains `from` on.
@@ -83,6 +84,17 @@ fn help_texts_are_grouped_with_examples_and_the_short_one_fits_a_screen() {
 fn amounts_and_intervals_that_would_switch_a_guard_off_are_refused_by_clap() {
     let dir = tempfile::tempdir().unwrap();
     let mut texts = Vec::new();
+    // `bin` with `args` (and the test key when `key`) exits 2; what it says is kept.
+    let mut refused = |bin: &str, args: &[&str], key: bool| {
+        let mut cmd = command(bin, dir.path());
+        cmd.args(args);
+        if key {
+            cmd.env("OPENAI_API_KEY", "sk-test-key");
+        }
+        let out = output(cmd);
+        assert_eq!(code(&out), 2, "{bin} {args:?}: {}", stderr(&out));
+        texts.push(format!("$ {bin} {}\n{}", args.join(" "), stderr(&out)));
+    };
     for flags in [
         &["--budget", "NaN"][..],
         &["--budget", "inf"],
@@ -91,43 +103,31 @@ fn amounts_and_intervals_that_would_switch_a_guard_off_are_refused_by_clap() {
         &["--poll-interval", "0"],
         &["--max-poll-interval", "0"],
     ] {
-        let mut cmd = command("generate", dir.path());
-        cmd.args(flags);
-        let out = output(cmd);
-        assert_eq!(code(&out), 2, "{flags:?}: {}", stderr(&out));
-        texts.push(format!("$ generate {}\n{}", flags.join(" "), stderr(&out)));
+        refused("generate", flags, false);
     }
     // Below 1 s, a remote server is refused before anything is done.
-    let mut cmd = command("generate", dir.path());
-    cmd.args([
-        "--base-url",
-        "https://api.example.invalid/v1",
-        "--poll-interval",
-        "0.5",
-    ])
-    .env("OPENAI_API_KEY", "sk-test-key");
-    let out = output(cmd);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    texts.push(format!(
-        "$ generate --base-url https://api.example.invalid/v1 --poll-interval 0.5\n{}",
-        stderr(&out)
-    ));
-    let mut cmd = command("check", dir.path());
-    cmd.args([
-        "batch_1",
-        "--wait",
-        "--poll-interval",
-        "0.5",
-        "--base-url",
-        "https://api.example.invalid/v1",
-    ])
-    .env("OPENAI_API_KEY", "sk-test-key");
-    let out = output(cmd);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    texts.push(format!(
-        "$ check batch_1 --wait --poll-interval 0.5 --base-url https://api.example.invalid/v1\n{}",
-        stderr(&out)
-    ));
+    refused(
+        "generate",
+        &[
+            "--base-url",
+            "https://api.example.invalid/v1",
+            "--poll-interval",
+            "0.5",
+        ],
+        true,
+    );
+    refused(
+        "check",
+        &[
+            "batch_1",
+            "--wait",
+            "--poll-interval",
+            "0.5",
+            "--base-url",
+            "https://api.example.invalid/v1",
+        ],
+        true,
+    );
     insta::assert_snapshot!(texts.join("\n"));
 }
 
@@ -136,8 +136,7 @@ fn only_takes_lesson_codes_in_any_case() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = generate_on(dir.path(), &datagov());
     cmd.args(["--only", "m0-l001,Lesson_m1-l002", "--dry-run", "--json"]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = output_exiting(cmd, 0);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["estimate"]["requests"], 2, "{report}");
 }
@@ -149,49 +148,39 @@ fn cancel_off_a_terminal_without_yes_is_refused_before_any_request() {
     // Port 9 (discard) on loopback: nothing may be sent anyway.
     cmd.args(["batch_1", "--cancel", "--base-url", "http://127.0.0.1:9/v1"])
         .env("OPENAI_API_KEY", "sk-test-key");
-    let out = output(cmd);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = output_exiting(cmd, 2);
     insta::assert_snapshot!(stderr(&out));
 }
 
 #[test]
 fn above_confirm_above_without_a_terminal_is_refused_unless_yes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = generate_on(dir.path(), &datagov());
-    cmd.args([
-        "--emulator",
-        "--limit",
-        "2",
-        "--confirm-above",
-        "0",
-        "--out",
-        "out",
-        "--work-dir",
-        "work",
-    ]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let above_confirm_above = |yes: bool| {
+        let mut cmd = generate_on(dir.path(), &datagov());
+        cmd.args([
+            "--emulator",
+            "--limit",
+            "2",
+            "--confirm-above",
+            "0",
+            "--out",
+            "out",
+            "--work-dir",
+            "work",
+        ]);
+        if yes {
+            cmd.arg("--yes");
+        }
+        cmd
+    };
+    let out = output_exiting(above_confirm_above(false), 2);
     let err = stderr(&out);
-    insta::with_settings!({filters => filters(dir.path()).iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()}, {
+    insta::with_settings!({filters => as_pairs(&filters(dir.path()))}, {
         insta::assert_snapshot!(from_line(&err, "error:"));
     });
     assert!(crate::lesson_files(&dir.path().join("out")).is_empty());
 
-    let mut cmd = generate_on(dir.path(), &datagov());
-    cmd.args([
-        "--emulator",
-        "--limit",
-        "2",
-        "--confirm-above",
-        "0",
-        "--out",
-        "out",
-        "--work-dir",
-        "work",
-        "--yes",
-    ]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    output_exiting(above_confirm_above(true), 0);
     assert_eq!(crate::lesson_files(&dir.path().join("out")).len(), 2);
 }
 
@@ -222,7 +211,7 @@ async fn new_names_the_batches_that_keep_running_and_how_to_cancel_them() {
         said.len() == 2 && said[1].contains(running[0].id.as_str()),
         "{err}"
     );
-    insta::with_settings!({filters => filters(dir.path()).iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()}, {
+    insta::with_settings!({filters => as_pairs(&filters(dir.path()))}, {
         insta::assert_snapshot!(said.join("\n"));
     });
 }
@@ -237,8 +226,7 @@ fn single_braces_warn_with_the_fix_and_all_unknown_placeholders_fail_at_once() {
     .unwrap();
     let mut cmd = generate_on(dir.path(), &datagov());
     cmd.args(["--prompt", "single.md", "--dry-run", "--limit", "1"]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = output_exiting(cmd, 0);
     let warnings: Vec<String> = stderr(&out)
         .lines()
         .filter(|line| line.starts_with("warning:") && line.contains("single braces"))
@@ -254,8 +242,7 @@ fn single_braces_warn_with_the_fix_and_all_unknown_placeholders_fail_at_once() {
     .unwrap();
     let mut cmd = generate_on(dir.path(), &datagov());
     cmd.args(["--prompt", "unknown.md", "--dry-run"]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = output_exiting(cmd, 2);
     insta::assert_snapshot!(
         "all_unknown_placeholders",
         from_line(&stderr(&out), "error:")
@@ -274,78 +261,50 @@ fn paths_come_from_lessons_toml_relative_to_it_and_flags_override_them() {
     )
     .unwrap();
     // Run from elsewhere: the paths are read from the settings file's directory.
-    let mut cmd = command("generate", dir.path());
-    cmd.args([
-        "--config",
-        "project/lessons.toml",
-        "--emulator",
-        "--limit",
-        "1",
-    ]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        crate::lesson_files(&project.join("lessons")),
-        ["M0-L001.md"]
-    );
+    let generate = |more: &[&str]| {
+        let mut cmd = command("generate", dir.path());
+        cmd.args([
+            "--config",
+            "project/lessons.toml",
+            "--emulator",
+            "--limit",
+            "1",
+        ])
+        .args(more);
+        cmd
+    };
+    output_exiting(generate(&[]), 0);
+    assert_one_lesson_in(&project.join("lessons"));
     assert!(job_file(&project.join("work"), "ledger.json").is_some());
     assert!(!dir.path().join("src").exists() && !dir.path().join("scripts").exists());
 
     // A flag wins over the settings file.
-    let mut cmd = command("generate", dir.path());
-    cmd.args([
-        "--config",
-        "project/lessons.toml",
-        "--emulator",
-        "--limit",
-        "1",
-        "--out",
-        "elsewhere",
-    ]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        crate::lesson_files(&dir.path().join("elsewhere")),
-        ["M0-L001.md"]
-    );
+    output_exiting(generate(&["--out", "elsewhere"]), 0);
+    assert_one_lesson_in(&dir.path().join("elsewhere"));
 
     // check-batch-status reads the work dir from the same table.
     let mut cmd = command("check", dir.path());
     cmd.args(["--config", "project/lessons.toml", "--emulator", "--json"]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    output_exiting(cmd, 0);
 }
 
 #[test]
 fn process_batch_results_takes_out_from_lessons_toml_unless_given() {
     let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("results.jsonl");
-    std::fs::copy(
-        crate::repo().join("fixtures/batch-output/success.jsonl"),
-        &results,
-    )
-    .unwrap();
+    let results = success_results_in(dir.path());
     std::fs::write(
         dir.path().join("lessons.toml"),
         "[paths]\nout = \"from-settings\"\n",
     )
     .unwrap();
-    let mut cmd = command("process", dir.path());
-    cmd.arg(&results).arg("--accept-below-spec");
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        crate::lesson_files(&dir.path().join("from-settings")),
-        ["M0-L001.md"]
-    );
+    let process = |more: &[&str]| {
+        let mut cmd = command("process", dir.path());
+        cmd.arg(&results).arg("--accept-below-spec").args(more);
+        cmd
+    };
+    output_exiting(process(&[]), 0);
+    assert_one_lesson_in(&dir.path().join("from-settings"));
 
-    let mut cmd = command("process", dir.path());
-    cmd.arg(&results)
-        .args(["--accept-below-spec", "--out", "from-flag"]);
-    let out = output(cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        crate::lesson_files(&dir.path().join("from-flag")),
-        ["M0-L001.md"]
-    );
+    output_exiting(process(&["--out", "from-flag"]), 0);
+    assert_one_lesson_in(&dir.path().join("from-flag"));
 }

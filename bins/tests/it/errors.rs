@@ -9,7 +9,7 @@ use batch_emulator::EmulatorConfig;
 
 use crate::{
     code, command, datagov, emulator, generate_against, generate_into, job_file, run,
-    run_one_line_batch, stderr, stdout,
+    run_one_line_batch, stderr, stdout, success_results_in,
 };
 
 /// `text` with the temp dir replaced (the rest, ports and ids, by [`snap!`]'s filters).
@@ -325,12 +325,7 @@ async fn closed_pipes_end_every_command_quietly() {
             "--list -v 2>|closed",
         );
 
-        let results = dir.join("results.jsonl");
-        std::fs::copy(
-            crate::repo().join("fixtures/batch-output/success.jsonl"),
-            &results,
-        )
-        .unwrap();
+        let results = success_results_in(dir);
         let process = || {
             let mut cmd = command("process", dir);
             cmd.arg(&results)
@@ -400,12 +395,7 @@ async fn a_pipe_closed_in_the_middle_of_a_wait_ends_the_run_quietly() {
 async fn lesson_files_respect_the_umask() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("results.jsonl");
-    std::fs::copy(
-        crate::repo().join("fixtures/batch-output/success.jsonl"),
-        &results,
-    )
-    .unwrap();
+    success_results_in(dir.path());
     let mut cmd = Command::new("sh");
     cmd.current_dir(dir.path())
         .arg("-c")

@@ -171,6 +171,35 @@ pub(crate) async fn run_one_line_batch(base_url: &str, line: &str) -> Batch {
         .unwrap()
 }
 
+/// `text` as a regex that matches it literally (for insta's filters, e.g. a temp dir).
+pub(crate) fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+/// Owned filter pairs as the `&str` pairs `insta::with_settings!` takes.
+pub(crate) fn as_pairs(filters: &[(String, String)]) -> Vec<(&str, &str)> {
+    filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect()
+}
+
+/// A copy of the one-answer results fixture at `dir/results.jsonl`, so the failures file
+/// process-batch-results writes beside it lands in `dir`; returns its path.
+pub(crate) fn success_results_in(dir: &Path) -> PathBuf {
+    let results = dir.join("results.jsonl");
+    std::fs::copy(repo().join("fixtures/batch-output/success.jsonl"), &results).unwrap();
+    results
+}
+
 /// The lesson files in `dir`, sorted.
 pub(crate) fn lesson_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {

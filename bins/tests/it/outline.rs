@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::{code, command, generate_on, repo, run, stderr, stdout};
+use crate::{code, command, generate_on, repo, run, stderr, stdout, success_results_in};
 
 /// An outline whose line 3 looks like a lesson heading but has no colon: before issue 12,
 /// it was dropped without a word.
@@ -163,8 +163,7 @@ async fn a_module_heading_typo_is_named_at_its_line() {
 async fn process_batch_results_shows_the_outline_warnings_and_honours_strict() {
     let dir = tempfile::tempdir().unwrap();
     let outline = write_outline(dir.path(), TYPO);
-    let results = dir.path().join("results.jsonl");
-    std::fs::copy(repo().join("fixtures/batch-output/success.jsonl"), &results).unwrap();
+    let results = success_results_in(dir.path());
     let process = |strict: bool| {
         let mut cmd = command("process", dir.path());
         cmd.arg(&results)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{code, command, lesson_files, repo, run, stderr};
+use crate::{code, command, lesson_files, repo, run, stderr, success_results_in};
 
 fn fixture(path: &str) -> PathBuf {
     repo().join("fixtures").join(path)
@@ -11,9 +11,7 @@ fn fixture(path: &str) -> PathBuf {
 #[tokio::test]
 async fn writes_successes_and_lists_failures_with_retryable_flags() {
     let dir = tempfile::tempdir().unwrap();
-    // Copy the results so the failures file lands in the tempdir, beside them.
-    let results = dir.path().join("results.jsonl");
-    std::fs::copy(fixture("batch-output/success.jsonl"), &results).unwrap();
+    let results = success_results_in(dir.path());
     let mut cmd = command("process", dir.path());
     // The fixture's answer is a 22-word stub, below the quality gate's bar.
     cmd.arg(&results)
@@ -65,9 +63,7 @@ async fn content_gives_titles_and_reports_missing_lessons() {
         "# M0: Basics\n## L001: What Is Data Governance? [F]\n## L002: Missing One [I]\n",
     )
     .unwrap();
-    // Copy the results so the failures file lands in the tempdir, beside them.
-    let results = dir.path().join("results.jsonl");
-    std::fs::copy(fixture("batch-output/success.jsonl"), &results).unwrap();
+    let results = success_results_in(dir.path());
     let mut cmd = command("process", dir.path());
     cmd.arg(&results)
         .arg("lessons-map.json")

@@ -29,6 +29,42 @@ fn outline(dir: &Path) -> PathBuf {
     path
 }
 
+/// generate `--yes` on the eight lessons of [`OUTLINE`], written into `dir`, against the
+/// server at `base_url`.
+fn generate_eight(dir: &Path, base_url: &str) -> Command {
+    let outline = outline(dir);
+    let mut cmd = generate_against(dir, &outline, "out", base_url);
+    cmd.arg("--yes");
+    cmd
+}
+
+/// An emulator whose first answer at `endpoint` is a server error.
+fn one_server_error_at(endpoint: Endpoint) -> EmulatorConfig {
+    let mut config = EmulatorConfig::fast();
+    config.faults.http = vec![HttpFault {
+        endpoint,
+        kind: HttpFaultKind::ServerError,
+        times: 1,
+    }];
+    config
+}
+
+/// Runs [`generate_eight`] against an emulator with `config`, `more` adding to its command;
+/// asserts that it succeeds and returns its stderr.
+async fn generate_eight_succeeds(
+    config: EmulatorConfig,
+    more: impl FnOnce(&mut Command),
+) -> String {
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_eight(dir.path(), emulator.base_url());
+    more(&mut cmd);
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(code(&output), 0, "{err}");
+    err
+}
+
 /// `command` started with a pseudo-terminal of `cols` columns as its stdin, stdout and
 /// stderr, without `NO_COLOR` unless `env` sets it; returns the child and the terminal's
 /// reading end.
@@ -100,9 +136,7 @@ async fn generate_in_terminal(cols: u16) -> String {
     config.concurrency = 1;
     let emulator = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
-    let outline = outline(dir.path());
-    let mut cmd = generate_against(dir.path(), &outline, "out", emulator.base_url());
-    cmd.arg("--yes");
+    let cmd = generate_eight(dir.path(), emulator.base_url());
     let (raw, status) = tokio::task::spawn_blocking(move || {
         let (mut child, master) = spawn_in_pty(cmd, cols, &[]);
         let raw = read_all(master);
@@ -254,9 +288,7 @@ async fn interrupt_generate(
     ready: impl Fn(&Path, &str) -> bool + Send + 'static,
 ) -> (i32, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let outline = outline(dir.path());
-    let mut cmd = generate_against(dir.path(), &outline, "out", &format!("{}/v1", server.uri()));
-    cmd.arg("--yes");
+    let cmd = generate_eight(dir.path(), &format!("{}/v1", server.uri()));
     let (code, err) = interrupt_when(cmd, dir.path(), ready).await;
     (code, err, dir)
 }
@@ -436,20 +468,7 @@ async fn check_shows_the_server_unreachable_and_ctrl_c_says_the_batch_runs_on() 
 /// Issue 13: a retried upload was announced three times with no word about retrying.
 #[tokio::test]
 async fn a_retried_upload_is_announced_once_and_says_it_retries() {
-    let mut config = EmulatorConfig::fast();
-    config.faults.http = vec![HttpFault {
-        endpoint: Endpoint::UploadFile,
-        kind: HttpFaultKind::ServerError,
-        times: 1,
-    }];
-    let emulator = emulator(config).await;
-    let dir = tempfile::tempdir().unwrap();
-    let outline = outline(dir.path());
-    let mut cmd = generate_against(dir.path(), &outline, "out", emulator.base_url());
-    cmd.arg("--yes");
-    let output = run(cmd).await;
-    let err = stderr(&output);
-    assert_eq!(code(&output), 0, "{err}");
+    let err = generate_eight_succeeds(one_server_error_at(Endpoint::UploadFile), |_| {}).await;
     assert_eq!(err.matches("  uploading ").count(), 1, "{err}");
     // Step 6 comes between waiting and writing, once.
     assert_eq!(
@@ -468,24 +487,12 @@ async fn a_retried_upload_is_announced_once_and_says_it_retries() {
 /// terminal.
 #[tokio::test]
 async fn verbose_logs_are_in_local_time_without_module_paths_or_colours() {
-    let mut config = EmulatorConfig::fast();
     // A create that fails with a 500 is looked up before it is retried, and says so in a log.
-    config.faults.http = vec![HttpFault {
-        endpoint: Endpoint::CreateBatch,
-        kind: HttpFaultKind::ServerError,
-        times: 1,
-    }];
-    let emulator = emulator(config).await;
-    let dir = tempfile::tempdir().unwrap();
-    let outline = outline(dir.path());
-    let mut cmd = generate_against(dir.path(), &outline, "out", emulator.base_url());
-    // Five hours east of UTC, as POSIX spells it.
-    cmd.args(["--yes", "-v"])
-        .env("TZ", "XYZ-5")
-        .env_remove("RUST_LOG");
-    let output = run(cmd).await;
-    let err = stderr(&output);
-    assert_eq!(code(&output), 0, "{err}");
+    let err = generate_eight_succeeds(one_server_error_at(Endpoint::CreateBatch), |cmd| {
+        // Five hours east of UTC, as POSIX spells it.
+        cmd.arg("-v").env("TZ", "XYZ-5").env_remove("RUST_LOG");
+    })
+    .await;
     let log = err
         .lines()
         .find(|line| line.contains("create batch failed ambiguously"))

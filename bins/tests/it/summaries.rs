@@ -10,7 +10,8 @@ use curriculum_parser::LessonCode;
 use lesson_job::{FailedLesson, FailureKind, JobReport, KeptLesson, KeptReason};
 
 use crate::{
-    code, command, datagov, emulator, generate_into, generate_on, repo, run, stderr, stdout,
+    as_pairs, code, command, datagov, emulator, generate_into, generate_on, regex_escape, repo,
+    run, stderr, stdout,
 };
 
 /// Redacts what changes from run to run: temp dirs, ports, batch and file ids, dates and
@@ -33,25 +34,6 @@ fn filters(dir: &Path) -> Vec<(String, String)> {
         (r"-[0-9a-f]{8}/".to_owned(), "-[JOB]/".to_owned()),
     ]);
     filters
-}
-
-fn as_pairs(filters: &[(String, String)]) -> Vec<(&str, &str)> {
-    filters
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect()
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
-                c.to_string()
-            } else {
-                format!("\\{c}")
-            }
-        })
-        .collect()
 }
 
 fn lesson(code: &str) -> LessonCode {
@@ -312,22 +294,23 @@ async fn not_a_results_file_is_named_for_what_it_is() {
     insta::assert_snapshot!("process_not_a_results_file", texts.join("\n"));
 }
 
+/// A `--dry-run` of generate on `limit` lessons in `dir`, `more` flags added; asserts that it
+/// succeeds.
+fn dry_run(dir: &Path, limit: &str, more: &[&str]) -> std::process::Output {
+    let mut cmd = generate_on(dir, &datagov());
+    cmd.args(["--out", "lessons", "--work-dir", "work"])
+        .args(["--limit", limit, "--dry-run"])
+        .args(more);
+    let result = cmd.output().unwrap();
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    result
+}
+
 /// Issue 13, item 12: --limit 0 says so, instead of "every lesson already has a file".
 #[test]
 fn limit_zero_says_it_selects_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = generate_on(dir.path(), &datagov());
-    cmd.args([
-        "--out",
-        "lessons",
-        "--work-dir",
-        "work",
-        "--limit",
-        "0",
-        "--dry-run",
-    ]);
-    let result = cmd.output().unwrap();
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = dry_run(dir.path(), "0", &[]);
     let text = stderr(&result);
     assert!(!text.contains("already has a file"), "{text}");
     let last = text.lines().last().unwrap_or_default().to_owned();
@@ -339,11 +322,7 @@ fn limit_zero_says_it_selects_nothing() {
 #[test]
 fn one_request_is_one_request() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = generate_on(dir.path(), &datagov());
-    cmd.args(["--out", "lessons", "--work-dir", "work"])
-        .args(["--limit", "1", "--dry-run"]);
-    let result = cmd.output().unwrap();
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = dry_run(dir.path(), "1", &[]);
     let text = stderr(&result);
     let lines: Vec<&str> = text
         .lines()
@@ -367,15 +346,7 @@ fn one_request_is_one_request() {
 #[test]
 fn a_dry_run_reports_what_its_shards_request() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = generate_on(dir.path(), &datagov());
-    cmd.args(["--out", "lessons", "--work-dir", "work"]).args([
-        "--limit",
-        "23",
-        "--dry-run",
-        "--json",
-    ]);
-    let result = cmd.output().unwrap();
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = dry_run(dir.path(), "23", &["--json"]);
     let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
     let in_shards: u64 = report["shards"]
         .as_array()
@@ -394,14 +365,17 @@ fn a_dry_run_reports_what_its_shards_request() {
     );
 }
 
-/// A quick start (`--emulator`) on `limit` lessons into `dir/lessons`, its job in `dir/work`.
-fn quick_start(dir: &Path, limit: &str, wait: bool) -> std::process::Output {
+/// A quick start (`--emulator`) on `limit` lessons into `dir/lessons`, its job in `dir/work`;
+/// asserts that it succeeds and returns its stderr.
+fn quick_start(dir: &Path, limit: &str, wait: bool) -> String {
     let mut cmd = generate_into(dir, &datagov(), "lessons");
     cmd.args(["--emulator", "--limit", limit]);
     if !wait {
         cmd.arg("--no-wait");
     }
-    cmd.output().unwrap()
+    let output = cmd.output().unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    stderr(&output)
 }
 
 fn check_in(dir: &Path) -> Command {
@@ -410,15 +384,33 @@ fn check_in(dir: &Path) -> Command {
     cmd
 }
 
+/// The `  cost:` line of check-batch-status's report `shown`.
+fn cost_line(shown: &str) -> &str {
+    shown
+        .lines()
+        .find(|line| line.starts_with("  cost:"))
+        .unwrap_or_else(|| panic!("no cost line in:\n{shown}"))
+}
+
+/// `insta::assert_snapshot!` of a cost line, its amounts and token counts redacted.
+fn assert_cost_snapshot(name: &str, cost: &str) {
+    let filters = [
+        (r"\$[0-9.<]+", "[USD]"),
+        (r"\d[\d,]* (input|output) tokens", "[N] $1 tokens"),
+        (r"\(\d[\d,]* cached\)", "([N] cached)"),
+    ];
+    insta::with_settings!({filters => filters}, {
+        insta::assert_snapshot!(name, cost);
+    });
+}
+
 /// Issue 13: an emulator run's summary says nothing was billed; check-batch-status
 /// --emulator starts the emulator on the state the quick start left and shows the batch, its
 /// cost ("nothing billed") and the --list table.
 #[tokio::test]
 async fn the_quick_starts_batches_can_be_checked_and_listed() {
     let dir = tempfile::tempdir().unwrap();
-    let first = quick_start(dir.path(), "2", true);
-    assert_eq!(code(&first), 0, "{}", stderr(&first));
-    let summary = stderr(&first);
+    let summary = quick_start(dir.path(), "2", true);
     // The summary's line, after the estimate's.
     let cost = summary
         .lines()
@@ -433,26 +425,15 @@ async fn the_quick_starts_batches_can_be_checked_and_listed() {
     assert_eq!(code(&result), 0, "{}", stderr(&result));
     let shown = stdout(&result);
     assert!(shown.contains("status:      completed"), "{shown}");
-    let cost = shown
-        .lines()
-        .find(|line| line.starts_with("  cost:"))
-        .unwrap_or_else(|| panic!("no cost line in:\n{shown}"));
+    let cost = cost_line(&shown);
     assert!(
         cost.contains('$') && cost.ends_with("(emulator: nothing billed)"),
         "{cost}"
     );
-    let filters = [
-        (r"\$[0-9.<]+", "[USD]"),
-        (r"\d[\d,]* (input|output) tokens", "[N] $1 tokens"),
-        (r"\(\d[\d,]* cached\)", "([N] cached)"),
-    ];
-    insta::with_settings!({filters => filters}, {
-        insta::assert_snapshot!("check_emulator_cost", cost);
-    });
+    assert_cost_snapshot("check_emulator_cost", cost);
 
     // A second batch.
-    let second = quick_start(dir.path(), "4", true);
-    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    quick_start(dir.path(), "4", true);
     for columns in ["70", "120"] {
         let mut list = check_in(dir.path());
         list.args(["--emulator", "--list"]).env("COLUMNS", columns);
@@ -509,10 +490,7 @@ async fn check_shows_a_batchs_cost() {
     let result = run(cmd).await;
     assert_eq!(code(&result), 0, "{}", stderr(&result));
     let shown = stdout(&result);
-    let cost = shown
-        .lines()
-        .find(|line| line.starts_with("  cost:"))
-        .unwrap_or_else(|| panic!("no cost line in:\n{shown}"));
+    let cost = cost_line(&shown);
     assert!(
         cost.contains(" at batch prices, from the usage above"),
         "{cost}"
@@ -521,14 +499,7 @@ async fn check_shows_a_batchs_cost() {
         !cost.contains("unknown") && !cost.contains("nothing billed"),
         "{cost}"
     );
-    let filters = [
-        (r"\$[0-9.<]+", "[USD]"),
-        (r"\d[\d,]* (input|output) tokens", "[N] $1 tokens"),
-        (r"\(\d[\d,]* cached\)", "([N] cached)"),
-    ];
-    insta::with_settings!({filters => filters}, {
-        insta::assert_snapshot!("check_cost", cost);
-    });
+    assert_cost_snapshot("check_cost", cost);
 }
 
 /// Issue 13: a quick start left with --no-wait is finished through check-batch-status
@@ -539,12 +510,7 @@ async fn check_shows_a_batchs_cost() {
 async fn check_emulator_finishes_a_quick_start_left_running() {
     let dir = tempfile::tempdir().unwrap();
     let first = quick_start(dir.path(), "3", false);
-    assert_eq!(code(&first), 0, "{}", stderr(&first));
-    assert!(
-        stderr(&first).contains("3 still running"),
-        "{}",
-        stderr(&first)
-    );
+    assert!(first.contains("3 still running"), "{first}");
     let mut check = check_in(dir.path());
     check.args([
         "--emulator",
