@@ -69,9 +69,10 @@ impl Default for Timeouts {
     }
 }
 
-/// A client of the Files and Batches APIs. Cheap to clone; clones share connections.
+/// A client of the Files, Batches and Chat Completions APIs. Cheap to clone; clones share connections.
 ///
-/// Methods live beside their resource: files in `files.rs`, batches in `batches.rs`.
+/// Methods live beside their resource: files in `files.rs`, batches in `batches.rs`, chat
+/// completions in `chat.rs`.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,

@@ -34,7 +34,8 @@
 //! - [`Client`] speaks the Files API ([`Client::upload_file`], [`Client::download_file_to`],
 //!   [`Client::retrieve_file`], [`Client::delete_file`]) and the Batches API
 //!   ([`Client::create_batch`], [`Client::retrieve_batch`], [`Client::list_batches`],
-//!   [`Client::cancel_batch`]), retrying as the official SDK does ([`RetryPolicy`]).
+//!   [`Client::cancel_batch`]), retrying as the official SDK does ([`RetryPolicy`]); one
+//!   request can also be answered right away with [`Client::chat_completion`].
 //! - [`Client::wait_for_batch`] polls with an adaptive interval ([`PollConfig`]).
 //! - [`JobRunner`] drives shard files ([`ShardInput`]: a stable id and a path) through upload,
 //!   create, poll and download, recording each intent and result in a [`Ledger`] so that an
@@ -46,6 +47,7 @@
 #![warn(missing_docs)]
 
 mod batches;
+mod chat;
 mod client;
 mod error;
 mod files;
@@ -58,6 +60,7 @@ mod types;
 mod url;
 
 pub use batches::{CreateBatchRequest, RUN_ID_KEY};
+pub use chat::CHAT_COMPLETIONS_PATH;
 pub use client::{Client, ClientConfig, Timeouts};
 pub use error::{ApiError, ApiErrorKind, Error};
 pub use files::{MAX_FILE_EXPIRY_SECS, MIN_FILE_EXPIRY_SECS};
