@@ -23,7 +23,8 @@
 //! [`Emulator::start`] binds `127.0.0.1:0` and serves, under `/v1`, the Files API
 //! (`POST /files`, `GET /files`, `GET /files/{id}`, `GET /files/{id}/content`,
 //! `DELETE /files/{id}`) and the Batches API (`POST /batches`, `GET /batches`,
-//! `GET /batches/{id}`, `POST /batches/{id}/cancel`) with the shapes of the real API.
+//! `GET /batches/{id}`, `POST /batches/{id}/cancel`) with the shapes of the real API,
+//! and `POST /chat/completions`, answered at once by the same responder (a preview).
 //! Batches go through the real lifecycle (`validating`, `in_progress`,
 //! `finalizing`, `completed`, or `failed`, `expired`, `cancelling`/`cancelled`);
 //! their requests are answered by a [`Responder`]: offline and deterministic by
@@ -42,6 +43,7 @@
 
 mod api_error;
 mod batches;
+mod chat;
 mod config;
 mod enqueued;
 mod error;

@@ -134,11 +134,27 @@ impl Responder {
                 Some("rate_limit_exceeded"),
             );
         }
+        let force_length =
+            ids::unit_interval(faults.seed, &[id, b"length", &attempt_bytes]) < faults.length_share;
+        self.answer(request, force_length).await
+    }
+
+    /// Answers one chat completion request sent on its own (`POST /v1/chat/completions`)
+    /// with the same offline responder or upstream as a batch's request, but without the
+    /// seeded per-request faults: those are drawn per `custom_id`, which it has not.
+    pub(crate) async fn respond_direct(&self, body: Value) -> RequestResult {
+        let request = PendingRequest {
+            custom_id: String::new(),
+            body,
+        };
+        self.answer(request, false).await
+    }
+
+    /// The answer of the offline responder or the upstream; `force_length` cuts an offline
+    /// answer in half (a seeded fault).
+    async fn answer(&self, request: PendingRequest, force_length: bool) -> RequestResult {
         match &self.kind {
             Kind::Offline => {
-                let force_length =
-                    ids::unit_interval(faults.seed, &[id, b"length", &attempt_bytes])
-                        < faults.length_share;
                 // Tokenising is CPU work; keep it off the threads that serve HTTP.
                 tokio::task::spawn_blocking(move || offline_result(&request, force_length))
                     .await

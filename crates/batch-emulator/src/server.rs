@@ -26,7 +26,7 @@ use crate::config::{EmulatorConfig, Endpoint, HttpFault, HttpFaultKind};
 use crate::enqueued::EmulatorStats;
 use crate::responder::Responder;
 use crate::store::Store;
-use crate::{Error, batches, files, ids, runner};
+use crate::{Error, batches, chat, files, ids, runner};
 
 /// A running emulator. It stops on [`Emulator::shutdown`] or when dropped.
 ///
@@ -411,6 +411,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/batches", post(batches::create).get(batches::list))
         .route("/v1/batches/{batch_id}", get(batches::retrieve))
         .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
+        .route("/v1/chat/completions", post(chat::create))
         .route("/v1/emulator/stats", get(stats))
         .fallback(unknown_url)
         .method_not_allowed_fallback(unknown_url)

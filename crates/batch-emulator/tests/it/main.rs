@@ -2,6 +2,7 @@
 
 mod api;
 mod cancel_expiry;
+mod chat;
 mod enqueued;
 mod faults;
 mod file_expiry;
