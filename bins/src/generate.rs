@@ -141,6 +141,20 @@ pub struct Args {
     /// Build the shards and print the estimate; send nothing.
     #[arg(long, help_heading = "Submission")]
     pub dry_run: bool,
+    /// Send these lessons right away through the normal endpoint, e.g. M0-L001,M3-L010.
+    ///
+    /// No batch: the answers (same template and settings) are cleaned and written to
+    /// `<out>/preview/`, never into the course or its manifest, and cost standard prices,
+    /// shown (and asked about above --confirm-above) before anything is sent.
+    #[arg(
+        long,
+        value_name = "CODES",
+        value_delimiter = ',',
+        conflicts_with_all = ["dry_run", "list_lessons", "no_wait", "only", "modules", "limit", "new"],
+        hide_short_help = true,
+        help_heading = "Submission"
+    )]
+    pub preview: Vec<String>,
     /// Submit, print the batch id(s) and exit; a rerun attaches and waits.
     ///
     /// Also: when another run is working on the job, exit instead of waiting for it.
@@ -267,7 +281,7 @@ const EXAMPLES: &str = "\
 Examples:
   generate-datagov-lessons-batch --emulator --limit 3       try it offline, no key needed
   generate-datagov-lessons-batch --dry-run                  build the requests, print the cost
-  generate-datagov-lessons-batch --limit 5                  five lessons, to check the prompt
+  generate-datagov-lessons-batch --preview M0-L001          one lesson now, to check the prompt
   generate-datagov-lessons-batch --only m0-l001,M3-L010     these two lessons
   generate-datagov-lessons-batch --no-wait                  submit and exit; rerun to attach
   generate-datagov-lessons-batch --content outline.md --out lessons --budget 2
@@ -372,6 +386,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         job.curriculum().lesson_count(),
         job.curriculum().modules.len()
     ));
+    if !args.preview.is_empty() {
+        return crate::preview::run(args, &job, &reporter, key).await;
+    }
     let selection = Selection {
         only: args
             .only
@@ -752,11 +769,22 @@ fn confirm_new(args: &Args, ledger: &Path) -> anyhow::Result<()> {
 /// terminal, a cost above --confirm-above is refused (nobody could say yes), while the
 /// warnings alone let the run go on (they were shown).
 fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow::Result<()> {
+    confirm_cost(args, estimate.max_usd, estimate.expected_usd, n_warnings)
+}
+
+/// [`confirm_spend`] on an upper-bound and an expected cost in USD (`None` when unknown), for
+/// any priced sending: a batch's estimate, or a preview's at standard prices.
+pub(crate) fn confirm_cost(
+    args: &Args,
+    max_usd: Option<f64>,
+    expected_usd: Option<f64>,
+    n_warnings: usize,
+) -> anyhow::Result<()> {
     if args.yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return match over_threshold(args, estimate) {
+        return match over_threshold(args, max_usd) {
             Some(max) => Err(usage_error(
                 format!(
                     "the upper-bound cost {} is above --confirm-above {} and there is no terminal to ask; nothing was submitted",
@@ -768,21 +796,26 @@ fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow:
             None => Ok(()),
         };
     }
-    match submit_question(args, estimate, n_warnings) {
+    match submit_question(args, max_usd, expected_usd, n_warnings) {
         Some(question) => ask(&question),
         None => Ok(()),
     }
 }
 
 /// The upper-bound cost when it passes --confirm-above.
-fn over_threshold(args: &Args, estimate: &Estimate) -> Option<f64> {
-    estimate.max_usd.filter(|&max| max > args.confirm_above)
+fn over_threshold(args: &Args, max_usd: Option<f64>) -> Option<f64> {
+    max_usd.filter(|&max| max > args.confirm_above)
 }
 
 /// The question a terminal gets before submitting, if any: when the upper-bound cost passes
 /// --confirm-above, or when the outline has warnings.
-fn submit_question(args: &Args, estimate: &Estimate, n_warnings: usize) -> Option<String> {
-    let over = over_threshold(args, estimate);
+fn submit_question(
+    args: &Args,
+    max_usd: Option<f64>,
+    expected_usd: Option<f64>,
+    n_warnings: usize,
+) -> Option<String> {
+    let over = over_threshold(args, max_usd);
     let warned = (n_warnings > 0).then(|| {
         format!(
             "The outline has {}, shown above. ",
@@ -795,7 +828,7 @@ fn submit_question(args: &Args, estimate: &Estimate, n_warnings: usize) -> Optio
             "{}The upper-bound cost is {} (expected {}). Submit? [y/N] ",
             warned.unwrap_or_default(),
             usd(Some(max)),
-            usd(estimate.expected_usd)
+            usd(expected_usd)
         )),
         (None, Some(warned)) => Some(format!("{warned}Submit anyway? [y/N] ")),
     }
@@ -994,24 +1027,27 @@ mod tests {
             expected_usd: Some(max / 2.0),
             ..Estimate::default()
         };
-        assert_eq!(submit_question(&args, &estimate(1.0), 0), None);
+        let submit_question = |estimate: &Estimate, n_warnings| {
+            submit_question(&args, estimate.max_usd, estimate.expected_usd, n_warnings)
+        };
+        assert_eq!(submit_question(&estimate(1.0), 0), None);
         assert_eq!(
-            submit_question(&args, &estimate(1.0), 2).as_deref(),
+            submit_question(&estimate(1.0), 2).as_deref(),
             Some("The outline has 2 warnings, shown above. Submit anyway? [y/N] ")
         );
-        let question = submit_question(&args, &estimate(10.0), 1).unwrap();
+        let question = submit_question(&estimate(10.0), 1).unwrap();
         assert!(
             question
                 .starts_with("The outline has 1 warning, shown above. The upper-bound cost is "),
             "{question}"
         );
-        let question = submit_question(&args, &estimate(10.0), 0).unwrap();
+        let question = submit_question(&estimate(10.0), 0).unwrap();
         assert!(
             question.starts_with("The upper-bound cost is "),
             "{question}"
         );
         // A model without prices: only the warnings ask.
-        assert_eq!(submit_question(&args, &Estimate::default(), 0), None);
-        assert!(submit_question(&args, &Estimate::default(), 1).is_some());
+        assert_eq!(submit_question(&Estimate::default(), 0), None);
+        assert!(submit_question(&Estimate::default(), 1).is_some());
     }
 }

@@ -15,6 +15,7 @@ pub mod key;
 pub mod list;
 pub mod outline;
 pub mod output;
+pub mod preview;
 pub mod process;
 pub mod progress;
 pub mod report;
@@ -420,7 +421,9 @@ fn job_diagnosis(err: &lesson_job::Error, command: Command) -> Diagnosis {
         lesson_job::Error::NoBatchRecorded { .. } => {
             "pass a batch id (check-batch-status --list shows recent ones), or --work-dir"
         }
-        lesson_job::Error::UnknownLesson { .. } | lesson_job::Error::UnknownModule { .. } => {
+        lesson_job::Error::UnknownLesson { .. }
+        | lesson_job::Error::UnknownLessons { .. }
+        | lesson_job::Error::UnknownModule { .. } => {
             "list the lessons and modules with --list-lessons"
         }
         lesson_job::Error::Io { path, source, .. }

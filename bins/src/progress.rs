@@ -566,6 +566,9 @@ impl JobObserver for BatchBars {
                 "warning: cannot delete a finished batch's files from the server ({}); they expire by themselves, or run check-batch-status --cleanup",
                 Shown(error)
             )),
+            Step::PreviewAnswered { code, done, total } => {
+                self.line(format!("  {code} answered ({done} of {total})"));
+            }
             Step::Retrying {
                 lessons,
                 rounds_left,

@@ -10,6 +10,7 @@ mod generate;
 mod job;
 mod list_lessons;
 mod outline;
+mod preview;
 mod process;
 mod provenance;
 #[cfg(unix)]

@@ -69,6 +69,14 @@ pub enum Error {
         /// The outline.
         outline: PathBuf,
     },
+    /// Lessons named by the caller (every one of them) are not in the outline.
+    #[error("{} {} of the outline {}", join_codes(.codes), if .codes.len() == 1 { "is not a lesson" } else { "are not lessons" }, .outline.display())]
+    UnknownLessons {
+        /// The lessons, in the order given.
+        codes: Vec<LessonCode>,
+        /// The outline.
+        outline: PathBuf,
+    },
     /// A module named by the caller is not in the outline.
     #[error("M{number} is not a module of the outline {}", .outline.display())]
     UnknownModule {
@@ -133,6 +141,7 @@ impl Error {
             | Error::Request(_)
             | Error::OutDirOfAnotherOutline { .. }
             | Error::UnknownLesson { .. }
+            | Error::UnknownLessons { .. }
             | Error::UnknownModule { .. }
             | Error::OverBudget { .. }
             | Error::NoPrice { .. }
@@ -151,6 +160,15 @@ impl Error {
             source,
         }
     }
+}
+
+/// `M9-L001, M9-L002`.
+fn join_codes(codes: &[LessonCode]) -> String {
+    codes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn locked_message(holder: Option<&LockHolder>) -> String {

@@ -246,6 +246,16 @@ impl Job {
         })
     }
 
+    /// What the job was opened with.
+    pub(crate) fn spec(&self) -> &JobSpec {
+        &self.spec
+    }
+
+    /// The part of the outline's text that requests quote.
+    pub(crate) fn outline_text(&self) -> &str {
+        &self.outline_text
+    }
+
     /// The parsed outline.
     pub fn curriculum(&self) -> &Curriculum {
         &self.curriculum

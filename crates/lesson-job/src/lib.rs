@@ -55,6 +55,7 @@ mod inspect;
 mod job;
 mod lock;
 mod observer;
+mod preview;
 mod report;
 mod results;
 mod round;
@@ -71,6 +72,10 @@ pub use job::{AttachedShard, Job, JobSpec, Plan, RunOptions, larger_budget};
 pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
 pub use lock::{JobLock, LOCK_FILE, LockHolder, LockWait};
 pub use observer::{JobObserver, Step};
+pub use preview::{
+    PREVIEW_CONCURRENCY, PREVIEW_DIR, PreviewCost, PreviewOutcome, PreviewPlan, PreviewReport,
+    PreviewedLesson,
+};
 pub use report::{
     BatchReport, BudgetStop, CostReport, FailedLesson, FailuresFileError, JobReport, KeptLesson,
     ShardReport, StaleLesson,

@@ -50,6 +50,15 @@ pub enum Step<'a> {
         /// What went wrong.
         error: &'a openai_batch_client::Error,
     },
+    /// A preview's lesson was answered (or failed) by the normal endpoint.
+    PreviewAnswered {
+        /// The lesson.
+        code: LessonCode,
+        /// Lessons answered so far.
+        done: usize,
+        /// Lessons in the preview.
+        total: usize,
+    },
     /// Some failed lessons go into another round.
     Retrying {
         /// The lessons resubmitted.

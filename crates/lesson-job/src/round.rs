@@ -210,8 +210,7 @@ pub(crate) fn build_round<'c>(
     round: &str,
 ) -> Result<Vec<RoundShard>, Error> {
     fs::create_dir_all(dir).map_err(|source| Error::io("create", dir, source))?;
-    let builder = RequestBuilder::new(curriculum, outline_text, template, settings)
-        .with_prompt_cache_key(cache_key);
+    let builder = request_builder(curriculum, outline_text, template, settings, cache_key);
     let hasher = RequestHasher::new(curriculum, template, settings);
     let mut writer = ShardWriter::new(dir, round, limits, settings)?;
     // One requests file per shard, written beside it line for line.
@@ -253,6 +252,19 @@ pub(crate) fn build_round<'c>(
         built.push(RoundShard { id, shard });
     }
     Ok(built)
+}
+
+/// The builder of a job's requests: the same for a batch's rounds and for a preview, so the
+/// same template and settings give the same request body.
+pub(crate) fn request_builder<'c>(
+    curriculum: &'c Curriculum,
+    outline_text: &str,
+    template: &'c Template,
+    settings: &'c RequestSettings,
+    cache_key: &str,
+) -> RequestBuilder<'c> {
+    RequestBuilder::new(curriculum, outline_text, template, settings)
+        .with_prompt_cache_key(cache_key)
 }
 
 /// The shard writer keeps no titles; a lesson given twice is named with both, the first

@@ -1,0 +1,178 @@
+//! `generate-datagov-lessons-batch --preview`: a few lessons sent right away through the
+//! chat completions endpoint into `<out>/preview/`, with no batch, no ledger and nothing in
+//! the course (issue 14).
+
+use std::path::Path;
+
+use batch_emulator::EmulatorConfig;
+
+use crate::{
+    batches, code, datagov, emulator, generate_against, generate_into, run, stderr, stdout,
+};
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not one JSON document ({err}): {}",
+            stdout(output)
+        )
+    })
+}
+
+/// The names in a directory, sorted; empty when it does not exist.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// Every file below `dir`, as paths relative to it.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_writes_only_its_lessons_and_creates_no_batch() {
+    let emulator = emulator(EmulatorConfig::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_against(dir.path(), &datagov(), "out", emulator.base_url());
+    cmd.args(["--preview", "M0-L001,m0-l002", "--json"]);
+
+    let output = run(cmd).await;
+
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let out = dir.path().join("out");
+    assert_eq!(
+        names(&out),
+        ["preview"],
+        "nothing in the course, no manifest"
+    );
+    assert_eq!(names(&out.join("preview")), ["M0-L001.md", "M0-L002.md"]);
+    for code in ["M0-L001", "M0-L002"] {
+        let lesson = std::fs::read_to_string(out.join(format!("preview/{code}.md"))).unwrap();
+        assert!(
+            lesson.starts_with(&format!("# Lesson {code}: ")),
+            "{lesson}"
+        );
+    }
+    assert!(batches(&emulator).await.is_empty(), "no batch was created");
+    let work = files_below(&dir.path().join("work"));
+    assert!(
+        work.is_empty(),
+        "no ledger, shard or other job file: {work:?}"
+    );
+
+    let report = json(&output);
+    assert_eq!(report["preview"], true);
+    assert_eq!(report["estimate"]["requests"], 2);
+    assert_eq!(report["estimate"]["prices"], "standard");
+    let expected = report["estimate"]["expected_usd"].as_f64().unwrap();
+    let max = report["estimate"]["max_usd"].as_f64().unwrap();
+    assert!(0.0 < expected && expected <= max, "{report}");
+    let lessons = report["lessons"].as_array().unwrap();
+    let codes: Vec<&str> = lessons
+        .iter()
+        .map(|lesson| lesson["lesson_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["M0-L001", "M0-L002"]);
+    let mut sum = 0.0;
+    for lesson in lessons {
+        assert_eq!(lesson["status"], "written", "{lesson}");
+        let path = lesson["path"].as_str().unwrap();
+        assert!(
+            Path::new(path).ends_with(format!(
+                "preview/{}.md",
+                lesson["lesson_code"].as_str().unwrap()
+            )),
+            "{path}"
+        );
+        assert!(lesson["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+        sum += lesson["cost_usd"].as_f64().unwrap();
+    }
+    let cost = report["cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0 && (cost - sum).abs() < 1e-12, "{report}");
+    assert_eq!(
+        report["usage"]["prompt_tokens"].as_u64().unwrap(),
+        lessons
+            .iter()
+            .map(|lesson| lesson["usage"]["prompt_tokens"].as_u64().unwrap())
+            .sum::<u64>()
+    );
+    let err = stderr(&output);
+    assert!(err.contains("cost at standard prices"), "{err}");
+    assert!(err.contains("no batch was created"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_runs_on_the_built_in_emulator_and_leaves_no_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_into(dir.path(), &datagov(), "out");
+    cmd.args(["--emulator", "--preview", "M3-L010"]);
+
+    let output = run(cmd).await;
+
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(names(&dir.path().join("out")), ["preview"]);
+    assert_eq!(names(&dir.path().join("out/preview")), ["M3-L010.md"]);
+    let work = files_below(&dir.path().join("work"));
+    assert!(work.is_empty(), "the emulator kept nothing: {work:?}");
+    let err = stderr(&output);
+    assert!(err.contains("out/preview/M3-L010.md"), "{err}");
+    assert!(err.contains("(emulator: nothing billed)"), "{err}");
+    assert!(stdout(&output).is_empty(), "stdout carries only --json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_codes_are_an_input_error_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_into(dir.path(), &datagov(), "out");
+    cmd.args(["--emulator", "--preview", "M0-L001,m99-l001,M98-L002"]);
+
+    let output = run(cmd).await;
+
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("M99-L001, M98-L002 are not lessons of the outline"),
+        "{err}"
+    );
+    assert!(!err.contains("M0-L001, "), "only the unknown ones: {err}");
+    assert!(!dir.path().join("out").exists(), "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cost_above_confirm_above_without_a_terminal_sends_nothing() {
+    let emulator = emulator(EmulatorConfig::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_against(dir.path(), &datagov(), "out", emulator.base_url());
+    cmd.args(["--preview", "M0-L001", "--confirm-above", "0"]);
+
+    let output = run(cmd).await;
+
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("is above --confirm-above"), "{err}");
+    assert!(!dir.path().join("out/preview").exists());
+    assert!(batches(&emulator).await.is_empty());
+}
