@@ -9,13 +9,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use openai_batch_client::{Batch, BatchId, BatchStatus, ListPage, RequestCounts};
+use openai_batch_client::{Batch, BatchId, BatchStatus, FileId, ListPage, RequestCounts};
 use serde_json::{Map, Value};
 
 use crate::api_error::ApiFailure;
 use crate::files::parse_limit;
 use crate::server::Shared;
-use crate::{ids, runner};
+use crate::{anthropic, ids, runner};
 
 /// Every endpoint the real API names; only the first one runs here.
 const ENDPOINTS: [&str; 8] = [
@@ -60,15 +60,18 @@ pub(crate) async fn create(
         ));
     }
     let metadata = check_metadata(params.get("metadata"))?;
-    let input_file = shared.store.file(&input_file_id.into()).ok_or_else(|| {
-        ApiFailure::bad_request(
-            format!(
-                "Cannot find file {input_file_id}, or organization does not have access to it."
-            ),
-            Some("input_file_id"),
-            Some("invalid_request"),
-        )
-    })?;
+    let input_file = shared
+        .store
+        .api_file(&input_file_id.into())
+        .ok_or_else(|| {
+            ApiFailure::bad_request(
+                format!(
+                    "Cannot find file {input_file_id}, or organization does not have access to it."
+                ),
+                Some("input_file_id"),
+                Some("invalid_request"),
+            )
+        })?;
     if input_file.purpose != "batch" {
         return Err(ApiFailure::bad_request(
             format!(
@@ -79,17 +82,37 @@ pub(crate) async fn create(
             Some("invalid_value"),
         ));
     }
-    let created_at = ids::now();
+    let batch = new_batch(
+        &shared,
+        BatchId(ids::batch_id()),
+        endpoint,
+        input_file.id,
+        metadata,
+        ids::now(),
+    );
+    start(&shared, batch.clone()).await;
+    Ok(Json(batch))
+}
+
+/// A new batch in `validating`, expiring one completion window after `created_at`.
+pub(crate) fn new_batch(
+    shared: &Shared,
+    id: BatchId,
+    endpoint: &str,
+    input_file_id: FileId,
+    metadata: Option<BTreeMap<String, String>>,
+    created_at: i64,
+) -> Batch {
     let window = shared.config.completion_window;
     let window_secs =
         i64::try_from(window.as_secs() + u64::from(window.subsec_nanos() > 0)).unwrap_or(i64::MAX);
-    let batch = Batch {
-        id: BatchId(ids::batch_id()),
+    Batch {
+        id,
         object: "batch".to_owned(),
         endpoint: endpoint.to_owned(),
         model: None,
         errors: None,
-        input_file_id: input_file.id,
+        input_file_id,
         completion_window: "24h".to_owned(),
         status: BatchStatus::Validating,
         output_file_id: None,
@@ -107,14 +130,18 @@ pub(crate) async fn create(
         usage: Some(runner::zero_usage()),
         metadata,
         extra: Default::default(),
-    };
-    let cancel = shared.store.insert_batch(batch.clone());
-    if let Err(error) = shared.store.save_batch(&batch.id).await {
-        tracing::error!(batch_id = %batch.id, %error, "cannot save batch state");
     }
-    tracing::debug!(batch_id = %batch.id, "batch created");
-    runner::spawn(&shared, batch.id.clone(), cancel);
-    Ok(Json(batch))
+}
+
+/// Stores a new batch, saves it and starts its run.
+pub(crate) async fn start(shared: &Arc<Shared>, batch: Batch) {
+    let id = batch.id.clone();
+    let cancel = shared.store.insert_batch(batch);
+    if let Err(error) = shared.store.save_batch(&id).await {
+        tracing::error!(batch_id = %id, %error, "cannot save batch state");
+    }
+    tracing::debug!(batch_id = %id, "batch created");
+    runner::spawn(shared, id, cancel);
 }
 
 fn required_string<'a>(params: &'a Map<String, Value>, name: &str) -> Result<&'a str, ApiFailure> {
@@ -229,6 +256,7 @@ pub(crate) async fn retrieve(
     shared
         .store
         .batch(&BatchId(batch_id.clone()))
+        .filter(|batch| !anthropic::is_message_batch(batch))
         .map(Json)
         .ok_or_else(|| no_such_batch(&batch_id))
 }
@@ -258,31 +286,17 @@ pub(crate) async fn cancel(
     Path(batch_id): Path<String>,
 ) -> Result<Json<Batch>, ApiFailure> {
     let id = BatchId(batch_id.clone());
-    let outcome = shared
+    if shared
         .store
-        .update_batch(&id, |batch| match batch.status {
-            BatchStatus::Validating | BatchStatus::InProgress | BatchStatus::Finalizing => {
-                batch.status = BatchStatus::Cancelling;
-                batch.cancelling_at = Some(ids::now());
-                Ok((batch.clone(), true))
-            }
-            BatchStatus::Cancelling | BatchStatus::Cancelled => Ok((batch.clone(), false)),
-            status => Err(status),
-        })
-        .ok_or_else(|| no_such_batch(&batch_id))?;
-    match outcome {
-        Ok((batch, changed)) => {
-            if changed {
-                if let Err(error) = shared.store.save_batch(&id).await {
-                    tracing::error!(batch_id = %id, %error, "cannot save batch state");
-                }
-                if let Some(token) = shared.store.cancel_token(&id) {
-                    token.cancel();
-                }
-            }
-            Ok(Json(batch))
-        }
-        Err(status) => Err(ApiFailure::new(
+        .batch(&id)
+        .is_some_and(|batch| anthropic::is_message_batch(&batch))
+    {
+        return Err(no_such_batch(&batch_id));
+    }
+    match cancel_batch(&shared, &id).await {
+        None => Err(no_such_batch(&batch_id)),
+        Some(Ok(batch)) => Ok(Json(batch)),
+        Some(Err(status)) => Err(ApiFailure::new(
             StatusCode::CONFLICT,
             "invalid_request_error",
             format!("Cannot cancel a batch with status '{status}'."),
@@ -290,6 +304,37 @@ pub(crate) async fn cancel(
             None,
         )),
     }
+}
+
+/// Moves a running batch to `cancelling` and tells its run; a batch already cancelling
+/// or cancelled is returned as it is. `None` for an unknown batch, `Err` with the status
+/// of one that ended otherwise.
+pub(crate) async fn cancel_batch(
+    shared: &Shared,
+    id: &BatchId,
+) -> Option<Result<Batch, BatchStatus>> {
+    let outcome = shared.store.update_batch(id, |batch| match batch.status {
+        BatchStatus::Validating | BatchStatus::InProgress | BatchStatus::Finalizing => {
+            batch.status = BatchStatus::Cancelling;
+            batch.cancelling_at = Some(ids::now());
+            Ok((batch.clone(), true))
+        }
+        BatchStatus::Cancelling | BatchStatus::Cancelled => Ok((batch.clone(), false)),
+        status => Err(status),
+    })?;
+    let (batch, changed) = match outcome {
+        Ok(changed) => changed,
+        Err(status) => return Some(Err(status)),
+    };
+    if changed {
+        if let Err(error) = shared.store.save_batch(id).await {
+            tracing::error!(batch_id = %id, %error, "cannot save batch state");
+        }
+        if let Some(token) = shared.store.cancel_token(id) {
+            token.cancel();
+        }
+    }
+    Some(Ok(batch))
 }
 
 #[cfg(test)]

@@ -275,7 +275,7 @@ pub(crate) async fn retrieve(
 ) -> Result<Json<FileObject>, ApiFailure> {
     shared
         .store
-        .file(&FileId(file_id.clone()))
+        .api_file(&FileId(file_id.clone()))
         .map(Json)
         .ok_or_else(|| no_such_file(&file_id))
 }
@@ -289,7 +289,7 @@ pub(crate) async fn content(
     let id = FileId(file_id.clone());
     let object = shared
         .store
-        .file(&id)
+        .api_file(&id)
         .ok_or_else(|| no_such_file(&file_id))?;
     let file = tokio::fs::File::open(shared.store.content_path(&id))
         .await
@@ -323,6 +323,9 @@ pub(crate) async fn delete(
     Path(file_id): Path<String>,
 ) -> Result<Json<DeletedFile>, ApiFailure> {
     let id = FileId(file_id.clone());
+    if shared.store.is_internal_file(&id) {
+        return Err(no_such_file(&file_id));
+    }
     match shared.store.delete_file(&id).await {
         Ok(true) => Ok(Json(DeletedFile {
             id,

@@ -30,6 +30,16 @@ pub(crate) fn batch_request_id() -> String {
     format!("batch_req_{}", hex32())
 }
 
+/// An Anthropic-style id: `prefix`, then `01` and 22 base62 characters
+/// (`msgbatch_01...`, `msg_01...`, `req_01...`).
+pub(crate) fn anthropic_id(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let tail: String = (0..22)
+        .map(|_| char::from(BASE62[rng.random_range(0..BASE62.len())]))
+        .collect();
+    format!("{prefix}01{tail}")
+}
+
 /// `req_` plus 32 hex characters, for `x-request-id`.
 pub(crate) fn http_request_id() -> String {
     format!("req_{}", hex32())

@@ -41,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+mod anthropic;
 mod api_error;
 mod batches;
 mod chat;

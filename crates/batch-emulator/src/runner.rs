@@ -25,10 +25,10 @@ use tokio_util::sync::CancellationToken;
 
 use batch_request::LineError;
 
-use crate::ids;
 use crate::responder::{CANCELLED_MESSAGE, EXPIRED_MESSAGE, RequestResult};
 use crate::server::Shared;
 use crate::validate::{self, PendingRequest, Validation};
+use crate::{anthropic, ids};
 
 /// Output and error files expire 30 days after they are written, like the real API's default.
 pub(crate) const RESULT_FILE_LIFETIME: i64 = 30 * 24 * 60 * 60;
@@ -107,6 +107,7 @@ pub(crate) async fn resume(shared: &Arc<Shared>, batch_ids: Vec<BatchId>) {
                 batch.finalizing_at = None;
                 batch.request_counts = Some(RequestCounts::default());
                 batch.usage = Some(zero_usage());
+                anthropic::batch::reset_counts(batch);
                 false
             }
         });
@@ -573,8 +574,10 @@ async fn write_results(
             } else {
                 counts.failed += 1;
             }
-            if let RequestResult::Success { usage, .. } = &result {
-                add_usage(batch, usage);
+            match &result {
+                RequestResult::Success { usage, .. } => add_usage(batch, usage),
+                RequestResult::NotRun { code, .. } => anthropic::batch::count_not_run(batch, code),
+                RequestResult::HttpError { .. } => {}
             }
         });
     }
@@ -610,20 +613,34 @@ async fn register(
     files: ResultFiles,
 ) -> io::Result<(Option<FileId>, Option<FileId>)> {
     let mut ids_out = BTreeMap::new();
+    // A message batch's results are internal files, downloadable for 29 days after the
+    // batch was created, as Anthropic keeps them.
+    let message_batch_created = shared
+        .store
+        .batch(batch_id)
+        .filter(anthropic::is_message_batch)
+        .map(|batch| batch.created_at);
     for (kind, file) in [("output", files.output), ("error", files.errors)] {
         let Some((path, bytes)) = file else {
             continue;
         };
         let created_at = ids::now();
+        let (purpose, expires_at) = match message_batch_created {
+            Some(batch_created) => (
+                anthropic::RESULTS_PURPOSE,
+                batch_created + anthropic::RESULTS_LIFETIME,
+            ),
+            None => ("batch_output", created_at + RESULT_FILE_LIFETIME),
+        };
         let object = FileObject {
             id: FileId(ids::file_id()),
             object: "file".to_owned(),
             bytes,
             created_at,
             filename: format!("{batch_id}_{kind}.jsonl"),
-            purpose: "batch_output".to_owned(),
+            purpose: purpose.to_owned(),
             status: Some("processed".to_owned()),
-            expires_at: Some(created_at + RESULT_FILE_LIFETIME),
+            expires_at: Some(expires_at),
         };
         let id = object.id.clone();
         shared.store.add_file(object, path).await?;

@@ -26,7 +26,7 @@ use crate::config::{EmulatorConfig, Endpoint, HttpFault, HttpFaultKind};
 use crate::enqueued::EmulatorStats;
 use crate::responder::Responder;
 use crate::store::Store;
-use crate::{Error, batches, chat, files, ids, runner};
+use crate::{Error, anthropic, batches, chat, files, ids, runner};
 
 /// A running emulator. It stops on [`Emulator::shutdown`] or when dropped.
 ///
@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) responder: Responder,
     /// Running batches, aborted on shutdown.
     pub(crate) runs: Mutex<JoinSet<()>>,
+    /// The bound address, for URLs the emulator hands out (`results_url`).
+    pub(crate) addr: SocketAddr,
     faults: FaultCounters,
 }
 
@@ -96,6 +98,7 @@ impl Emulator {
             store,
             responder,
             runs: Mutex::new(JoinSet::new()),
+            addr,
         });
         runner::resume(&shared, resume).await;
         let stop = CancellationToken::new();
@@ -118,6 +121,12 @@ impl Emulator {
     /// The API base URL, `http://127.0.0.1:PORT/v1`: give it to any OpenAI client.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The base URL for Anthropic clients, `http://127.0.0.1:PORT` (they add `/v1/messages...`
+    /// themselves): give it to an Anthropic SDK as `base_url` (`ANTHROPIC_BASE_URL`).
+    pub fn anthropic_base_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// The bound address.
@@ -412,6 +421,25 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/batches/{batch_id}", get(batches::retrieve))
         .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
         .route("/v1/chat/completions", post(chat::create))
+        // The Anthropic Message Batches API; a create body may be up to 256 MB.
+        .route(
+            "/v1/messages/batches",
+            post(anthropic::routes::create)
+                .layer(DefaultBodyLimit::max(anthropic::routes::MAX_BODY_BYTES))
+                .get(anthropic::routes::list),
+        )
+        .route(
+            "/v1/messages/batches/{batch_id}",
+            get(anthropic::routes::retrieve).delete(anthropic::routes::delete),
+        )
+        .route(
+            "/v1/messages/batches/{batch_id}/cancel",
+            post(anthropic::routes::cancel),
+        )
+        .route(
+            "/v1/messages/batches/{batch_id}/results",
+            get(anthropic::routes::results),
+        )
         .route("/v1/emulator/stats", get(stats))
         .fallback(unknown_url)
         .method_not_allowed_fallback(unknown_url)
@@ -428,12 +456,28 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<EmulatorStats> {
     Json(shared.store.stats())
 }
 
-async fn unknown_url(method: Method, uri: Uri) -> ApiFailure {
-    ApiFailure::not_found(format!("Invalid URL ({method} {})", uri.path()), None)
+async fn unknown_url(method: Method, uri: Uri) -> Response {
+    if anthropic::is_anthropic_path(uri.path()) {
+        return anthropic::routes::unknown_url(method.as_str(), uri.path()).into_response();
+    }
+    ApiFailure::not_found(format!("Invalid URL ({method} {})", uri.path()), None).into_response()
 }
 
-/// Requires `Authorization: Bearer <token>`: any non-empty token, or exactly the configured key.
+/// Requires `Authorization: Bearer <token>`: any non-empty token, or exactly the configured key;
+/// under `/v1/messages`, the Anthropic headers instead (`x-api-key`, `anthropic-version`).
 async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if anthropic::is_anthropic_path(request.uri().path()) {
+        return match anthropic::routes::check_headers(
+            request.headers(),
+            shared.config.api_key.as_deref(),
+        ) {
+            Ok(()) => next.run(request).await,
+            Err(failure) => {
+                drain(request.into_body()).await;
+                failure.into_response()
+            }
+        };
+    }
     let token = request
         .headers()
         .get(header::AUTHORIZATION)

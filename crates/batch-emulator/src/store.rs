@@ -314,6 +314,20 @@ impl Store {
             .map(|entry| entry.object.clone())
     }
 
+    /// A file the Files API may show: not expired, and not one of the message batches' own.
+    pub(crate) fn api_file(&self, id: &FileId) -> Option<FileObject> {
+        self.file(id)
+            .filter(|file| !crate::anthropic::is_internal_purpose(&file.purpose))
+    }
+
+    /// Whether a file, expired or not, is one of the message batches' own.
+    pub(crate) fn is_internal_file(&self, id: &FileId) -> bool {
+        self.lock()
+            .files
+            .get(id)
+            .is_some_and(|entry| crate::anthropic::is_internal_purpose(&entry.object.purpose))
+    }
+
     /// Deletes a file; `false` when it did not exist or had expired (its bytes go either way).
     pub(crate) async fn delete_file(&self, id: &FileId) -> io::Result<bool> {
         let now = self.file_clock();
@@ -346,6 +360,7 @@ impl Store {
             .files
             .values()
             .filter(|entry| !is_expired(&entry.object, now))
+            .filter(|entry| !crate::anthropic::is_internal_purpose(&entry.object.purpose))
             .filter(|entry| purpose.is_none_or(|purpose| entry.object.purpose == purpose))
             .map(|entry| (entry.seq, entry.object.clone()))
             .collect();
@@ -487,21 +502,43 @@ impl Store {
         .map_err(io::Error::other)?
     }
 
-    /// One page of batches, newest first.
+    /// One page of the OpenAI batches (message batches left out), newest first.
     pub(crate) fn list_batches(&self, after: Option<&str>, limit: usize) -> ListPage<Batch> {
-        let mut batches: Vec<(u64, Batch)> = self
-            .lock()
-            .batches
-            .values()
-            .map(|entry| (entry.seq, entry.batch.clone()))
-            .collect();
-        batches.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
         page(
-            batches.into_iter().map(|(_, batch)| batch).collect(),
+            self.batches_newest_first(|batch| !crate::anthropic::is_message_batch(batch)),
             |batch| batch.id.as_str(),
             after,
             limit,
         )
+    }
+
+    /// The batches that `keep` accepts, newest first.
+    pub(crate) fn batches_newest_first(&self, keep: impl Fn(&Batch) -> bool) -> Vec<Batch> {
+        let mut batches: Vec<(u64, Batch)> = self
+            .lock()
+            .batches
+            .values()
+            .filter(|entry| keep(&entry.batch))
+            .map(|entry| (entry.seq, entry.batch.clone()))
+            .collect();
+        batches.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        batches.into_iter().map(|(_, batch)| batch).collect()
+    }
+
+    /// Forgets a batch and removes its record (data directory mode).
+    pub(crate) async fn remove_batch(&self, id: &BatchId) -> io::Result<()> {
+        self.lock().batches.remove(id);
+        let Some(batches_dir) = self.batches_dir.clone() else {
+            return Ok(());
+        };
+        let persist_lock = Arc::clone(&self.persist_lock);
+        let path = batches_dir.join(format!("{id}.json"));
+        self.spawn_write(move || {
+            let _guard = lock(&persist_lock);
+            remove_if_present(&path)
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 }
 

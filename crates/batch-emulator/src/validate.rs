@@ -233,6 +233,8 @@ fn check_line(
     }
     match first_model {
         None => *first_model = Some((model.to_owned(), line)),
+        // A message batch may mix models.
+        Some(_) if endpoint == crate::anthropic::MESSAGES_ENDPOINT => {}
         Some((first, first_line)) if first != model => {
             return Err(error(
                 "model_mismatch",

@@ -1,5 +1,6 @@
-//! Python clients against the emulator: the official OpenAI Python SDK, and parasail's
-//! `openai-batch`, an unmodified third-party batch client. Required when `CI` is set;
+//! Python clients against the emulator: the official OpenAI Python SDK, parasail's
+//! `openai-batch`, an unmodified third-party batch client, and the official Anthropic
+//! Python SDK (Message Batches). Required when `CI` is set;
 //! skipped (saying so) elsewhere when the module cannot be imported.
 
 use std::process::Command;
@@ -14,6 +15,7 @@ use crate::support::*;
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openai_sdk_check.py");
 const OPENAI_BATCH_SCRIPT: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openai_batch_check.py");
+const ANTHROPIC_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/anthropic_sdk_check.py");
 
 /// Whether `python3` can import `module`. With `CI` set a missing module fails the test,
 /// rather than passing unseen; `package` is what `.ci/run` installs.
@@ -44,7 +46,14 @@ async fn run_script(script: &'static str, base_url: &str) -> Value {
     let output = tokio::task::spawn_blocking(move || {
         let mut command = Command::new("python3");
         command.arg(script).arg(&base_url).arg(&dir);
-        for var in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "PARASAIL_API_KEY"] {
+        for var in [
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "PARASAIL_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "ANTHROPIC_AUTH_TOKEN",
+            "ANTHROPIC_BASE_URL",
+        ] {
             command.env_remove(var);
         }
         command.output().expect("python3 runs")
@@ -114,4 +123,47 @@ async fn the_third_party_openai_batch_client_works_against_the_emulator() {
     let input = client.retrieve_file(&batch.input_file_id).await.unwrap();
     assert_eq!(input.filename, "upload");
     assert_eq!(batch.counts().completed, 3);
+}
+
+#[tokio::test]
+async fn the_official_anthropic_python_sdk_works_against_the_emulator() {
+    if !available("anthropic", "anthropic") {
+        return;
+    }
+    let mut config = fast_config();
+    // Slow enough that the script cancels its 40-request batch while it runs.
+    config.timing = Timing {
+        validation: Duration::from_millis(20),
+        per_request: Duration::from_millis(20),
+        finalizing: Duration::from_millis(20),
+    };
+    config.concurrency = 2;
+    let emulator = start(config).await;
+    let summary = run_script(ANTHROPIC_SCRIPT, &emulator.anthropic_base_url()).await;
+    eprintln!("checked with anthropic-sdk-python {}", summary["sdk"]);
+
+    // What the SDK did is visible over plain HTTP too: the deleted batch is gone, the
+    // canceled one ended, and neither shows through the OpenAI routes.
+    let get = |path: String| {
+        http()
+            .get(format!("{}{path}", emulator.anthropic_base_url()))
+            .header("x-api-key", "k")
+            .header("anthropic-version", "2023-06-01")
+            .send()
+    };
+    let deleted = summary["batch"].as_str().unwrap();
+    let gone = get(format!("/v1/messages/batches/{deleted}"))
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let canceled = summary["canceled"].as_str().unwrap();
+    let batch: Value = get(format!("/v1/messages/batches/{canceled}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(batch["processing_status"], "ended");
+    let openai = get_json(&emulator, "batches").await;
+    assert_eq!(openai["data"], serde_json::json!([]), "{openai}");
 }
