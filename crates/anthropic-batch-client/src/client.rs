@@ -95,7 +95,7 @@ const ERROR_BODY_LIMIT: usize = 64 * 1024;
 pub(crate) struct Failed {
     pub(crate) error: Error,
     pub(crate) verdict: Verdict,
-    /// The server may have acted on the request (timeout, broken connection, a 5xx other than 529).
+    /// The server may have acted on the request ([`Error::is_ambiguous`]).
     pub(crate) ambiguous: bool,
 }
 
@@ -255,10 +255,11 @@ impl Client {
             headers: &headers,
         };
         let verdict = retry::classify(&self.config.retry, failure, retries, rand::random());
+        let error = Error::Api(Box::new(api));
         Err(Failed {
-            error: Error::Api(Box::new(api)),
+            ambiguous: error.is_ambiguous(),
+            error,
             verdict,
-            ambiguous: status >= 500 && status != 529,
         })
     }
 
@@ -291,6 +292,7 @@ impl Client {
                 method,
                 path,
                 attempts: 1,
+                maybe_sent,
                 source,
             }
         } else {
@@ -309,9 +311,9 @@ impl Client {
             rand::random(),
         );
         Failed {
+            ambiguous: error.is_ambiguous(),
             error,
             verdict,
-            ambiguous: maybe_sent,
         }
     }
 

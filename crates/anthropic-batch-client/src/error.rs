@@ -26,6 +26,8 @@ pub enum Error {
         path: String,
         /// How many attempts were made.
         attempts: u32,
+        /// Whether the request may have reached the server (not a connect timeout).
+        maybe_sent: bool,
         /// The transport error.
         source: reqwest::Error,
     },
@@ -298,14 +300,13 @@ impl Error {
         }
     }
 
-    /// Whether the server may have acted on the failed request: a timeout, a connection broken
-    /// after the request was sent, or a 5xx other than 529. After a failed create, look for
+    /// Whether the server may have acted on the failed request: a timeout or a broken
+    /// connection after the request may have been sent, or a 5xx other than 529. After a failed create, look for
     /// the batch before creating it again.
     pub fn is_ambiguous(&self) -> bool {
         match self {
             Error::Api(api) => api.status >= 500 && api.status != 529,
-            Error::Timeout { .. } => true,
-            Error::Connection { maybe_sent, .. } => *maybe_sent,
+            Error::Timeout { maybe_sent, .. } | Error::Connection { maybe_sent, .. } => *maybe_sent,
             _ => false,
         }
     }

@@ -13,8 +13,9 @@ use crate::error::Error;
 /// The most requests one batch may hold.
 pub const MAX_REQUESTS: usize = 100_000;
 
-/// The largest create body, in bytes (256 MB).
-pub const MAX_BATCH_BYTES: u64 = 256 * 1024 * 1024;
+/// The largest create body, in bytes: 256 MB, read as 256,000,000 bytes (the smaller of the two
+/// readings, so a body the API could count as over its limit is never sent).
+pub const MAX_BATCH_BYTES: u64 = 256_000_000;
 
 /// The longest `custom_id`, in characters.
 pub const MAX_CUSTOM_ID_LEN: usize = 64;

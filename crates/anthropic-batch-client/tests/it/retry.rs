@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use anthropic_batch_client::{ApiErrorKind, Error, ErrorType, MessageBatchId};
+use anthropic_batch_client::{ApiErrorKind, Client, Error, ErrorType, MessageBatchId};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{api_error, batch, client, request};
+use crate::support::{api_error, batch, client, config, request};
 
 /// Mounts `n` answers of `status` (with `headers`) to `GET /v1/messages/batches/mb_1`, then success.
 async fn failing_then_ok(status: u16, headers: &[(&str, &str)], n: u64) -> MockServer {
@@ -183,6 +183,31 @@ async fn create_retries_a_refusal_but_not_a_failure_after_which_a_batch_may_exis
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_timed_out_create_is_not_sent_again_but_a_timed_out_read_is() {
+    let server = MockServer::start().await;
+    let slow = ResponseTemplate::new(200)
+        .set_body_json(batch("mb_1", "in_progress", None))
+        .set_delay(Duration::from_secs(2));
+    Mock::given(wiremock::matchers::any())
+        .respond_with(slow)
+        .mount(&server)
+        .await;
+    let mut config = config(&server.uri());
+    config.timeouts.request = Duration::from_millis(200);
+    let client = Client::new(config).unwrap();
+    let err = client.create_batch(&[request("a")]).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { attempts: 1, .. }), "{err:?}");
+    assert!(err.is_ambiguous());
+    assert_eq!(received(&server).await.len(), 1);
+    let err = client
+        .retrieve_batch(&MessageBatchId::from("mb_1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { attempts: 3, .. }), "{err:?}");
+    assert_eq!(received(&server).await.len(), 4);
 }
 
 #[tokio::test]
