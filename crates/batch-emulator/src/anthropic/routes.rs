@@ -133,9 +133,7 @@ pub(crate) async fn create(
 /// # Errors
 ///
 /// A 400 `invalid_request_error` naming the first bad field (`requests.3.custom_id: ...`).
-pub(crate) fn check_requests(
-    body: Value,
-) -> Result<Vec<Request>, AnthropicFailure> {
+pub(crate) fn check_requests(body: Value) -> Result<Vec<Request>, AnthropicFailure> {
     let Value::Object(mut body) = body else {
         return Err(AnthropicFailure::invalid(
             "The request body must be a JSON object.",

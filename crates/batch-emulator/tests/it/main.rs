@@ -7,6 +7,7 @@ mod enqueued;
 mod faults;
 mod file_expiry;
 mod lifecycle;
+mod message_batches;
 mod persistence;
 mod python_sdk;
 mod support;
