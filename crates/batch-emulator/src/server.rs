@@ -158,8 +158,9 @@ impl Emulator {
     /// `advance_file_clock(Duration::from_secs(3600))` a file uploaded with
     /// `expires_after[seconds]=3600` is gone.
     ///
-    /// Only file expiry reads this clock: timestamps the emulator writes and the
-    /// batches' completion window keep real time.
+    /// Only file expiry and the archiving of message batch results (29 days after
+    /// creation) read this clock: timestamps the emulator writes and the batches'
+    /// completion window keep real time.
     pub fn advance_file_clock(&self, by: Duration) {
         let seconds = by.as_secs() + u64::from(by.subsec_nanos() > 0);
         self.shared
@@ -424,8 +425,8 @@ fn router(shared: Arc<Shared>) -> Router {
         // The Anthropic Message Batches API; a create body may be up to 256 MB.
         .route(
             "/v1/messages/batches",
-            post(anthropic::routes::create)
-                .layer(DefaultBodyLimit::max(anthropic::routes::MAX_BODY_BYTES))
+            post(anthropic::create::create)
+                .layer(DefaultBodyLimit::max(anthropic::create::MAX_BODY_BYTES))
                 .get(anthropic::routes::list),
         )
         .route(

@@ -294,8 +294,9 @@ impl Store {
         Ok(())
     }
 
-    /// Now, on the clock that decides whether a file has expired.
-    fn file_clock(&self) -> i64 {
+    /// Now, on the clock that decides whether a file has expired (and a message batch's
+    /// results are archived).
+    pub(crate) fn file_clock(&self) -> i64 {
         ids::now().saturating_add(self.file_clock_offset.load(Ordering::Relaxed))
     }
 

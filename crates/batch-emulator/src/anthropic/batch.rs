@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat};
 use openai_batch_client::{Batch, BatchStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::anthropic::is_message_batch;
+use crate::anthropic::{RESULTS_LIFETIME, is_message_batch};
 
 /// The key of [`Bookkeeping`] in the internal batch's `extra` map.
 const EXTRA_KEY: &str = "message_batch";
@@ -155,9 +155,20 @@ pub(crate) struct MessageBatch {
     pub(crate) results_url: Option<String>,
 }
 
-/// The `MessageBatch` for an internal batch; `results_url` is `{origin}/v1/messages/batches/{id}/results`
-/// once it has ended.
-pub(crate) fn message_batch(batch: &Batch, origin: &str) -> MessageBatch {
+/// When a message batch's results are gone: 29 days after its creation.
+pub(crate) fn archived_at(batch: &Batch) -> i64 {
+    batch.created_at.saturating_add(RESULTS_LIFETIME)
+}
+
+/// Whether an ended batch's results are gone at `now` (Unix seconds, on the file clock).
+pub(crate) fn is_archived(batch: &Batch, now: i64) -> bool {
+    has_ended(batch) && now >= archived_at(batch)
+}
+
+/// The `MessageBatch` for an internal batch at `now` (Unix seconds, on the file clock);
+/// `results_url` is `{origin}/v1/messages/batches/{id}/results` once it has ended, and
+/// `archived_at` is set once its results are gone.
+pub(crate) fn message_batch(batch: &Batch, origin: &str, now: i64) -> MessageBatch {
     let ended_at = [
         batch.completed_at,
         batch.cancelled_at,
@@ -176,7 +187,7 @@ pub(crate) fn message_batch(batch: &Batch, origin: &str) -> MessageBatch {
         ended_at: ended_at.filter(|_| ended).map(rfc3339),
         created_at: rfc3339(batch.created_at),
         expires_at: rfc3339(batch.expires_at.unwrap_or(batch.created_at)),
-        archived_at: None,
+        archived_at: is_archived(batch, now).then(|| rfc3339(archived_at(batch))),
         cancel_initiated_at: batch.cancelling_at.map(rfc3339),
         results_url: ended.then(|| format!("{origin}/v1/messages/batches/{}/results", batch.id)),
     }

@@ -4,13 +4,14 @@
 //! [`MESSAGES_ENDPOINT`]: its inline requests become an internal input file of chat
 //! completion bodies (`convert.rs`), so the runner, the responders (offline or upstream),
 //! the seeded faults, cancel, expiry, the enqueued-token limit and persistence are the
-//! OpenAI batches' own. What differs lives here: the create call's checks and the
-//! routes (`routes.rs`), the `MessageBatch` object (`batch.rs`), the result lines
+//! OpenAI batches' own. What differs lives here: the create call's checks
+//! (`create.rs`), the other routes (`routes.rs`), the `MessageBatch` object (`batch.rs`), the result lines
 //! (`results.rs`) and the error shape (`error.rs`). Internal batches and their files
 //! never show through the OpenAI routes.
 
 pub(crate) mod batch;
 pub(crate) mod convert;
+pub(crate) mod create;
 pub(crate) mod error;
 pub(crate) mod results;
 pub(crate) mod routes;

@@ -764,3 +764,42 @@ async fn result_lines_have_the_reference_docs_shape() {
         }
     }
 }
+
+#[tokio::test]
+async fn results_are_archived_29_days_after_creation() {
+    let emulator = start(fast_config()).await;
+    let id = create(&emulator, &requests(2)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = wait_ended(&emulator, &id).await;
+    assert!(ended["archived_at"].is_null());
+    emulator.advance_file_clock(Duration::from_secs(29 * 24 * 60 * 60 - 60));
+    assert_eq!(
+        results(&emulator, &ended).await.len(),
+        2,
+        "still there on day 28"
+    );
+    emulator.advance_file_clock(Duration::from_secs(60));
+    let archived = retrieve(&emulator, &id).await;
+    let created_at =
+        chrono::DateTime::parse_from_rfc3339(archived["created_at"].as_str().unwrap()).unwrap();
+    let archived_at =
+        chrono::DateTime::parse_from_rfc3339(archived["archived_at"].as_str().unwrap()).unwrap();
+    assert_eq!(archived_at - created_at, chrono::TimeDelta::days(29));
+    assert_eq!(
+        archived["request_counts"], ended["request_counts"],
+        "the batch stays visible"
+    );
+    let (status, error) = send(call(
+        &emulator,
+        reqwest::Method::GET,
+        &format!("/v1/messages/batches/{id}/results"),
+    ))
+    .await;
+    assert_eq!(
+        (status, error["error"]["type"].as_str()),
+        (404, Some("not_found_error")),
+        "{error}"
+    );
+}
