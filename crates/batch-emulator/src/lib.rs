@@ -38,6 +38,14 @@
 //! Files expire at their `expires_at` (`expires_after[anchor]`/`[seconds]` on upload,
 //! 30 days for `purpose=batch` by default) and then behave as deleted;
 //! [`Emulator::advance_file_clock`] expires them in tests without waiting.
+//!
+//! It serves the Anthropic Message Batches API too, at [`Emulator::anthropic_base_url`]
+//! (`POST /v1/messages/batches`, `GET /v1/messages/batches`, `GET`/`DELETE
+//! /v1/messages/batches/{id}`, `POST .../cancel`, `GET .../results` as streamed JSONL),
+//! with the `x-api-key` (or Bearer) and `anthropic-version` headers and Anthropic's error
+//! shape. A message batch runs on the same engine: its params become chat completion
+//! bodies for the same responder, faults, cancel, expiry and data directory, and its
+//! results come back as `succeeded` (a `Message`), `errored`, `canceled` or `expired` lines.
 
 #![warn(missing_docs)]
 
