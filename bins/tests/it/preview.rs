@@ -176,3 +176,77 @@ async fn a_cost_above_confirm_above_without_a_terminal_sends_nothing() {
     assert!(!dir.path().join("out/preview").exists());
     assert!(batches(&emulator).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lesson_the_api_refuses_is_a_failure_and_exits_3() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    // The outline and related lessons name other lessons; the lesson's own message starts
+    // with its heading.
+    let asks_for = |code: &'static str| {
+        move |request: &Request| {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            body["messages"]
+                .as_array()
+                .and_then(|messages| messages.last())
+                .and_then(|message| message["content"].as_str())
+                .is_some_and(|content| content.starts_with(&format!("# Lesson {code}:")))
+        }
+    };
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(asks_for("M0-L002"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": {
+            "message": "Unsupported value: 'temperature'", "type": "invalid_request_error",
+            "param": "temperature", "code": "unsupported_value"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Sure! Here it is:\n\n## 1. Learning Objectives\nRead a catalog."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let base_url = format!("{}/v1", server.uri());
+    let mut cmd = generate_against(dir.path(), &datagov(), "out", &base_url);
+    cmd.args(["--preview", "M0-L001,M0-L002", "--json"]);
+
+    let output = run(cmd).await;
+
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let report = json(&output);
+    let lessons = report["lessons"].as_array().unwrap();
+    assert_eq!(lessons[0]["status"], "written", "{report}");
+    assert_eq!(lessons[1]["status"], "failed");
+    assert_eq!(lessons[1]["failure_kind"], "invalid_request");
+    assert!(
+        lessons[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Unsupported value"),
+        "{report}"
+    );
+    // gpt-4o-mini at standard prices: $0.15 per 1M input, $0.60 per 1M output tokens.
+    let cost = report["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - (1000.0 * 0.15 + 500.0 * 0.60) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+    // Cleaned as a batch answer: the chat opening gone, the canonical heading added.
+    let lesson = std::fs::read_to_string(dir.path().join("out/preview/M0-L001.md")).unwrap();
+    assert!(lesson.starts_with("# Lesson M0-L001: "), "{lesson}");
+    assert!(!lesson.contains("Sure!"), "{lesson}");
+    assert_eq!(names(&dir.path().join("out/preview")), ["M0-L001.md"]);
+    assert!(stderr(&output).contains("M0-L002 got no lesson (invalid_request)"));
+}
