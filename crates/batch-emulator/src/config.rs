@@ -212,12 +212,14 @@ pub struct HttpFault {
 /// How a faulted API call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpFaultKind {
-    /// HTTP 429 with `Retry-After` (whole seconds, rounded up) and `retry-after-ms`.
+    /// HTTP 429 with `Retry-After` (whole seconds, rounded up) and `retry-after-ms`
+    /// (`rate_limit_error` in Anthropic's shape on the Message Batches endpoints).
     RateLimited {
         /// The advertised wait.
         retry_after: Duration,
     },
-    /// HTTP 500 with the OpenAI `server_error` body.
+    /// HTTP 500 with the OpenAI `server_error` body (Anthropic's `api_error` one on the
+    /// Message Batches endpoints).
     ServerError,
     /// The connection closes without any response.
     DropConnection,
@@ -244,11 +246,23 @@ pub enum Endpoint {
     RetrieveBatch,
     /// `POST /batches/{id}/cancel`.
     CancelBatch,
+    /// `POST /messages/batches` (Anthropic).
+    CreateMessageBatch,
+    /// `GET /messages/batches` (Anthropic).
+    ListMessageBatches,
+    /// `GET /messages/batches/{id}` (Anthropic).
+    RetrieveMessageBatch,
+    /// `POST /messages/batches/{id}/cancel` (Anthropic).
+    CancelMessageBatch,
+    /// `GET /messages/batches/{id}/results` (Anthropic).
+    MessageBatchResults,
+    /// `DELETE /messages/batches/{id}` (Anthropic).
+    DeleteMessageBatch,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::UploadFile,
         Endpoint::ListFiles,
         Endpoint::RetrieveFile,
@@ -258,10 +272,18 @@ impl Endpoint {
         Endpoint::ListBatches,
         Endpoint::RetrieveBatch,
         Endpoint::CancelBatch,
+        Endpoint::CreateMessageBatch,
+        Endpoint::ListMessageBatches,
+        Endpoint::RetrieveMessageBatch,
+        Endpoint::CancelMessageBatch,
+        Endpoint::MessageBatchResults,
+        Endpoint::DeleteMessageBatch,
     ];
 
     /// The SDK-style name: `files.create`, `files.list`, `files.retrieve`, `files.delete`,
-    /// `files.content`, `batches.create`, `batches.list`, `batches.retrieve`, `batches.cancel`.
+    /// `files.content`, `batches.create`, `batches.list`, `batches.retrieve`, `batches.cancel`,
+    /// and Anthropic's `messages.batches.create`, `.list`, `.retrieve`, `.cancel`, `.results`,
+    /// `.delete`.
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::UploadFile => "files.create",
@@ -273,6 +295,12 @@ impl Endpoint {
             Endpoint::ListBatches => "batches.list",
             Endpoint::RetrieveBatch => "batches.retrieve",
             Endpoint::CancelBatch => "batches.cancel",
+            Endpoint::CreateMessageBatch => "messages.batches.create",
+            Endpoint::ListMessageBatches => "messages.batches.list",
+            Endpoint::RetrieveMessageBatch => "messages.batches.retrieve",
+            Endpoint::CancelMessageBatch => "messages.batches.cancel",
+            Endpoint::MessageBatchResults => "messages.batches.results",
+            Endpoint::DeleteMessageBatch => "messages.batches.delete",
         }
     }
 
@@ -290,6 +318,12 @@ impl Endpoint {
             ("GET", ["batches"]) => Endpoint::ListBatches,
             ("GET", ["batches", _]) => Endpoint::RetrieveBatch,
             ("POST", ["batches", _, "cancel"]) => Endpoint::CancelBatch,
+            ("POST", ["messages", "batches"]) => Endpoint::CreateMessageBatch,
+            ("GET", ["messages", "batches"]) => Endpoint::ListMessageBatches,
+            ("GET", ["messages", "batches", _]) => Endpoint::RetrieveMessageBatch,
+            ("DELETE", ["messages", "batches", _]) => Endpoint::DeleteMessageBatch,
+            ("POST", ["messages", "batches", _, "cancel"]) => Endpoint::CancelMessageBatch,
+            ("GET", ["messages", "batches", _, "results"]) => Endpoint::MessageBatchResults,
             _ => return None,
         };
         Some(endpoint)
@@ -352,6 +386,17 @@ mod tests {
             Some(Endpoint::CancelBatch),
         );
         check("GET", "/v1/batches", Some(Endpoint::ListBatches));
+        check(
+            "GET",
+            "/v1/messages/batches/msgbatch_1/results",
+            Some(Endpoint::MessageBatchResults),
+        );
+        check(
+            "DELETE",
+            "/v1/messages/batches/msgbatch_1",
+            Some(Endpoint::DeleteMessageBatch),
+        );
+        check("POST", "/v1/messages", None);
         check("GET", "/v1/models", None);
         check("PUT", "/v1/batches", None);
         check("GET", "/files", None);

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::anthropic::error::AnthropicFailure;
 use crate::api_error::ApiFailure;
 use crate::config::{EmulatorConfig, Endpoint, HttpFault, HttpFaultKind};
 use crate::enqueued::EmulatorStats;
@@ -355,7 +356,8 @@ async fn handle(
 ) -> Result<Response, DroppedConnection> {
     use hyper::service::Service as _;
 
-    if let Some(endpoint) = Endpoint::classify(request.method().as_str(), request.uri().path()) {
+    let request_path = request.uri().path().to_owned();
+    if let Some(endpoint) = Endpoint::classify(request.method().as_str(), &request_path) {
         match shared.faults.next(endpoint) {
             Some(HttpFaultKind::DropConnection) => {
                 tracing::debug!(%endpoint, "fault: dropping the connection");
@@ -363,6 +365,7 @@ async fn handle(
             }
             Some(HttpFaultKind::RateLimited { retry_after }) => {
                 drain(Body::new(request.into_body())).await;
+                let anthropic = anthropic::is_anthropic_path(request_path.as_str());
                 let failure = ApiFailure::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "requests",
@@ -370,7 +373,11 @@ async fn handle(
                     None,
                     Some("rate_limit_exceeded"),
                 );
-                let mut response = with_request_id(failure.into_response());
+                let mut response = with_request_id(if anthropic {
+                    AnthropicFailure::rate_limited().into_response()
+                } else {
+                    failure.into_response()
+                });
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 let headers = response.headers_mut();
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -382,6 +389,11 @@ async fn handle(
             }
             Some(HttpFaultKind::ServerError) => {
                 drain(Body::new(request.into_body())).await;
+                if anthropic::is_anthropic_path(request_path.as_str()) {
+                    return Ok(with_request_id(
+                        AnthropicFailure::internal("an injected fault").into_response(),
+                    ));
+                }
                 let failure = ApiFailure::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",

@@ -69,6 +69,16 @@ impl AnthropicFailure {
         }
     }
 
+    /// A 429 `rate_limit_error` (an injected fault).
+    pub(crate) fn rate_limited() -> Self {
+        AnthropicFailure {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "rate_limit_error",
+            message: "Number of requests has exceeded your rate limit. Please try again later."
+                .to_owned(),
+        }
+    }
+
     /// A 500 `api_error`, for failures of the emulator itself.
     pub(crate) fn internal(what: &str) -> Self {
         AnthropicFailure {

@@ -803,3 +803,56 @@ async fn results_are_archived_29_days_after_creation() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn api_faults_on_message_batch_endpoints_answer_in_the_anthropic_shape() {
+    use batch_emulator::{Endpoint, HttpFault, HttpFaultKind};
+
+    let mut config = fast_config();
+    config.faults.http = vec![
+        HttpFault {
+            endpoint: "messages.batches.create".parse().unwrap(),
+            kind: HttpFaultKind::RateLimited {
+                retry_after: Duration::from_millis(1500),
+            },
+            times: 1,
+        },
+        HttpFault {
+            endpoint: Endpoint::RetrieveMessageBatch,
+            kind: HttpFaultKind::ServerError,
+            times: 1,
+        },
+    ];
+    let emulator = start(config).await;
+    let limited = call(&emulator, reqwest::Method::POST, "/v1/messages/batches")
+        .json(&requests(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "2");
+    assert_eq!(limited.headers()["retry-after-ms"], "1500");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    let id = create(&emulator, &requests(1)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = send(call(
+        &emulator,
+        reqwest::Method::GET,
+        &format!("/v1/messages/batches/{id}"),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (500, Some("api_error")),
+        "{body}"
+    );
+    assert_eq!(
+        retrieve(&emulator, &id).await["id"],
+        id.as_str(),
+        "only the first call fails"
+    );
+}
