@@ -92,6 +92,96 @@ pub(crate) fn chat_body(params: &Map<String, Value>) -> Value {
     Value::Object(body)
 }
 
+/// Fewest prompt tokens Anthropic caches (1,024 for most models); a shorter marked
+/// prefix is not cached.
+pub(crate) const MIN_CACHEABLE_TOKENS: u64 = 1024;
+
+/// What a request would put in Anthropic's prompt cache: a key (model and prefix) and
+/// the prefix's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CachedPrefix {
+    /// Requests with the same key share the cache entry.
+    pub(crate) key: u64,
+    /// Its tokens (o200k_base, the offline responder's count).
+    pub(crate) tokens: u64,
+}
+
+/// The prefix of a request's prompt that Anthropic would cache: the text of `system`
+/// and then the messages' blocks, up to and including the last block with
+/// `cache_control`; `None` without such a block or when it is too short to be cached.
+///
+/// `tokens_of` counts a text's tokens (called once per distinct prefix by a caller that
+/// remembers them).
+pub(crate) fn cached_prefix(
+    params: &Map<String, Value>,
+    tokens_of: impl FnOnce(&str) -> u64,
+) -> Option<CachedPrefix> {
+    let mut texts: Vec<&str> = Vec::new();
+    let mut end = None;
+    let contents = params.get("system").into_iter().chain(
+        params
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|message| message.get("content")),
+    );
+    for content in contents {
+        match content {
+            Value::String(text) => texts.push(text),
+            Value::Array(blocks) => {
+                for block in blocks {
+                    let Some(text) = block.get("text").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    texts.push(text);
+                    if block
+                        .get("cache_control")
+                        .is_some_and(|mark| !mark.is_null())
+                    {
+                        end = Some(texts.len());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let prefix = texts[..end?].join("\n");
+    let model = params.get("model").and_then(Value::as_str).unwrap_or("");
+    let tokens = tokens_of(&prefix);
+    (tokens >= MIN_CACHEABLE_TOKENS).then(|| CachedPrefix {
+        key: ids::stable_hash(0, &[model.as_bytes(), prefix.as_bytes()]),
+        tokens,
+    })
+}
+
+/// Applies the emulated prompt cache to a Message's usage: the first answer of a cache
+/// key writes the prefix (`cache_creation_input_tokens`, 5-minute lifetime), later ones
+/// read it; either way those tokens leave `input_tokens`. `written` holds the keys
+/// already written.
+pub(crate) fn apply_cache(
+    usage: &mut MessageUsage,
+    prefix: CachedPrefix,
+    written: &mut std::collections::HashSet<u64>,
+) {
+    let prompt =
+        usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens;
+    let tokens = prefix.tokens.min(prompt);
+    if written.insert(prefix.key) {
+        usage.cache_creation_input_tokens = tokens;
+        usage.cache_creation = CacheCreation {
+            ephemeral_5m_input_tokens: tokens,
+            ephemeral_1h_input_tokens: 0,
+        };
+        usage.cache_read_input_tokens = 0;
+    } else {
+        usage.cache_creation_input_tokens = 0;
+        usage.cache_creation = CacheCreation::default();
+        usage.cache_read_input_tokens = tokens;
+    }
+    usage.input_tokens = prompt - tokens;
+}
+
 /// The text of a `system` or message `content`: a string, or its text blocks joined by newlines.
 pub(crate) fn blocks_text(content: &Value) -> String {
     match content {
@@ -201,6 +291,69 @@ mod tests {
         assert_eq!(
             chat_body(plain.as_object().unwrap())["messages"],
             json!([{"role": "user", "content": "hi"}])
+        );
+    }
+
+    #[test]
+    fn the_cached_prefix_ends_at_the_last_marked_block() {
+        let params = json!({
+            "model": "m",
+            "system": [
+                {"type": "text", "text": "Instructions."},
+                {"type": "text", "text": "Outline.", "cache_control": {"type": "ephemeral"}}
+            ],
+            "messages": [{"role": "user", "content": "Lesson."}]
+        });
+        let params = params.as_object().unwrap();
+        let mut seen = String::new();
+        let prefix = cached_prefix(params, |text| {
+            seen = text.to_owned();
+            2000
+        })
+        .unwrap();
+        assert_eq!(seen, "Instructions.\nOutline.");
+        assert_eq!(prefix.tokens, 2000);
+        assert_eq!(cached_prefix(params, |_| 1023), None, "too short to cache");
+        let unmarked = json!({"model": "m", "system": "Instructions.", "messages": []});
+        assert_eq!(cached_prefix(unmarked.as_object().unwrap(), |_| 5000), None);
+        let other_model = json!({"model": "n", "system": params["system"].clone(), "messages": []});
+        assert_ne!(
+            cached_prefix(other_model.as_object().unwrap(), |_| 2000)
+                .unwrap()
+                .key,
+            prefix.key
+        );
+    }
+
+    #[test]
+    fn the_first_answer_writes_the_cache_and_later_ones_read_it() {
+        let completion = json!({"choices": [{"message": {"content": "x"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3000, "completion_tokens": 10}});
+        let prefix = CachedPrefix {
+            key: 1,
+            tokens: 2000,
+        };
+        let mut written = std::collections::HashSet::new();
+        let mut first = message_from_completion(&completion, "batch").usage;
+        apply_cache(&mut first, prefix, &mut written);
+        assert_eq!(
+            (
+                first.input_tokens,
+                first.cache_creation_input_tokens,
+                first.cache_read_input_tokens
+            ),
+            (1000, 2000, 0)
+        );
+        assert_eq!(first.cache_creation.ephemeral_5m_input_tokens, 2000);
+        let mut second = message_from_completion(&completion, "batch").usage;
+        apply_cache(&mut second, prefix, &mut written);
+        assert_eq!(
+            (
+                second.input_tokens,
+                second.cache_creation_input_tokens,
+                second.cache_read_input_tokens
+            ),
+            (1000, 0, 2000)
         );
     }
 

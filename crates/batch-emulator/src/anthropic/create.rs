@@ -1,7 +1,7 @@
 //! `POST /v1/messages/batches`: the create call's checks as the real API makes them,
 //! and the requests stored as the internal input file of chat completion bodies.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
@@ -58,7 +58,8 @@ pub(crate) async fn create(
     drop(body);
     let requests = check_requests(value)?;
     let created_at = ids::now();
-    let input = write_input(&shared, &requests, created_at).await?;
+    let n_requests = requests.len() as u64;
+    let input = write_input(&shared, requests, created_at).await?;
     let mut batch = batches::new_batch(
         &shared,
         BatchId(ids::anthropic_id("msgbatch_")),
@@ -68,7 +69,7 @@ pub(crate) async fn create(
         created_at,
     );
     Bookkeeping {
-        requests: requests.len() as u64,
+        requests: n_requests,
         ..Bookkeeping::default()
     }
     .store(&mut batch);
@@ -198,23 +199,37 @@ fn check_params(params: &Map<String, Value>) -> Result<(), (&'static str, &'stat
 /// `url` is [`MESSAGES_ENDPOINT`].
 async fn write_input(
     shared: &Arc<Shared>,
-    requests: &[Request],
+    requests: Vec<Request>,
     created_at: i64,
 ) -> Result<FileId, AnthropicFailure> {
-    let lines: Vec<Vec<u8>> = requests
-        .iter()
-        .map(|(custom_id, params)| {
-            let mut line = serde_json::to_vec(&json!({
-                "custom_id": custom_id,
-                "method": "POST",
-                "url": MESSAGES_ENDPOINT,
-                "body": convert::chat_body(params),
-            }))
-            .expect("a request line always serializes");
-            line.push(b'\n');
-            line
-        })
-        .collect();
+    // Tokenising the cached prefixes is CPU work; each distinct prefix is counted once.
+    let lines = tokio::task::spawn_blocking(move || {
+        let bpe = crate::offline::tokenizer();
+        let mut counted: HashMap<u64, u64> = HashMap::new();
+        requests
+            .iter()
+            .map(|(custom_id, params)| {
+                let cache = convert::cached_prefix(params, |prefix| {
+                    let text_key = ids::stable_hash(0, &[prefix.as_bytes()]);
+                    *counted
+                        .entry(text_key)
+                        .or_insert_with(|| bpe.count(prefix) as u64)
+                });
+                let mut line = serde_json::to_vec(&json!({
+                    "custom_id": custom_id,
+                    "method": "POST",
+                    "url": MESSAGES_ENDPOINT,
+                    "body": convert::chat_body(params),
+                    "cache": cache,
+                }))
+                .expect("a request line always serializes");
+                line.push(b'\n');
+                line
+            })
+            .collect::<Vec<Vec<u8>>>()
+    })
+    .await
+    .map_err(|_| AnthropicFailure::internal("cannot store the batch's requests"))?;
     let failed = |_| AnthropicFailure::internal("cannot store the batch's requests");
     let temp = shared.store.temp_file().map_err(failed)?;
     let (temp, bytes) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {

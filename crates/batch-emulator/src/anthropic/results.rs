@@ -1,17 +1,17 @@
 //! A message batch's results: the runner's output and error lines turned into
 //! Anthropic result lines (`succeeded`, `errored`, `canceled`, `expired`), streamed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::anthropic::batch::Missing;
-use crate::anthropic::convert::{Message, message_from_completion};
+use crate::anthropic::convert::{CachedPrefix, Message, apply_cache, message_from_completion};
 use crate::anthropic::error::{ErrorObject, error_type};
 use crate::ids;
 
@@ -75,9 +75,45 @@ pub(crate) struct Sources {
     pub(crate) failure: (&'static str, String),
 }
 
+/// The emulated prompt cache of one results stream: each request's cached prefix, and
+/// the prefixes already written.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    prefixes: HashMap<String, CachedPrefix>,
+    written: HashSet<u64>,
+}
+
+/// What [`Cache`] reads of an input line.
+#[derive(Deserialize)]
+struct InputCache {
+    custom_id: String,
+    #[serde(default)]
+    cache: Option<CachedPrefix>,
+}
+
+impl Cache {
+    /// Reads each request's cached prefix from the internal input file.
+    fn read(input: &std::path::Path) -> io::Result<Cache> {
+        let mut cache = Cache::default();
+        let mut reader = BufReader::with_capacity(256 * 1024, std::fs::File::open(input)?);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line)? > 0 {
+            if let Ok(InputCache {
+                custom_id,
+                cache: Some(prefix),
+            }) = serde_json::from_slice(&line)
+            {
+                cache.prefixes.insert(custom_id, prefix);
+            }
+            line.clear();
+        }
+        Ok(cache)
+    }
+}
+
 /// The Anthropic result line (newline included) for one line of the runner's output or
 /// error file; `None` for a line that is not JSON. Returns its `custom_id` too.
-pub(crate) fn convert_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
+pub(crate) fn convert_line(line: &[u8], cache: &mut Cache) -> Option<(String, Vec<u8>)> {
     let value: Value = serde_json::from_slice(line).ok()?;
     let custom_id = value.get("custom_id")?.as_str()?.to_owned();
     let response = value.get("response").filter(|response| !response.is_null());
@@ -88,9 +124,13 @@ pub(crate) fn convert_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
         .and_then(|response| response.get("body"))
         .unwrap_or(&Value::Null);
     let result = match status {
-        Some(200) => BatchResult::Succeeded {
-            message: message_from_completion(body, "batch"),
-        },
+        Some(200) => {
+            let mut message = message_from_completion(body, "batch");
+            if let Some(prefix) = cache.prefixes.get(&custom_id) {
+                apply_cache(&mut message.usage, *prefix, &mut cache.written);
+            }
+            BatchResult::Succeeded { message }
+        }
         Some(status) => {
             let message = body
                 .get("error")
@@ -156,6 +196,7 @@ pub(crate) fn stream(sources: Sources) -> Body {
 fn produce(sources: &Sources, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
     let mut chunk = Vec::with_capacity(64 * 1024);
     let mut seen = HashSet::new();
+    let mut cache = Cache::read(&sources.input)?;
     let send = |chunk: &mut Vec<u8>, force: bool| -> bool {
         if chunk.is_empty() || (!force && chunk.len() < 64 * 1024) {
             return true;
@@ -167,7 +208,7 @@ fn produce(sources: &Sources, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Resul
         let mut reader = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
         let mut line = Vec::new();
         while reader.read_until(b'\n', &mut line)? > 0 {
-            if let Some((custom_id, bytes)) = convert_line(&line) {
+            if let Some((custom_id, bytes)) = convert_line(&line, &mut cache) {
                 chunk.extend_from_slice(&bytes);
                 if sources.missing {
                     seen.insert(custom_id);
@@ -208,7 +249,7 @@ mod tests {
     use super::*;
 
     fn convert(line: Value) -> Value {
-        let (_, bytes) = convert_line(line.to_string().as_bytes()).unwrap();
+        let (_, bytes) = convert_line(line.to_string().as_bytes(), &mut Cache::default()).unwrap();
         assert!(bytes.ends_with(b"\n"));
         serde_json::from_slice(&bytes).unwrap()
     }
@@ -267,6 +308,6 @@ mod tests {
             convert(line("upstream_unreachable"))["result"]["error"]["error"]["type"],
             "api_error"
         );
-        assert!(convert_line(b"not json\n").is_none());
+        assert!(convert_line(b"not json\n", &mut Cache::default()).is_none());
     }
 }

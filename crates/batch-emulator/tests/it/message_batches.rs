@@ -856,3 +856,79 @@ async fn api_faults_on_message_batch_endpoints_answer_in_the_anthropic_shape() {
         "only the first call fails"
     );
 }
+
+#[tokio::test]
+async fn a_marked_shared_prefix_is_written_to_the_cache_once_and_read_after() {
+    let emulator = start(fast_config()).await;
+    let outline = "Module 1: Data basics. Lesson 1 covers tables, keys and joins. ".repeat(150);
+    let body = |marked: bool| {
+        let requests: Vec<Value> = (1..=4)
+            .map(|i| {
+                let mut request = request(&format!("lesson_M0-L00{i}"), "claude-sonnet-4-5");
+                let mut block = json!({"type": "text", "text": outline});
+                if marked {
+                    block["cache_control"] = json!({"type": "ephemeral"});
+                }
+                request["params"]["system"] =
+                    json!([{"type": "text", "text": "You write lessons."}, block]);
+                request
+            })
+            .collect();
+        json!({ "requests": requests })
+    };
+    let usages = |marked: bool| {
+        let emulator = &emulator;
+        let body = body(marked);
+        async move {
+            let id = create(emulator, &body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let ended = wait_ended(emulator, &id).await;
+            parse(&results(emulator, &ended).await)
+                .into_iter()
+                .map(|line| {
+                    (
+                        line["custom_id"].as_str().unwrap().to_owned(),
+                        line["result"]["message"]["usage"].clone(),
+                    )
+                })
+                .collect::<BTreeMap<String, Value>>()
+        }
+    };
+    let cached = usages(true).await;
+    let plain = usages(false).await;
+    let number = |usage: &Value, field: &str| usage[field].as_u64().unwrap();
+    let mut writes = 0;
+    let mut prefix_tokens = HashSet::new();
+    for (custom_id, usage) in &cached {
+        let written = number(usage, "cache_creation_input_tokens");
+        let read = number(usage, "cache_read_input_tokens");
+        assert_eq!(
+            number(usage, "input_tokens") + written + read,
+            number(&plain[custom_id], "input_tokens"),
+            "{usage}"
+        );
+        assert_eq!(
+            usage["cache_creation"]["ephemeral_5m_input_tokens"].as_u64(),
+            Some(written)
+        );
+        if written > 0 {
+            writes += 1;
+            assert_eq!(read, 0);
+        }
+        prefix_tokens.insert(written + read);
+    }
+    assert_eq!(writes, 1, "one write, then reads: {cached:?}");
+    assert_eq!(prefix_tokens.len(), 1, "{cached:?}");
+    assert!(prefix_tokens.into_iter().next().unwrap() >= 1024);
+    for usage in plain.values() {
+        assert_eq!(
+            (
+                number(usage, "cache_creation_input_tokens"),
+                number(usage, "cache_read_input_tokens")
+            ),
+            (0, 0)
+        );
+    }
+}
