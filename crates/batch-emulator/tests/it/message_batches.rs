@@ -932,3 +932,27 @@ async fn a_marked_shared_prefix_is_written_to_the_cache_once_and_read_after() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_message_batch_left_running_finishes_after_a_restart() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = slow_config();
+    config.data_dir = Some(data_dir.path().to_owned());
+    let emulator = start(config.clone()).await;
+    let id = create(&emulator, &requests(20)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        retrieve(&emulator, &id).await["processing_status"],
+        "in_progress"
+    );
+    emulator.shutdown().await;
+
+    let emulator = start(config).await;
+    let ended = wait_ended(&emulator, &id).await;
+    let lines = parse(&results(&emulator, &ended).await);
+    check_counts(&ended, &lines, 20);
+    assert_eq!(ended["request_counts"]["succeeded"], 20, "{ended}");
+}
