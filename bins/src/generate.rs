@@ -499,22 +499,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 
     // From here on, requests go out: Ctrl-C stops whichever step runs (see `interrupted`).
     let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
-    let emulator = if args.emulator {
-        // The emulator keeps its files and batches in the job's folder, so a run that is
-        // interrupted (or --no-wait) resumes against the same batches next time.
-        let mut config = batch_emulator::EmulatorConfig::fast();
-        config.data_dir = Some(job.paths().emulator_dir());
-        let emulator = batch_emulator::Emulator::start(config)
-            .await
-            .context("cannot start the built-in batch emulator")?;
-        reporter.say(format!(
-            "  Using the built-in batch emulator at {} (offline, no key needed)",
-            Shown(emulator.base_url())
-        ));
-        Some(emulator)
-    } else {
-        None
-    };
+    // The emulator keeps its files and batches in the job's folder, so a run that is
+    // interrupted (or --no-wait) resumes against the same batches next time.
+    let emulator = start_emulator(args, &reporter, Some(job.paths().emulator_dir())).await?;
     let (api_key, source) = match (&emulator, key) {
         (Some(_), _) => (
             secrecy::SecretString::from("emulator".to_owned()),
@@ -774,6 +761,29 @@ fn confirm_spend(args: &Args, estimate: &Estimate, n_warnings: usize) -> anyhow:
 
 /// [`confirm_spend`] on an upper-bound and an expected cost in USD (`None` when unknown), for
 /// any priced sending: a batch's estimate, or a preview's at standard prices.
+/// Starts the built-in batch emulator when `--emulator` was given (`None` otherwise) and says
+/// where it listens. `data_dir` is where it keeps its files and batches; `None` keeps them in
+/// memory.
+pub(crate) async fn start_emulator(
+    args: &Args,
+    reporter: &Reporter,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<Option<batch_emulator::Emulator>> {
+    if !args.emulator {
+        return Ok(None);
+    }
+    let mut config = batch_emulator::EmulatorConfig::fast();
+    config.data_dir = data_dir;
+    let emulator = batch_emulator::Emulator::start(config)
+        .await
+        .context("cannot start the built-in batch emulator")?;
+    reporter.say(format!(
+        "  Using the built-in batch emulator at {} (offline, no key needed)",
+        Shown(emulator.base_url())
+    ));
+    Ok(Some(emulator))
+}
+
 pub(crate) fn confirm_cost(
     args: &Args,
     max_usd: Option<f64>,

@@ -54,18 +54,7 @@ pub async fn run(
     let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
     // A preview creates no batch and no file on the server, so the emulator keeps nothing:
     // it runs in memory, and nothing of the preview lands in the job's folder.
-    let emulator = if args.emulator {
-        let emulator = batch_emulator::Emulator::start(batch_emulator::EmulatorConfig::fast())
-            .await
-            .context("cannot start the built-in batch emulator")?;
-        reporter.say(format!(
-            "  Using the built-in batch emulator at {} (offline, no key needed)",
-            Shown(emulator.base_url())
-        ));
-        Some(emulator)
-    } else {
-        None
-    };
+    let emulator = crate::generate::start_emulator(args, reporter, None).await?;
     let (api_key, base_url) = match (&emulator, key) {
         (Some(emulator), _) => (
             SecretString::from("emulator".to_owned()),

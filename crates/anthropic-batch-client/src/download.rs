@@ -43,7 +43,7 @@ impl Client {
         batch: &MessageBatch,
     ) -> Result<impl Stream<Item = Result<BatchResultLine, Error>> + Send + 'static, Error> {
         let (url, path) = self.results_location(batch)?;
-        let response = self.open_results(&url, &path).await?;
+        let response = self.open_results(&url, &path, &mut 0).await?;
         let body = Box::pin(
             response
                 .bytes_stream()
@@ -83,16 +83,7 @@ impl Client {
         let method = Method::GET;
         let mut retries = 0;
         loop {
-            let builder = self
-                .request(method.clone(), url.clone())
-                .header(reqwest::header::ACCEPT, RESULTS_ACCEPT);
-            let response = match self.attempt(builder, &method, &path, retries).await {
-                Ok(response) => response,
-                Err(failed) => {
-                    self.pause(failed, &mut retries, &method, &path).await?;
-                    continue;
-                }
-            };
+            let response = self.open_results(&url, &path, &mut retries).await?;
             let temp = tempfile::Builder::new()
                 .prefix(".results.")
                 .suffix(".part")
@@ -136,16 +127,23 @@ impl Client {
     }
 
     /// Sends the results request with retries and returns the answer with its body unread.
-    async fn open_results(&self, url: &Url, path: &str) -> Result<Response, Error> {
+    ///
+    /// `retries` counts the retries already taken and is shared with the caller, so a download
+    /// that starts over after a broken body keeps one retry budget.
+    async fn open_results(
+        &self,
+        url: &Url,
+        path: &str,
+        retries: &mut u32,
+    ) -> Result<Response, Error> {
         let method = Method::GET;
-        let mut retries = 0;
         loop {
             let builder = self
                 .request(method.clone(), url.clone())
                 .header(reqwest::header::ACCEPT, RESULTS_ACCEPT);
-            match self.attempt(builder, &method, path, retries).await {
+            match self.attempt(builder, &method, path, *retries).await {
                 Ok(response) => return Ok(response),
-                Err(failed) => self.pause(failed, &mut retries, &method, path).await?,
+                Err(failed) => self.pause(failed, retries, &method, path).await?,
             }
         }
     }

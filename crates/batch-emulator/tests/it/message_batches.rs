@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use batch_emulator::{Emulator, EmulatorConfig, Faults, Responder, Timing};
+use reqwest::Method;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -58,20 +59,53 @@ async fn send(builder: reqwest::RequestBuilder) -> (u16, Value) {
     (status, response.json().await.expect("a JSON body"))
 }
 
+/// Sends `method` to the batch `id`'s URL followed by `suffix` (`""`, `"/cancel"`, `"/results"`);
+/// returns its status and JSON body.
+async fn on_batch(emulator: &Emulator, method: Method, id: &str, suffix: &str) -> (u16, Value) {
+    send(call(
+        emulator,
+        method,
+        &format!("/v1/messages/batches/{id}{suffix}"),
+    ))
+    .await
+}
+
+/// Sends a GET to `path`; returns its status and JSON body.
+async fn get(emulator: &Emulator, path: &str) -> (u16, Value) {
+    send(call(emulator, Method::GET, path)).await
+}
+
+/// Checks an answer's status and its Anthropic error type.
+fn assert_error(status: u16, error: &Value, expected: u16, error_type: &str) {
+    assert_eq!(
+        (status, error["error"]["type"].as_str()),
+        (expected, Some(error_type)),
+        "{error}"
+    );
+}
+
+/// A batch's RFC 3339 time `field`.
+fn time(batch: &Value, field: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(batch[field].as_str().unwrap()).unwrap()
+}
+
 async fn create(emulator: &Emulator, body: &Value) -> Value {
     let (status, batch) =
-        send(call(emulator, reqwest::Method::POST, "/v1/messages/batches").json(body)).await;
+        send(call(emulator, Method::POST, "/v1/messages/batches").json(body)).await;
     assert_eq!(status, 200, "{batch}");
     batch
 }
 
+/// Creates a batch of `body` and returns its id.
+async fn create_id(emulator: &Emulator, body: &Value) -> String {
+    create(emulator, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn retrieve(emulator: &Emulator, id: &str) -> Value {
-    let (status, batch) = send(call(
-        emulator,
-        reqwest::Method::GET,
-        &format!("/v1/messages/batches/{id}"),
-    ))
-    .await;
+    let (status, batch) = on_batch(emulator, Method::GET, id, "").await;
     assert_eq!(status, 200, "{batch}");
     batch
 }
@@ -133,6 +167,15 @@ fn kinds(lines: &[Value]) -> BTreeMap<String, u64> {
     kinds
 }
 
+/// Waits for the batch `id` to end and returns it with its result lines, checked against its
+/// counts for `n` requests.
+async fn ended_with_lines(emulator: &Emulator, id: &str, n: u64) -> (Value, Vec<Value>) {
+    let ended = wait_ended(emulator, id).await;
+    let lines = parse(&results(emulator, &ended).await);
+    check_counts(&ended, &lines, n);
+    (ended, lines)
+}
+
 /// Checks the counts against the lines: each request once, each count its lines.
 fn check_counts(batch: &Value, lines: &[Value], n: u64) {
     let counts = &batch["request_counts"];
@@ -156,44 +199,39 @@ fn check_counts(batch: &Value, lines: &[Value], n: u64) {
 #[tokio::test]
 async fn the_create_call_refuses_what_the_real_api_refuses() {
     let emulator = start(fast_config()).await;
-    let check = |body: Value, status: u16, message: &'static str| {
+    let check = |body: Value, message: &'static str| {
         let emulator = &emulator;
         async move {
             let (got, error) =
-                send(call(emulator, reqwest::Method::POST, "/v1/messages/batches").json(&body))
-                    .await;
-            assert_eq!(got, status, "{error}");
+                send(call(emulator, Method::POST, "/v1/messages/batches").json(&body)).await;
+            assert_eq!(got, 400, "{error}");
             assert_eq!(error["type"], "error", "{error}");
             assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
             let text = error["error"]["message"].as_str().unwrap();
             assert!(text.starts_with(message), "{text}");
         }
     };
-    check(json!({}), 400, "requests: Field required").await;
-    check(
-        json!({"requests": []}),
-        400,
-        "requests: List should have at least 1 item",
-    )
-    .await;
-    check(
-        json!({"requests": [request("lesson_M0-L001", "m"), request("lesson.M0-L002", "m")]}),
-        400,
-        "requests.1.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'",
-    )
-    .await;
-    check(
-        json!({"requests": [request(&"a".repeat(65), "m")]}),
-        400,
-        "requests.0.custom_id: String should match pattern",
-    )
-    .await;
-    check(
-        json!({"requests": [request("a", "m"), request("a", "m")]}),
-        400,
-        "requests.1.custom_id: Duplicate custom_id 'a'",
-    )
-    .await;
+    for (body, message) in [
+        (json!({}), "requests: Field required"),
+        (
+            json!({"requests": []}),
+            "requests: List should have at least 1 item",
+        ),
+        (
+            json!({"requests": [request("lesson_M0-L001", "m"), request("lesson.M0-L002", "m")]}),
+            "requests.1.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'",
+        ),
+        (
+            json!({"requests": [request(&"a".repeat(65), "m")]}),
+            "requests.0.custom_id: String should match pattern",
+        ),
+        (
+            json!({"requests": [request("a", "m"), request("a", "m")]}),
+            "requests.1.custom_id: Duplicate custom_id 'a'",
+        ),
+    ] {
+        check(body, message).await;
+    }
     for field in ["model", "max_tokens", "messages"] {
         let mut bad = request("a", "m");
         bad["params"].as_object_mut().unwrap().remove(field);
@@ -202,14 +240,13 @@ async fn the_create_call_refuses_what_the_real_api_refuses() {
             "max_tokens" => "requests.0.params.max_tokens: Field required",
             _ => "requests.0.params.messages: Field required",
         };
-        check(json!({"requests": [bad]}), 400, expected).await;
+        check(json!({"requests": [bad]}), expected).await;
     }
     let too_many: Vec<Value> = (0..100_001)
         .map(|i| json!({"custom_id": format!("r{i}"), "params": {"model": "m", "max_tokens": 1, "messages": []}}))
         .collect();
     check(
         json!({"requests": too_many}),
-        400,
         "requests: List should have at most 100000 items after validation, not 100001",
     )
     .await;
@@ -217,17 +254,9 @@ async fn the_create_call_refuses_what_the_real_api_refuses() {
     // Headers: a key (any non-empty one) and a version.
     let url = format!("{}/v1/messages/batches", emulator.anthropic_base_url());
     let (status, error) = send(http().get(&url).header("anthropic-version", "2023-06-01")).await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (401, Some("authentication_error")),
-        "{error}"
-    );
+    assert_error(status, &error, 401, "authentication_error");
     let (status, error) = send(http().get(&url).header("x-api-key", "k")).await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (400, Some("invalid_request_error")),
-        "{error}"
-    );
+    assert_error(status, &error, 400, "invalid_request_error");
     assert!(
         error["error"]["message"]
             .as_str()
@@ -236,34 +265,15 @@ async fn the_create_call_refuses_what_the_real_api_refuses() {
     );
 
     // Unknown ids and URLs are 404 in the Anthropic shape; nothing was created.
-    let (status, error) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        "/v1/messages/batches/msgbatch_nope",
-    ))
-    .await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (404, Some("not_found_error")),
-        "{error}"
-    );
-    let (status, error) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        "/v1/messages/nowhere",
-    ))
-    .await;
+    let (status, error) = get(&emulator, "/v1/messages/batches/msgbatch_nope").await;
+    assert_error(status, &error, 404, "not_found_error");
+    let (status, error) = get(&emulator, "/v1/messages/nowhere").await;
     assert_eq!(
         (status, error["type"].as_str()),
         (404, Some("error")),
         "{error}"
     );
-    let (_, page) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        "/v1/messages/batches",
-    ))
-    .await;
+    let (_, page) = get(&emulator, "/v1/messages/batches").await;
     assert_eq!(page["data"], json!([]), "{page}");
 }
 
@@ -286,19 +296,9 @@ async fn a_batch_ends_with_every_request_succeeded_and_stays_out_of_the_openai_r
         json!({"processing": 3, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0})
     );
     assert!(created["results_url"].is_null() && created["ended_at"].is_null());
-    let (status, early) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        &format!("/v1/messages/batches/{id}/results"),
-    ))
-    .await;
+    let (status, early) = on_batch(&emulator, Method::GET, &id, "/results").await;
     assert_eq!(status, 400, "{early}");
-    let (status, early) = send(call(
-        &emulator,
-        reqwest::Method::DELETE,
-        &format!("/v1/messages/batches/{id}"),
-    ))
-    .await;
+    let (status, early) = on_batch(&emulator, Method::DELETE, &id, "").await;
     assert_eq!(status, 400, "{early}");
 
     let ended = wait_ended(&emulator, &id).await;
@@ -309,10 +309,8 @@ async fn a_batch_ends_with_every_request_succeeded_and_stays_out_of_the_openai_r
             emulator.anthropic_base_url()
         )
     );
-    let created_at =
-        chrono::DateTime::parse_from_rfc3339(ended["created_at"].as_str().unwrap()).unwrap();
-    let expires_at =
-        chrono::DateTime::parse_from_rfc3339(ended["expires_at"].as_str().unwrap()).unwrap();
+    let created_at = time(&ended, "created_at");
+    let expires_at = time(&ended, "expires_at");
     assert_eq!(expires_at - created_at, chrono::TimeDelta::hours(24));
     assert!(chrono::DateTime::parse_from_rfc3339(ended["ended_at"].as_str().unwrap()).is_ok());
     let lines = parse(&results(&emulator, &ended).await);
@@ -346,29 +344,14 @@ async fn a_batch_ends_with_every_request_succeeded_and_stays_out_of_the_openai_r
     assert_eq!(get_json(&emulator, "files").await["data"], json!([]));
 
     // Cancelling an ended batch is refused; deleting it works once.
-    let (status, _) = send(call(
-        &emulator,
-        reqwest::Method::POST,
-        &format!("/v1/messages/batches/{id}/cancel"),
-    ))
-    .await;
+    let (status, _) = on_batch(&emulator, Method::POST, &id, "/cancel").await;
     assert_eq!(status, 400);
-    let (status, deleted) = send(call(
-        &emulator,
-        reqwest::Method::DELETE,
-        &format!("/v1/messages/batches/{id}"),
-    ))
-    .await;
+    let (status, deleted) = on_batch(&emulator, Method::DELETE, &id, "").await;
     assert_eq!(
         (status, deleted),
         (200, json!({"id": id, "type": "message_batch_deleted"}))
     );
-    let (status, _) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        &format!("/v1/messages/batches/{id}"),
-    ))
-    .await;
+    let (status, _) = on_batch(&emulator, Method::GET, &id, "").await;
     assert_eq!(status, 404);
 }
 
@@ -378,12 +361,7 @@ async fn lists_page_most_recent_first_both_ways() {
     let mut ids = Vec::new();
     for i in 0..5 {
         let body = json!({"requests": [request(&format!("r{i}"), "m")]});
-        ids.push(
-            create(&emulator, &body).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(create_id(&emulator, &body).await);
     }
     ids.reverse();
     let page = |query: String| {
@@ -391,7 +369,7 @@ async fn lists_page_most_recent_first_both_ways() {
         async move {
             let (status, page) = send(call(
                 emulator,
-                reqwest::Method::GET,
+                Method::GET,
                 &format!("/v1/messages/batches{query}"),
             ))
             .await;
@@ -423,16 +401,8 @@ async fn lists_page_most_recent_first_both_ways() {
     assert_eq!((data.as_slice(), more), (&ids[0..2], false));
     let (data, more, ..) = page(String::new()).await;
     assert_eq!((data.len(), more), (5, false));
-    let (status, error) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        "/v1/messages/batches?limit=0",
-    ))
-    .await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (400, Some("invalid_request_error"))
-    );
+    let (status, error) = get(&emulator, "/v1/messages/batches?limit=0").await;
+    assert_error(status, &error, 400, "invalid_request_error");
 }
 
 /// Slow requests, so a batch is still running when the test acts on it.
@@ -453,12 +423,7 @@ async fn a_canceled_batch_ends_with_canceled_results() {
     let created = create(&emulator, &requests(30)).await;
     let id = created["id"].as_str().unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
-    let (status, canceling) = send(call(
-        &emulator,
-        reqwest::Method::POST,
-        &format!("/v1/messages/batches/{id}/cancel"),
-    ))
-    .await;
+    let (status, canceling) = on_batch(&emulator, Method::POST, id, "/cancel").await;
     assert_eq!(status, 200, "{canceling}");
     assert_eq!(canceling["processing_status"], "canceling");
     assert!(canceling["cancel_initiated_at"].is_string());
@@ -466,9 +431,7 @@ async fn a_canceled_batch_ends_with_canceled_results() {
         canceling["request_counts"]["processing"], 30,
         "no counts before the end"
     );
-    let ended = wait_ended(&emulator, id).await;
-    let lines = parse(&results(&emulator, &ended).await);
-    check_counts(&ended, &lines, 30);
+    let (ended, _) = ended_with_lines(&emulator, id, 30).await;
     let counts = &ended["request_counts"];
     assert!(counts["canceled"].as_u64().unwrap() > 0, "{ended}");
     assert!(
@@ -483,19 +446,9 @@ async fn a_batch_canceled_before_it_ran_lists_every_request_as_canceled() {
     let mut config = slow_config();
     config.timing.validation = Duration::from_millis(500);
     let emulator = start(config).await;
-    let id = create(&emulator, &requests(4)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    send(call(
-        &emulator,
-        reqwest::Method::POST,
-        &format!("/v1/messages/batches/{id}/cancel"),
-    ))
-    .await;
-    let ended = wait_ended(&emulator, &id).await;
-    let lines = parse(&results(&emulator, &ended).await);
-    check_counts(&ended, &lines, 4);
+    let id = create_id(&emulator, &requests(4)).await;
+    on_batch(&emulator, Method::POST, &id, "/cancel").await;
+    let (ended, _) = ended_with_lines(&emulator, &id, 4).await;
     assert_eq!(ended["request_counts"]["canceled"], 4);
 }
 
@@ -504,13 +457,8 @@ async fn an_expired_batch_ends_with_expired_results() {
     let mut config = slow_config();
     config.completion_window = Duration::from_millis(300);
     let emulator = start(config).await;
-    let id = create(&emulator, &requests(40)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ended = wait_ended(&emulator, &id).await;
-    let lines = parse(&results(&emulator, &ended).await);
-    check_counts(&ended, &lines, 40);
+    let id = create_id(&emulator, &requests(40)).await;
+    let (ended, lines) = ended_with_lines(&emulator, &id, 40).await;
     let counts = &ended["request_counts"];
     assert!(counts["expired"].as_u64().unwrap() > 0, "{ended}");
     assert!(counts["succeeded"].as_u64().unwrap() > 0, "{ended}");
@@ -535,13 +483,8 @@ async fn seeded_faults_become_errored_results_and_cut_answers() {
         ..Faults::default()
     };
     let emulator = start(config).await;
-    let id = create(&emulator, &requests(60)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ended = wait_ended(&emulator, &id).await;
-    let lines = parse(&results(&emulator, &ended).await);
-    check_counts(&ended, &lines, 60);
+    let id = create_id(&emulator, &requests(60)).await;
+    let (_, lines) = ended_with_lines(&emulator, &id, 60).await;
     let mut error_types = BTreeMap::<String, u64>::new();
     let mut cut = 0;
     for line in &lines {
@@ -599,14 +542,11 @@ async fn upstream_forwarding_sends_a_chat_completion_and_returns_a_message() {
         timeout: Duration::from_secs(5),
     };
     let emulator = start(config).await;
-    let id = create(
+    let id = create_id(
         &emulator,
         &json!({"requests": [request("lesson_M0-L001", "llama3.2")]}),
     )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .await;
     let ended = wait_ended(&emulator, &id).await;
     let lines = parse(&results(&emulator, &ended).await);
     let message = &lines[0]["result"]["message"];
@@ -640,10 +580,7 @@ async fn message_batches_survive_a_restart_with_their_results() {
     let mut config = fast_config();
     config.data_dir = Some(data_dir.path().to_owned());
     let emulator = start(config.clone()).await;
-    let id = create(&emulator, &requests(3)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&emulator, &requests(3)).await;
     let before = wait_ended(&emulator, &id).await;
     let lines_before = parse(&results(&emulator, &before).await);
     emulator.shutdown().await;
@@ -699,20 +636,9 @@ async fn result_lines_have_the_reference_docs_shape() {
     };
     config.completion_window = Duration::from_millis(400);
     let emulator = start(config).await;
-    let expired = create(&emulator, &requests(40)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let canceled = create(&emulator, &requests(4)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    send(call(
-        &emulator,
-        reqwest::Method::POST,
-        &format!("/v1/messages/batches/{canceled}/cancel"),
-    ))
-    .await;
+    let expired = create_id(&emulator, &requests(40)).await;
+    let canceled = create_id(&emulator, &requests(4)).await;
+    on_batch(&emulator, Method::POST, &canceled, "/cancel").await;
     let mut lines = results(&emulator, &wait_ended(&emulator, &expired).await).await;
     lines.extend(results(&emulator, &wait_ended(&emulator, &canceled).await).await);
 
@@ -768,10 +694,7 @@ async fn result_lines_have_the_reference_docs_shape() {
 #[tokio::test]
 async fn results_are_archived_29_days_after_creation() {
     let emulator = start(fast_config()).await;
-    let id = create(&emulator, &requests(2)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&emulator, &requests(2)).await;
     let ended = wait_ended(&emulator, &id).await;
     assert!(ended["archived_at"].is_null());
     emulator.advance_file_clock(Duration::from_secs(29 * 24 * 60 * 60 - 60));
@@ -782,26 +705,15 @@ async fn results_are_archived_29_days_after_creation() {
     );
     emulator.advance_file_clock(Duration::from_secs(60));
     let archived = retrieve(&emulator, &id).await;
-    let created_at =
-        chrono::DateTime::parse_from_rfc3339(archived["created_at"].as_str().unwrap()).unwrap();
-    let archived_at =
-        chrono::DateTime::parse_from_rfc3339(archived["archived_at"].as_str().unwrap()).unwrap();
+    let created_at = time(&archived, "created_at");
+    let archived_at = time(&archived, "archived_at");
     assert_eq!(archived_at - created_at, chrono::TimeDelta::days(29));
     assert_eq!(
         archived["request_counts"], ended["request_counts"],
         "the batch stays visible"
     );
-    let (status, error) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        &format!("/v1/messages/batches/{id}/results"),
-    ))
-    .await;
-    assert_eq!(
-        (status, error["error"]["type"].as_str()),
-        (404, Some("not_found_error")),
-        "{error}"
-    );
+    let (status, error) = on_batch(&emulator, Method::GET, &id, "/results").await;
+    assert_error(status, &error, 404, "not_found_error");
 }
 
 #[tokio::test]
@@ -824,7 +736,7 @@ async fn api_faults_on_message_batch_endpoints_answer_in_the_anthropic_shape() {
         },
     ];
     let emulator = start(config).await;
-    let limited = call(&emulator, reqwest::Method::POST, "/v1/messages/batches")
+    let limited = call(&emulator, Method::POST, "/v1/messages/batches")
         .json(&requests(1))
         .send()
         .await
@@ -835,21 +747,9 @@ async fn api_faults_on_message_batch_endpoints_answer_in_the_anthropic_shape() {
     let body: Value = limited.json().await.unwrap();
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
-    let id = create(&emulator, &requests(1)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = send(call(
-        &emulator,
-        reqwest::Method::GET,
-        &format!("/v1/messages/batches/{id}"),
-    ))
-    .await;
-    assert_eq!(
-        (status, body["error"]["type"].as_str()),
-        (500, Some("api_error")),
-        "{body}"
-    );
+    let id = create_id(&emulator, &requests(1)).await;
+    let (status, body) = on_batch(&emulator, Method::GET, &id, "").await;
+    assert_error(status, &body, 500, "api_error");
     assert_eq!(
         retrieve(&emulator, &id).await["id"],
         id.as_str(),
@@ -880,10 +780,7 @@ async fn a_marked_shared_prefix_is_written_to_the_cache_once_and_read_after() {
         let emulator = &emulator;
         let body = body(marked);
         async move {
-            let id = create(emulator, &body).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let id = create_id(emulator, &body).await;
             let ended = wait_ended(emulator, &id).await;
             parse(&results(emulator, &ended).await)
                 .into_iter()
@@ -939,10 +836,7 @@ async fn a_message_batch_left_running_finishes_after_a_restart() {
     let mut config = slow_config();
     config.data_dir = Some(data_dir.path().to_owned());
     let emulator = start(config.clone()).await;
-    let id = create(&emulator, &requests(20)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&emulator, &requests(20)).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
         retrieve(&emulator, &id).await["processing_status"],
@@ -951,8 +845,6 @@ async fn a_message_batch_left_running_finishes_after_a_restart() {
     emulator.shutdown().await;
 
     let emulator = start(config).await;
-    let ended = wait_ended(&emulator, &id).await;
-    let lines = parse(&results(&emulator, &ended).await);
-    check_counts(&ended, &lines, 20);
+    let (ended, _) = ended_with_lines(&emulator, &id, 20).await;
     assert_eq!(ended["request_counts"]["succeeded"], 20, "{ended}");
 }

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use batch_emulator::Timing;
+use batch_emulator::{EmulatorConfig, Timing};
 use openai_batch_client::{BatchId, BatchStatus};
 use serde_json::Value;
 
@@ -72,20 +72,24 @@ async fn run_script(script: &'static str, base_url: &str) -> Value {
     summary
 }
 
-#[tokio::test]
-async fn the_official_python_sdk_works_against_the_emulator() {
-    if !available("openai", "openai") {
-        return;
-    }
+/// An emulator slow enough that a script cancels its 40-request batch while it runs.
+fn cancellable_config() -> EmulatorConfig {
     let mut config = fast_config();
-    // Slow enough that the script cancels its 40-request batch while it runs.
     config.timing = Timing {
         validation: Duration::from_millis(20),
         per_request: Duration::from_millis(20),
         finalizing: Duration::from_millis(20),
     };
     config.concurrency = 2;
-    let emulator = start(config).await;
+    config
+}
+
+#[tokio::test]
+async fn the_official_python_sdk_works_against_the_emulator() {
+    if !available("openai", "openai") {
+        return;
+    }
+    let emulator = start(cancellable_config()).await;
     let summary = run_script(SCRIPT, emulator.base_url()).await;
     eprintln!("checked with openai-python {}", summary["sdk"]);
 
@@ -130,15 +134,7 @@ async fn the_official_anthropic_python_sdk_works_against_the_emulator() {
     if !available("anthropic", "anthropic") {
         return;
     }
-    let mut config = fast_config();
-    // Slow enough that the script cancels its 40-request batch while it runs.
-    config.timing = Timing {
-        validation: Duration::from_millis(20),
-        per_request: Duration::from_millis(20),
-        finalizing: Duration::from_millis(20),
-    };
-    config.concurrency = 2;
-    let emulator = start(config).await;
+    let emulator = start(cancellable_config()).await;
     let summary = run_script(ANTHROPIC_SCRIPT, &emulator.anthropic_base_url()).await;
     eprintln!("checked with anthropic-sdk-python {}", summary["sdk"]);
 

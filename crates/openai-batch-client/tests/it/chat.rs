@@ -3,7 +3,7 @@
 use openai_batch_client::{ApiErrorKind, Error};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 use crate::support::{self, KEY};
 
@@ -26,11 +26,22 @@ fn completion() -> Value {
     })
 }
 
+/// A mock of `POST /chat/completions`.
+fn chat_mock() -> MockBuilder {
+    Mock::given(method("POST")).and(path("/chat/completions"))
+}
+
+/// Sends [`body`] to `server` with the test client.
+async fn chat(server: &MockServer) -> Result<Value, Error> {
+    support::client(&server.uri())
+        .chat_completion(&body())
+        .await
+}
+
 #[tokio::test]
 async fn posts_the_body_and_decodes_the_answer() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
+    chat_mock()
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
         .and(header("content-type", "application/json"))
         .and(body_json(body()))
@@ -39,10 +50,7 @@ async fn posts_the_body_and_decodes_the_answer() {
         .mount(&server)
         .await;
 
-    let answer: Value = support::client(&server.uri())
-        .chat_completion(&body())
-        .await
-        .unwrap();
+    let answer = chat(&server).await.unwrap();
 
     assert_eq!(answer, completion());
 }
@@ -50,8 +58,7 @@ async fn posts_the_body_and_decodes_the_answer() {
 #[tokio::test]
 async fn a_server_error_is_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
+    chat_mock()
         .respond_with(ResponseTemplate::new(500).set_body_json(
             json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}),
         ))
@@ -59,17 +66,13 @@ async fn a_server_error_is_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
+    chat_mock()
         .respond_with(ResponseTemplate::new(200).set_body_json(completion()))
         .expect(1)
         .mount(&server)
         .await;
 
-    let answer: Value = support::client(&server.uri())
-        .chat_completion(&body())
-        .await
-        .unwrap();
+    let answer = chat(&server).await.unwrap();
 
     assert_eq!(answer["id"], "chatcmpl-1");
 }
@@ -77,8 +80,7 @@ async fn a_server_error_is_retried() {
 #[tokio::test]
 async fn a_bad_request_is_an_api_error_without_the_key() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
+    chat_mock()
         .respond_with(
             ResponseTemplate::new(400)
                 .insert_header("x-request-id", "req_123")
@@ -93,10 +95,7 @@ async fn a_bad_request_is_an_api_error_without_the_key() {
         .mount(&server)
         .await;
 
-    let err = support::client(&server.uri())
-        .chat_completion::<_, Value>(&body())
-        .await
-        .unwrap_err();
+    let err = chat(&server).await.unwrap_err();
 
     let Error::Api(api) = &err else {
         panic!("expected an API error, got {err:?}");
@@ -118,16 +117,12 @@ async fn a_bad_request_is_an_api_error_without_the_key() {
 #[tokio::test]
 async fn an_answer_of_another_shape_is_a_decode_error() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
+    chat_mock()
         .respond_with(ResponseTemplate::new(200).set_body_raw("<html>", "text/html"))
         .mount(&server)
         .await;
 
-    let err = support::client(&server.uri())
-        .chat_completion::<_, Value>(&body())
-        .await
-        .unwrap_err();
+    let err = chat(&server).await.unwrap_err();
 
     assert!(
         matches!(&err, Error::Decode { path, status: 200, .. } if path == "/chat/completions"),
