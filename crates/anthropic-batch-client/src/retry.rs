@@ -45,11 +45,7 @@ impl RetryPolicy {
 
     /// The backoff before retry number `retries_taken + 1`, for a jitter draw `u` in `[0, 1)`.
     pub fn backoff(&self, retries_taken: u32, u: f64) -> Duration {
-        let factor = 2f64.powi(retries_taken.min(30) as i32);
-        self.base_delay
-            .mul_f64(factor)
-            .min(self.max_delay)
-            .mul_f64(1.0 - 0.25 * u.clamp(0.0, 1.0))
+        sdk_retry::backoff(self.base_delay, self.max_delay, retries_taken, u)
     }
 }
 
@@ -87,12 +83,7 @@ pub(crate) fn classify(
         Failure::Transport => return Verdict::Retry(policy.backoff(retries_taken, u)),
         Failure::Status { status, headers } => (status, headers),
     };
-    let should_retry = match header_str(headers, "x-should-retry") {
-        Some("true") => true,
-        Some("false") => false,
-        _ => matches!(status, 408 | 409 | 429 | 500..),
-    };
-    if !should_retry {
+    if !sdk_retry::should_retry(status, headers) {
         return Verdict::Stop;
     }
     match retry_after(headers, SystemTime::now()) {
@@ -101,26 +92,7 @@ pub(crate) fn classify(
     }
 }
 
-/// The delay asked for by `retry-after-ms`, else `retry-after` as seconds (a float) or an HTTP date.
-///
-/// A date in the past gives zero.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(ms) =
-        header_str(headers, "retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
-    {
-        return Duration::try_from_secs_f64(ms / 1000.0).ok();
-    }
-    let value = header_str(headers, "retry-after")?.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).ok();
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name)?.to_str().ok()
-}
+pub(crate) use sdk_retry::retry_after;
 
 #[cfg(test)]
 mod tests {
