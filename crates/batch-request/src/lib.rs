@@ -63,6 +63,7 @@ mod jsonl;
 mod legacy;
 mod lines;
 mod pricing;
+mod provider;
 mod settings;
 mod shard;
 mod template;
@@ -72,6 +73,7 @@ pub use builder::{
 };
 pub use context::{OVER_CONTEXT_WINDOW_NAMED, OversizedRequest};
 pub use error::Error;
+pub use provider::{Provider, UnknownProvider};
 pub use estimate::{Encoding, Estimate, Estimator, RequestTokens, estimate};
 pub use jsonl::{read_request_lines, read_result_lines, write_request_lines, write_result_lines};
 pub use legacy::EXPRESSIONS as LEGACY_EXPRESSIONS;

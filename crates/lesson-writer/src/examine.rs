@@ -92,6 +92,14 @@ fn examine_json(text: &str, config: &ProcessConfig<'_>) -> LineResult {
         Ok(line) => line,
         Err(err) => return LineResult::Malformed(json_problem(&err)),
     };
+    // Neither `response` nor `error`: an Anthropic Message Batches line (`result`) is read
+    // as the Batch API's; anything else is reported below.
+    if line.response.is_none()
+        && line.error.is_none()
+        && let Ok(anthropic) = anthropic_batch_client::BatchResultLine::parse(text.as_bytes(), 0)
+    {
+        line = crate::anthropic::result_line(anthropic);
+    }
     let Some(code) = lesson_code(&line.custom_id) else {
         return LineResult::Malformed(MalformedReason::InvalidCustomId {
             custom_id: shown_id(&line.custom_id),

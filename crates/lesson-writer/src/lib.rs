@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod anthropic;
 mod chat;
 mod clean;
 mod commit;
