@@ -74,8 +74,8 @@ impl Default for Timeouts {
 
 /// A client of the Message Batches API. Cheap to clone; clones share connections.
 ///
-/// The calls live in `batches.rs` (create, retrieve, list, cancel, delete) and `download.rs`
-/// (results).
+/// The calls live in `batches.rs` (create, retrieve, list, cancel, delete), `download.rs`
+/// (results) and `messages.rs` (one message answered at once).
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,

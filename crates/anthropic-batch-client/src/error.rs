@@ -105,8 +105,9 @@ pub enum Error {
         /// The limit.
         max: u64,
     },
-    /// The requests could not be written as JSON.
-    #[error("cannot encode the batch's requests as json")]
+    /// The request (a batch's requests, or one message's parameters) could not be written as
+    /// JSON.
+    #[error("cannot encode the request as json")]
     Encode(#[source] serde_json::Error),
     /// A successful answer was not the JSON we expected.
     #[error("unexpected answer to {method} {path} (HTTP {status}): {excerpt:?}")]

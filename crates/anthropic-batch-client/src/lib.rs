@@ -60,6 +60,8 @@
 //! - [`Client`] creates a batch from [`BatchRequest`]s ([`Client::create_batch`], checking the
 //!   limits [`MAX_REQUESTS`] and [`MAX_BATCH_BYTES`] and unique [`CustomId`]s first), and
 //!   retrieves, lists, cancels and deletes batches ([`MessageBatch`]).
+//! - [`Client::create_message`] sends one request right away through the Messages API (a
+//!   preview at the standard price, before a batch).
 //! - [`Client::results`] streams an ended batch's results as [`BatchResultLine`]s;
 //!   [`Client::download_results_to`] writes the JSONL to a file; [`read_results`] reads such a
 //!   file again.
@@ -77,6 +79,7 @@ mod batches;
 mod client;
 mod download;
 mod error;
+mod messages;
 mod request;
 mod results;
 mod retry;
@@ -84,6 +87,7 @@ mod types;
 
 pub use client::{ANTHROPIC_VERSION, Client, ClientConfig, DEFAULT_BASE_URL, Timeouts};
 pub use error::{ApiError, ApiErrorKind, Error};
+pub use messages::MESSAGES_PATH;
 pub use request::{
     BatchRequest, CacheControl, CustomId, MAX_BATCH_BYTES, MAX_CUSTOM_ID_LEN, MAX_REQUESTS,
     MessageContent, MessageParam, MessageParams, Role, SystemPrompt, TextBlockParam,
