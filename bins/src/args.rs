@@ -44,6 +44,12 @@ pub fn settings_file(flag: Option<&std::path::Path>) -> Option<PathBuf> {
 /// `--base-url`, `--api-key-file`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApiArgs {
+    /// Batch API: openai or anthropic [default: from the model; claude-* is anthropic]
+    ///
+    /// Anthropic's key is read from ANTHROPIC_API_KEY (or --api-key-file), its base URL from
+    /// ANTHROPIC_BASE_URL.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<lesson_job::Provider>,
     /// API base URL (env: OPENAI_BASE_URL).
     ///
     /// [default: `https://api.openai.com/v1`]

@@ -149,9 +149,12 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if args.emulator {
         return crate::check_emulator::run(args, &reporter).await;
     }
-    let (api_key, source) =
-        key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Check)?;
-    let base_url = key::base_url(args.api.base_url.as_deref());
+    let (api_key, source) = key::load_api_key(
+        lesson_job::Provider::OpenAi,
+        args.api.api_key_file.as_deref(),
+        crate::Command::Check,
+    )?;
+    let base_url = key::base_url(lesson_job::Provider::OpenAi, args.api.base_url.as_deref());
     reporter.detail(format!(
         "Using the API key from {source} with {}",
         Shown(openai_batch_client::redacted_url(&base_url))
@@ -229,8 +232,11 @@ pub(crate) async fn check_one(
     args: &Args,
     reporter: &Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let local =
-        args.emulator || crate::args::is_loopback(&key::base_url(args.api.base_url.as_deref()));
+    let local = args.emulator
+        || crate::args::is_loopback(&key::base_url(
+            lesson_job::Provider::OpenAi,
+            args.api.base_url.as_deref(),
+        ));
     let initial_interval = crate::args::poll_interval("poll-interval", args.poll_interval, local)?;
     if args.cancel {
         confirm_cancel(args)?;

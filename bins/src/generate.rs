@@ -10,7 +10,7 @@ use batch_request::{Estimate, RequestSettings, Template};
 use clap::Parser;
 use lesson_job::{Job, JobReport, JobSpec, LockWait, Plan, RunOptions, Selection};
 use lesson_writer::{FileNamePattern, Manifest};
-use openai_batch_client::{Client, PollConfig};
+use openai_batch_client::PollConfig;
 
 use crate::args::{ApiArgs, OutputArgs};
 use crate::key::{self, KeySource};
@@ -310,11 +310,17 @@ fn long_after_help() -> String {
 /// Any failure, for [`crate::report()`] to print with a hint and an exit code.
 pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let reporter = Reporter::new(args.output.verbosity());
+    let settings = load_settings(args, &reporter)?;
+    let provider = args
+        .api
+        .provider
+        .unwrap_or_else(|| lesson_job::Provider::for_model(&settings.model));
     // A missing key fails before any work, unless nothing will be sent or the emulator runs.
     let key = if args.dry_run || args.emulator || args.list_lessons {
         None
     } else {
         Some(key::load_api_key(
+            provider,
             args.api.api_key_file.as_deref(),
             crate::Command::Generate,
         )?)
@@ -323,7 +329,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let poll = if args.dry_run || args.list_lessons {
         PollConfig::default()
     } else {
-        poll_config(args)?
+        poll_config(args, provider)?
     };
     let outline_name = args.content.file_name().map_or_else(
         || args.content.display().to_string(),
@@ -365,10 +371,11 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         work_dir: args.work_dir.clone(),
         name: args.job.clone(),
         template: load_template(args, &reporter)?,
-        settings: load_settings(args, &reporter)?,
+        settings,
         file_name: FileNamePattern::new(&args.file_name)
             .map_err(|err| usage_error(format!("--file-name: {err}"), None))?,
         max_enqueued_tokens: args.max_enqueued_tokens,
+        provider: Some(provider),
     })?;
     crate::outline::show_warnings(
         &reporter,
@@ -508,13 +515,15 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             KeySource::Emulator,
         ),
         (None, Some(key)) => key,
-        (None, None) => {
-            key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Generate)?
-        }
+        (None, None) => key::load_api_key(
+            job.provider(),
+            args.api.api_key_file.as_deref(),
+            crate::Command::Generate,
+        )?,
     };
     let base_url = match &emulator {
-        Some(emulator) => emulator.base_url().to_owned(),
-        None => key::base_url(args.api.base_url.as_deref()),
+        Some(emulator) => key::emulator_url(job.provider(), emulator),
+        None => key::base_url(job.provider(), args.api.base_url.as_deref()),
     };
     if !matches!(source, KeySource::Emulator) {
         reporter.say(format!(
@@ -524,8 +533,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         ));
     }
     let bars = Arc::new(reporter.job_progress());
-    let client =
-        Client::new(key::client_config(base_url, api_key))?.with_retry_progress(bars.clone());
+    let client = key::connect(job.provider(), base_url, api_key, bars.clone())?;
     let options = RunOptions {
         no_wait: args.no_wait,
         retry_rounds: args.retry_failed,
@@ -624,9 +632,9 @@ fn say_plan(reporter: &Reporter, args: &Args, plan: &Plan) {
 }
 
 /// The polling intervals: at least 1 s, shorter only for a server on this machine.
-fn poll_config(args: &Args) -> anyhow::Result<PollConfig> {
-    let local =
-        args.emulator || crate::args::is_loopback(&key::base_url(args.api.base_url.as_deref()));
+fn poll_config(args: &Args, provider: lesson_job::Provider) -> anyhow::Result<PollConfig> {
+    let local = args.emulator
+        || crate::args::is_loopback(&key::base_url(provider, args.api.base_url.as_deref()));
     let (initial, max) = if args.emulator {
         (0.2, 1.0)
     } else {

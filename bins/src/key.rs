@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use openai_batch_client::ClientConfig;
+use lesson_job::{Provider, ProviderClient};
+use openai_batch_client::{ClientConfig, RetryProgress};
 use secrecy::SecretString;
 
 /// The default API base URL.
@@ -14,8 +15,8 @@ pub const LEGACY_KEY_FILE: &str = "openaiapikey.txt";
 /// Where the API key came from (said to the user; the key itself never is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// The `OPENAI_API_KEY` environment variable.
-    Env,
+    /// An environment variable: `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`.
+    Env(&'static str),
     /// A file given with `--api-key-file`, or `./openaiapikey.txt`.
     File(PathBuf),
     /// The in-process emulator, which needs no real key.
@@ -25,31 +26,45 @@ pub enum KeySource {
 impl std::fmt::Display for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            KeySource::Env => f.write_str("OPENAI_API_KEY"),
+            KeySource::Env(name) => f.write_str(name),
             KeySource::File(path) => write!(f, "{}", path.display()),
             KeySource::Emulator => f.write_str("the built-in emulator (no key needed)"),
         }
     }
 }
 
-/// Reads the key: `OPENAI_API_KEY`, else `key_file`, else `./openaiapikey.txt`; `command`'s
+/// The environment variable holding `provider`'s key.
+pub fn key_variable(provider: Provider) -> &'static str {
+    match provider {
+        Provider::OpenAi => "OPENAI_API_KEY",
+        Provider::Anthropic => "ANTHROPIC_API_KEY",
+    }
+}
+
+/// Reads the key of `provider`: its variable (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`), else
+/// `key_file`, else (OpenAI only, as the old scripts did) `./openaiapikey.txt`; `command`'s
 /// hints name only its own flags.
 ///
-/// An empty `OPENAI_API_KEY` counts as not set (a key file is still looked for), and is
-/// named as empty when no key is found.
+/// An empty variable counts as not set (a key file is still looked for), and is named as
+/// empty when no key is found.
 ///
 /// # Errors
 ///
 /// A key error (exit 2) when no key is found, a key file cannot be read, or the key is not
 /// one line of visible characters (a header cannot carry it).
 pub fn load_api_key(
+    provider: Provider,
     key_file: Option<&Path>,
     command: crate::Command,
 ) -> anyhow::Result<(SecretString, KeySource)> {
-    let env = std::env::var("OPENAI_API_KEY").ok();
+    let var = key_variable(provider);
+    let env = std::env::var(var).ok();
     if let Some(key) = env.as_deref().map(str::trim).filter(|key| !key.is_empty()) {
-        check_key(key, "OPENAI_API_KEY", "set OPENAI_API_KEY to the key alone")?;
-        return Ok((SecretString::from(key.to_owned()), KeySource::Env));
+        check_key(key, var, &format!("set {var} to the key alone"))?;
+        return Ok((SecretString::from(key.to_owned()), KeySource::Env(var)));
+    }
+    if provider == Provider::Anthropic {
+        return load_anthropic_key_file(key_file, env.is_some(), command);
     }
     let (path, explicit) = match key_file {
         Some(path) => (path.to_path_buf(), true),
@@ -129,12 +144,101 @@ fn key_error(message: impl Into<String>, hint: Option<&str>) -> anyhow::Error {
     })
 }
 
-/// The base URL: the flag, else `OPENAI_BASE_URL`, else the OpenAI API.
-pub fn base_url(flag: Option<&str>) -> String {
+/// Anthropic's key from `--api-key-file` (there is no default file).
+fn load_anthropic_key_file(
+    key_file: Option<&Path>,
+    env_is_empty: bool,
+    command: crate::Command,
+) -> anyhow::Result<(SecretString, KeySource)> {
+    let Some(path) = key_file else {
+        let env = if env_is_empty {
+            "ANTHROPIC_API_KEY is empty"
+        } else {
+            "ANTHROPIC_API_KEY is not set"
+        };
+        let hint = match command {
+            crate::Command::Generate => {
+                "export ANTHROPIC_API_KEY=..., or pass --api-key-file PATH; \
+                 to try the tool without a key, add --emulator (or --dry-run to only estimate)"
+            }
+            _ => "export ANTHROPIC_API_KEY=..., or pass --api-key-file PATH",
+        };
+        return Err(key_error(
+            format!("no Anthropic API key: {env}"),
+            Some(hint),
+        ));
+    };
+    let shown = crate::term::Shown(path.display()).to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => {
+            let key = text.trim();
+            check_key(
+                key,
+                &format!("the API key file {shown}"),
+                "put the key alone on the file's first line, or set ANTHROPIC_API_KEY",
+            )?;
+            Ok((
+                SecretString::from(key.to_owned()),
+                KeySource::File(path.to_path_buf()),
+            ))
+        }
+        Ok(_) => Err(key_error(
+            format!("the API key file {shown} is empty"),
+            Some("put the key in the file, or set ANTHROPIC_API_KEY"),
+        )),
+        Err(err) => Err(key_error(
+            format!("cannot read the API key file {shown}: {err}"),
+            Some("check --api-key-file, or set ANTHROPIC_API_KEY"),
+        )),
+    }
+}
+
+/// The base URL of `provider`: the flag, else `OPENAI_BASE_URL` or `ANTHROPIC_BASE_URL`,
+/// else the provider's API.
+pub fn base_url(provider: Provider, flag: Option<&str>) -> String {
+    let (var, default) = match provider {
+        Provider::OpenAi => ("OPENAI_BASE_URL", DEFAULT_BASE_URL),
+        Provider::Anthropic => (
+            "ANTHROPIC_BASE_URL",
+            anthropic_batch_client::DEFAULT_BASE_URL,
+        ),
+    };
     flag.map(str::to_owned)
-        .or_else(|| std::env::var("OPENAI_BASE_URL").ok())
+        .or_else(|| std::env::var(var).ok())
         .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// The emulator's base URL for `provider`'s client (OpenAI's ends in `/v1`, Anthropic's
+/// does not).
+pub fn emulator_url(provider: Provider, emulator: &batch_emulator::Emulator) -> String {
+    match provider {
+        Provider::OpenAi => emulator.base_url().to_owned(),
+        Provider::Anthropic => emulator.anthropic_base_url(),
+    }
+}
+
+/// A client of `provider` at `base_url` with `api_key`; OpenAI's reports its retries to
+/// `retries`.
+///
+/// # Errors
+///
+/// When the base URL is not an http(s) URL or the key cannot go into a header.
+pub fn connect(
+    provider: Provider,
+    base_url: String,
+    api_key: SecretString,
+    retries: std::sync::Arc<dyn RetryProgress>,
+) -> anyhow::Result<ProviderClient> {
+    Ok(match provider {
+        Provider::OpenAi => ProviderClient::OpenAi(
+            openai_batch_client::Client::new(client_config(base_url, api_key))?
+                .with_retry_progress(retries),
+        ),
+        Provider::Anthropic => ProviderClient::Anthropic(anthropic_batch_client::Client::new(
+            anthropic_batch_client::ClientConfig::new(base_url, api_key),
+        )?),
+    })
 }
 
 /// A client configuration with the organization and project from `OPENAI_ORG_ID` and

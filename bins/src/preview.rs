@@ -64,10 +64,10 @@ pub async fn run(
             let (api_key, source) = match key {
                 Some(key) => key,
                 None => {
-                    key::load_api_key(args.api.api_key_file.as_deref(), crate::Command::Generate)?
+                    key::load_api_key(lesson_job::Provider::OpenAi, args.api.api_key_file.as_deref(), crate::Command::Generate)?
                 }
             };
-            let base_url = key::base_url(args.api.base_url.as_deref());
+            let base_url = key::base_url(lesson_job::Provider::OpenAi, args.api.base_url.as_deref());
             reporter.say(format!(
                 "  Using the API key from {} with {}",
                 Shown(&source),

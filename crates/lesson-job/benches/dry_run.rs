@@ -104,6 +104,7 @@ fn child(outline: &Path, root: &Path) {
         settings: RequestSettings::default(),
         file_name: FileNamePattern::default(),
         max_enqueued_tokens: None,
+        provider: None,
     })
     .expect("open the job");
     let open_us = started.elapsed().as_micros();

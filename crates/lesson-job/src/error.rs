@@ -21,6 +21,30 @@ pub enum Error {
     /// The Batch API, the network or the ledger failed.
     #[error(transparent)]
     Client(#[from] openai_batch_client::Error),
+    /// Anthropic's Message Batches API or the network failed.
+    #[error(transparent)]
+    Anthropic(#[from] anthropic_batch_client::Error),
+    /// A request setting has no counterpart in the provider's API.
+    #[error("{provider} cannot take the request parameter `{param}`: {reason}")]
+    UnsupportedParameter {
+        /// The provider.
+        provider: batch_request::Provider,
+        /// The parameter, as `lessons.toml` or the template names it.
+        param: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The job's ledger tracks unfinished batches of another provider.
+    #[error(
+        "the job's unfinished batches are {ledger}'s, and this run would use {requested}: \
+         finish them with --provider {ledger}, or stop tracking them with --new"
+    )]
+    ProviderMismatch {
+        /// The provider of the ledger's batches.
+        ledger: batch_request::Provider,
+        /// The provider asked for.
+        requested: batch_request::Provider,
+    },
     /// Writing lesson files (or the manifest) failed.
     #[error(transparent)]
     Writer(#[from] lesson_writer::Error),
@@ -146,6 +170,8 @@ impl Error {
             | Error::OverBudget { .. }
             | Error::NoPrice { .. }
             | Error::InvalidBudget { .. }
+            | Error::UnsupportedParameter { .. }
+            | Error::ProviderMismatch { .. }
             | Error::NoBatchRecorded { .. } => ErrorKind::Input,
             Error::Writer(lesson_writer::Error::InvalidPattern { .. }) => ErrorKind::Input,
             Error::Locked { .. } => ErrorKind::Locked,

@@ -5,15 +5,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use batch_request::{Estimate, Limits, RequestSettings, Template};
+use batch_request::{Estimate, Limits, Provider, RequestSettings, Template};
 use curriculum_parser::{Curriculum, Lesson, LessonCode};
 use lesson_writer::{
     FailureKind, FileNamePattern, Input, KeptReason, LessonOutcome, Manifest, Overwrite,
     ProcessConfig, QualityGate, RequestedLesson,
 };
 use openai_batch_client::{
-    BatchId, BatchStatus, Client, DEFAULT_INPUT_EXPIRY_SECS, JobConfig, JobProgress, JobRunner,
-    Ledger, PollConfig, ShardInput, ShardRecord, TokenLimitBackoff,
+    BatchId, BatchStatus, DEFAULT_INPUT_EXPIRY_SECS, JobConfig, JobProgress, JobRunner, Ledger,
+    PollConfig, ShardInput, ShardRecord, TokenLimitBackoff,
 };
 
 use crate::identity::{
@@ -22,6 +22,9 @@ use crate::identity::{
 };
 use crate::lock::{JobLock, LockHolder, LockWait};
 use crate::observer::{JobObserver, Step};
+use crate::provider::{
+    AnthropicRunner, BatchProvider, PROVIDER_KEY, ProviderClient, ledger_provider,
+};
 use crate::report::{
     BatchReport, BudgetStop, FailedLesson, JobReport, KeptLesson, Outcomes, ShardReport,
     StaleLesson,
@@ -55,6 +58,8 @@ pub struct JobSpec {
     /// The organization's enqueued-token limit for the model, overriding the settings' and
     /// the built-in Tier 1 table's (see [`Job::enqueued_token_limit`]).
     pub max_enqueued_tokens: Option<u64>,
+    /// The batch API to use [default: from the model: `claude-*` is Anthropic's].
+    pub provider: Option<Provider>,
 }
 
 /// How a run goes.
@@ -286,6 +291,13 @@ impl Job {
         &self.spec.settings
     }
 
+    /// The batch API the job uses: the spec's, else the model's ([`Provider::for_model`]).
+    pub fn provider(&self) -> Provider {
+        self.spec
+            .provider
+            .unwrap_or_else(|| Provider::for_model(&self.spec.settings.model))
+    }
+
     /// What the job is made from, as its ledger records it.
     pub fn fingerprint(&self) -> Fingerprint {
         let settings = serde_json::to_vec(&self.spec.settings).unwrap_or_default();
@@ -486,6 +498,15 @@ impl Job {
                 }
             }
         }
+        if let Some(ledger) = &ledger
+            && !attach.is_empty()
+            && ledger_provider(ledger) != self.provider()
+        {
+            return Err(Error::ProviderMismatch {
+                ledger: ledger_provider(ledger),
+                requested: self.provider(),
+            });
+        }
         let pending: BTreeSet<LessonCode> = attach
             .iter()
             .flat_map(|shard| shard.lessons.iter().copied())
@@ -671,15 +692,51 @@ impl Job {
         &self,
         plan: &Plan,
         manifest: &mut Manifest,
-        client: Client,
+        client: impl Into<ProviderClient>,
         options: &RunOptions,
         observer: Arc<dyn JobObserver>,
     ) -> Result<JobReport, Error> {
+        let client = client.into();
+        if client.provider() != self.provider() {
+            return Err(Error::ProviderMismatch {
+                ledger: self.provider(),
+                requested: client.provider(),
+            });
+        }
         let progress: Arc<dyn JobProgress> = observer.clone();
-        let runner = JobRunner::new(client, self.paths.ledger(), self.job_config(options))?
-            .with_progress(progress);
+        match client {
+            ProviderClient::OpenAi(client) => {
+                let runner = JobRunner::new(client, self.paths.ledger(), self.job_config(options))?
+                    .with_progress(progress);
+                self.run(&runner, plan, manifest, options, observer).await
+            }
+            ProviderClient::Anthropic(client) => {
+                let runner = AnthropicRunner::new(
+                    client,
+                    self.paths.ledger(),
+                    options.poll.clone(),
+                    progress,
+                )?;
+                self.run(&runner, plan, manifest, options, observer).await
+            }
+        }
+    }
+
+    /// [`Job::execute`] through one provider's runner.
+    async fn run(
+        &self,
+        runner: &impl BatchProvider,
+        plan: &Plan,
+        manifest: &mut Manifest,
+        options: &RunOptions,
+        observer: Arc<dyn JobObserver>,
+    ) -> Result<JobReport, Error> {
         let fingerprint = serde_json::to_value(self.fingerprint()).unwrap_or_default();
-        if let serde_json::Value::Object(context) = fingerprint {
+        if let serde_json::Value::Object(mut context) = fingerprint {
+            context.insert(
+                PROVIDER_KEY.to_owned(),
+                serde_json::Value::from(self.provider().as_str()),
+            );
             runner.set_context(context)?;
         }
         let mut report = self.empty_report(plan);
@@ -715,7 +772,7 @@ impl Job {
             });
             let handed_on: Vec<usize> = runner.ready().iter().map(|shard| shard.index).collect();
             let mut retry = self.write_ready(
-                &runner,
+                runner,
                 manifest,
                 options,
                 &mut outcomes,
@@ -725,10 +782,7 @@ impl Job {
             requested.extend(outcomes.outcomes.keys().copied());
             resubmit_below_spec_once(&mut retry, &mut outcomes, &mut resubmitted_below_spec);
             for index in handed_on {
-                if let Err(error) = runner
-                    .delete_remote_files(index, options.keep_remote_files)
-                    .await
-                {
+                if let Err(error) = runner.clean_up(index, options.keep_remote_files).await {
                     observer.step(Step::CleanupFailed { error: &error });
                 }
             }
@@ -802,7 +856,7 @@ impl Job {
     /// with their token budget.
     fn write_ready(
         &self,
-        runner: &JobRunner,
+        runner: &impl BatchProvider,
         manifest: &mut Manifest,
         options: &RunOptions,
         outcomes: &mut Outcomes,

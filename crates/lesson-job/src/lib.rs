@@ -29,6 +29,7 @@
 //!     settings: batch_request::RequestSettings::default(),
 //!     file_name: lesson_writer::FileNamePattern::default(),
 //!     max_enqueued_tokens: None,
+//!     provider: None,
 //! })?;
 //! assert_eq!(job.name(), "course");
 //! let states = job.lesson_states()?;
@@ -56,12 +57,14 @@ mod job;
 mod lock;
 mod observer;
 mod preview;
+mod provider;
 mod report;
 mod results;
 mod round;
 mod select;
 mod work_dir;
 
+pub use batch_request::Provider;
 pub use error::{Error, ErrorKind};
 pub use identity::{
     EMULATOR_DIR, Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY,
@@ -76,6 +79,7 @@ pub use preview::{
     PREVIEW_CONCURRENCY, PREVIEW_DIR, PreviewCost, PreviewOutcome, PreviewPlan, PreviewReport,
     PreviewedLesson,
 };
+pub use provider::ProviderClient;
 pub use report::{
     BatchReport, BudgetStop, CostReport, FailedLesson, FailuresFileError, JobReport, KeptLesson,
     ShardReport, StaleLesson,

@@ -48,7 +48,7 @@ pub enum Step<'a> {
     /// the files expire by themselves (`check-batch-status --cleanup` tries again).
     CleanupFailed {
         /// What went wrong.
-        error: &'a openai_batch_client::Error,
+        error: &'a crate::Error,
     },
     /// A preview's lesson was answered (or failed) by the normal endpoint.
     PreviewAnswered {

@@ -388,6 +388,7 @@ mod tests {
             settings: RequestSettings::default(),
             file_name: FileNamePattern::default(),
             max_enqueued_tokens: None,
+            provider: None,
         })
         .unwrap()
     }

@@ -777,6 +777,7 @@ mod tests {
                 },
                 file_name: lesson_writer::FileNamePattern::default(),
                 max_enqueued_tokens,
+                provider: None,
             })
             .unwrap()
         };

@@ -1,0 +1,497 @@
+//! The job's shards through Anthropic's Message Batches API, kept in the same ledger as
+//! OpenAI's.
+//!
+//! There are no files to upload: a shard's request lines are read, turned into Messages API
+//! parameters ([`super::params`]) and sent inline in the create call. The ledger records the
+//! intent before the create and the batch after it. Anthropic's batches carry no metadata and
+//! the API has no idempotency key, so a create whose answer was lost (a crash, a timeout, a
+//! broken connection) is looked for before creating again: a batch created since the intent,
+//! with the shard's number of requests, that no shard of the ledger holds yet.
+//!
+//! In the ledger a message batch is shown in the Batch API's terms ([`batch_view`]):
+//! `in_progress`, `cancelling`, and once ended `completed`, `cancelled` (a cancel was asked
+//! for) or `expired` (nothing ran before the 24 hours passed); succeeded requests count as
+//! completed, errored, canceled and expired ones as failed. The results go to
+//! `<shard>_results.jsonl` beside the shard, as the server sent them.
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anthropic_batch_client::{
+    ApiErrorKind, BatchRequest, Client, MessageBatch, MessageBatchId, ProcessingStatus,
+};
+use futures::StreamExt;
+use openai_batch_client::{
+    Batch, BatchError, BatchId, BatchStatus, FileId, JobEvent, JobProgress, Ledger, PollConfig,
+    RequestCounts, ShardInput, ShardRecord,
+};
+
+use super::BatchProvider;
+use crate::Error;
+
+/// How far before a lost create's recorded intent a batch may have been created and still be
+/// taken for it (clocks of this machine and the server differ).
+const CLOCK_SKEW_SECS: i64 = 300;
+
+/// Drives a job's shards through the Message Batches API, recording every step in the ledger.
+pub(crate) struct AnthropicRunner {
+    client: Client,
+    ledger_path: PathBuf,
+    ledger: Mutex<Ledger>,
+    poll: PollConfig,
+    progress: Arc<dyn JobProgress>,
+}
+
+impl AnthropicRunner {
+    /// Opens (or starts) the ledger at `ledger_path`.
+    pub(crate) fn new(
+        client: Client,
+        ledger_path: PathBuf,
+        poll: PollConfig,
+        progress: Arc<dyn JobProgress>,
+    ) -> Result<AnthropicRunner, Error> {
+        let ledger = Ledger::load_or_create(&ledger_path)?;
+        Ok(AnthropicRunner {
+            client,
+            ledger_path,
+            ledger: Mutex::new(ledger),
+            poll,
+            progress,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Ledger> {
+        // The ledger is saved whole, so a panic while it was held left nothing half-written.
+        self.ledger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes the ledger and saves it before the change is kept in memory.
+    fn update(&self, change: impl FnOnce(&mut Ledger)) -> Result<(), Error> {
+        let mut ledger = self.lock();
+        let mut changed = ledger.clone();
+        change(&mut changed);
+        changed.save(&self.ledger_path)?;
+        *ledger = changed;
+        Ok(())
+    }
+
+    fn update_shard(
+        &self,
+        index: usize,
+        change: impl FnOnce(&mut ShardRecord),
+    ) -> Result<(), Error> {
+        let mut result = Ok(());
+        self.update(|ledger| match ledger.shard_mut(index) {
+            Ok(shard) => {
+                change(shard);
+                shard.updated_at = unix_now();
+            }
+            Err(err) => result = Err(err),
+        })?;
+        Ok(result?)
+    }
+
+    fn record(&self, index: usize) -> Result<ShardRecord, Error> {
+        Ok(self.lock().shard(index)?.clone())
+    }
+
+    /// Adds the shards the ledger does not know yet (matched by id).
+    async fn register(&self, shards: &[ShardInput]) -> Result<(), Error> {
+        for input in shards {
+            if self.lock().shard_by_id(&input.id).is_some() {
+                continue;
+            }
+            let (sha256, bytes) = openai_batch_client::sha256_file(&input.path).await?;
+            self.update(|ledger| {
+                let index = ledger.shards.len();
+                let mut record =
+                    ShardRecord::new(index, input.id.clone(), input.path.clone(), sha256, bytes);
+                if let Some((model, tokens)) = &input.enqueued {
+                    record.model = Some(model.clone());
+                    record.input_tokens = Some(*tokens);
+                }
+                ledger.shards.push(record);
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Creates the batch of every shard that has none.
+    async fn create_missing(&self) -> Result<(), Error> {
+        let pending: Vec<usize> = self
+            .lock()
+            .shards
+            .iter()
+            .filter(|shard| !shard.handed_on && shard.batch_id.is_none())
+            .map(|shard| shard.index)
+            .collect();
+        for index in pending {
+            self.create(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn create(&self, index: usize) -> Result<(), Error> {
+        let record = self.record(index)?;
+        let requests = read_batch_requests(&record.input_path)?;
+        if let Some(requested_at) = record.create_requested_at
+            && let Some(batch) = self.find_lost(requested_at, requests.len()).await?
+        {
+            return self.adopt(index, &batch);
+        }
+        self.update_shard(index, |shard| shard.create_requested_at = Some(unix_now()))?;
+        let requested_at = unix_now();
+        match self.client.create_batch(&requests).await {
+            Ok(batch) => {
+                self.record_batch(index, &batch)?;
+                self.progress.on_event(&JobEvent::Created {
+                    shard: index,
+                    batch: &batch_view(&batch),
+                });
+                Ok(())
+            }
+            Err(err) if err.is_ambiguous() => {
+                // The batch may exist: take it if it is listed; else keep the intent, so the
+                // next run looks again before creating.
+                match self.find_lost(requested_at, requests.len()).await {
+                    Ok(Some(batch)) => self.adopt(index, &batch),
+                    _ => Err(err.into()),
+                }
+            }
+            Err(err) => {
+                // Refused: no batch was made; the next attempt starts clean.
+                self.update_shard(index, |shard| shard.create_requested_at = None)?;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// A batch created at or after `requested_at` (less the clock skew) with `requests`
+    /// requests that no shard of the ledger holds.
+    async fn find_lost(
+        &self,
+        requested_at: i64,
+        requests: usize,
+    ) -> Result<Option<MessageBatch>, Error> {
+        let known: Vec<String> = {
+            let ledger = self.lock();
+            ledger
+                .shards
+                .iter()
+                .flat_map(|shard| {
+                    shard
+                        .attempts
+                        .iter()
+                        .filter_map(|attempt| attempt.batch_id.as_ref())
+                        .chain(shard.batch_id.as_ref())
+                        .map(|id| id.0.clone())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let mut batches = std::pin::pin!(self.client.list_batches(Some(100)));
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            // Newest first: past the window, nothing older can be ours.
+            if batch.created_at.timestamp() < requested_at - CLOCK_SKEW_SECS {
+                break;
+            }
+            if batch.request_counts.total() == requests as u64 && !known.contains(&batch.id.0) {
+                return Ok(Some(batch));
+            }
+        }
+        Ok(None)
+    }
+
+    fn adopt(&self, index: usize, batch: &MessageBatch) -> Result<(), Error> {
+        self.record_batch(index, batch)?;
+        self.progress.on_event(&JobEvent::Recovered {
+            shard: index,
+            batch: &batch_view(batch),
+        });
+        Ok(())
+    }
+
+    fn record_batch(&self, index: usize, batch: &MessageBatch) -> Result<(), Error> {
+        let view = batch_view(batch);
+        self.update_shard(index, |shard| {
+            shard.batch_id = Some(view.id.clone());
+            shard.status = Some(view.status);
+            shard.counts = view.request_counts;
+            if view.status.is_terminal() && shard.terminal_at.is_none() {
+                shard.terminal_at = Some(unix_now());
+            }
+        })
+    }
+
+    /// Looks at every unfinished shard once: retrieves its batch, and downloads the results
+    /// of one that has ended. Returns whether anything changed and how many are unfinished.
+    async fn poll_once(&self, dir: &Path) -> Result<(bool, usize), Error> {
+        let unfinished: Vec<ShardRecord> = self
+            .lock()
+            .shards
+            .iter()
+            .filter(|shard| !shard.handed_on && shard.downloaded_at.is_none())
+            .cloned()
+            .collect();
+        let mut changed = false;
+        let mut left = 0;
+        for shard in unfinished {
+            let Some(batch_id) = &shard.batch_id else {
+                left += 1;
+                continue;
+            };
+            let batch = self
+                .client
+                .retrieve_batch(&MessageBatchId(batch_id.0.clone()))
+                .await?;
+            let view = batch_view(&batch);
+            if shard.status != Some(view.status) || shard.counts != view.request_counts {
+                changed = true;
+                self.record_batch(shard.index, &batch)?;
+                self.progress.on_event(&JobEvent::Changed {
+                    shard: shard.index,
+                    batch: &view,
+                });
+            }
+            if batch.processing_status != ProcessingStatus::Ended {
+                left += 1;
+                continue;
+            }
+            changed = true;
+            self.download(&shard, &batch, dir).await?;
+        }
+        Ok((changed, left))
+    }
+
+    async fn download(
+        &self,
+        shard: &ShardRecord,
+        batch: &MessageBatch,
+        dir: &Path,
+    ) -> Result<(), Error> {
+        let path = dir.join(format!("{}_results.jsonl", shard.id));
+        let gone = |shard: &mut ShardRecord, message: &str| {
+            // Nothing can be read: the lessons are missing, and the job sends them again.
+            shard.status = Some(BatchStatus::Expired);
+            shard.errors = vec![BatchError {
+                code: Some("results_expired".to_owned()),
+                message: Some(message.to_owned()),
+                param: None,
+                line: None,
+            }];
+            shard.downloaded_at = Some(unix_now());
+        };
+        if batch.archived_at.is_some() {
+            return self.update_shard(shard.index, |shard| {
+                gone(
+                    shard,
+                    "the batch's results were archived (29 days after creation)",
+                );
+            });
+        }
+        let file_id = FileId(batch.id.0.clone());
+        self.progress.on_event(&JobEvent::DownloadStarted {
+            shard: shard.index,
+            file_id: &file_id,
+            path: &path,
+            total: None,
+        });
+        match self.client.download_results_to(batch, &path).await {
+            Ok(bytes) => {
+                self.progress.on_event(&JobEvent::Downloaded {
+                    shard: shard.index,
+                    path: &path,
+                    bytes,
+                });
+                self.update_shard(shard.index, |shard| {
+                    shard.output_path = Some(path.clone());
+                    shard.downloaded_at = Some(unix_now());
+                })
+            }
+            Err(err) if err.api_kind() == Some(ApiErrorKind::NotFound) => {
+                self.update_shard(shard.index, |shard| {
+                    gone(shard, "the batch's results are no longer available");
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn queue_event(&self) {
+        let ledger = self.lock();
+        let live = ledger.shards.iter().filter(|shard| !shard.handed_on);
+        let (mut done, mut running, mut waiting) = (0, 0, 0);
+        for shard in live {
+            if shard.downloaded_at.is_some() {
+                done += 1;
+            } else if shard.batch_id.is_some() {
+                running += 1;
+            } else {
+                waiting += 1;
+            }
+        }
+        drop(ledger);
+        self.progress.on_event(&JobEvent::Queue {
+            done,
+            running,
+            waiting,
+        });
+    }
+}
+
+impl BatchProvider for AnthropicRunner {
+    fn set_context(
+        &self,
+        context: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Error> {
+        self.update(|ledger| ledger.context = context)
+    }
+
+    async fn submit(&self, shards: &[ShardInput]) -> Result<(), Error> {
+        self.register(shards).await?;
+        self.create_missing().await
+    }
+
+    async fn drive(&self, shards: &[ShardInput], dir: &Path) -> Result<(), Error> {
+        self.submit(shards).await?;
+        let mut interval = self.poll.initial_interval;
+        let mut failures = 0;
+        loop {
+            self.queue_event();
+            match self.poll_once(dir).await {
+                Ok((_, 0)) => break,
+                Ok((changed, _)) => {
+                    failures = 0;
+                    interval = if changed {
+                        self.poll.initial_interval
+                    } else {
+                        self.poll.next_interval(interval, false)
+                    };
+                }
+                Err(Error::Anthropic(err))
+                    if err.is_retryable() && failures < self.poll.max_failures =>
+                {
+                    failures += 1;
+                    tracing::warn!(%err, failures, "polling the message batches failed; trying again");
+                }
+                Err(err) => return Err(err),
+            }
+            tokio::time::sleep(interval.max(Duration::from_millis(10))).await;
+        }
+        self.queue_event();
+        Ok(())
+    }
+
+    fn ready(&self) -> Vec<ShardRecord> {
+        self.lock()
+            .shards
+            .iter()
+            .filter(|shard| !shard.handed_on && shard.downloaded_at.is_some())
+            .cloned()
+            .collect()
+    }
+
+    fn mark_handed_on(&self, index: usize) -> Result<(), Error> {
+        self.update_shard(index, |shard| shard.handed_on = true)
+    }
+
+    /// There are no uploaded files; unless `keep_results`, the ended batch is deleted, which
+    /// removes its results from Anthropic's servers (they would go 29 days after creation).
+    async fn clean_up(&self, index: usize, keep_results: bool) -> Result<(), Error> {
+        let shard = self.record(index)?;
+        if keep_results || shard.result_files_deleted {
+            return Ok(());
+        }
+        let Some(batch_id) = &shard.batch_id else {
+            return Ok(());
+        };
+        match self
+            .client
+            .delete_batch(&MessageBatchId(batch_id.0.clone()))
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if err.api_kind() == Some(ApiErrorKind::NotFound) => {}
+            Err(err) => return Err(err.into()),
+        }
+        self.update_shard(index, |shard| {
+            shard.input_file_deleted = true;
+            shard.result_files_deleted = true;
+        })?;
+        self.progress.on_event(&JobEvent::RemoteFilesDeleted {
+            shard: index,
+            files: 1,
+        });
+        Ok(())
+    }
+
+    fn shards(&self) -> Vec<ShardRecord> {
+        self.lock().shards.clone()
+    }
+}
+
+/// A shard's request lines as Anthropic batch requests.
+fn read_batch_requests(path: &Path) -> Result<Vec<BatchRequest>, Error> {
+    let file = std::fs::File::open(path).map_err(|source| Error::io("read", path, source))?;
+    batch_request::read_request_lines(BufReader::new(file))
+        .map(|line| {
+            let (_, line) = line?;
+            super::params::batch_request(line)
+        })
+        .collect()
+}
+
+/// A message batch in the Batch API's terms, as the ledger and the job's events show batches.
+pub(crate) fn batch_view(batch: &MessageBatch) -> Batch {
+    let counts = &batch.request_counts;
+    let status = match batch.processing_status {
+        ProcessingStatus::InProgress => BatchStatus::InProgress,
+        ProcessingStatus::Canceling => BatchStatus::Cancelling,
+        ProcessingStatus::Ended if batch.cancel_initiated_at.is_some() => BatchStatus::Cancelled,
+        ProcessingStatus::Ended if counts.expired > 0 && counts.succeeded + counts.errored == 0 => {
+            BatchStatus::Expired
+        }
+        ProcessingStatus::Ended => BatchStatus::Completed,
+        _ => BatchStatus::Unknown,
+    };
+    let ended = batch.ended_at.map(|at| at.timestamp());
+    Batch {
+        id: BatchId(batch.id.0.clone()),
+        object: "batch".to_owned(),
+        endpoint: "/v1/messages".to_owned(),
+        model: None,
+        errors: None,
+        input_file_id: FileId(String::new()),
+        completion_window: "24h".to_owned(),
+        status,
+        output_file_id: None,
+        error_file_id: None,
+        created_at: batch.created_at.timestamp(),
+        in_progress_at: Some(batch.created_at.timestamp()),
+        expires_at: Some(batch.expires_at.timestamp()),
+        finalizing_at: None,
+        completed_at: ended.filter(|_| status == BatchStatus::Completed),
+        failed_at: None,
+        expired_at: ended.filter(|_| status == BatchStatus::Expired),
+        cancelling_at: batch.cancel_initiated_at.map(|at| at.timestamp()),
+        cancelled_at: ended.filter(|_| status == BatchStatus::Cancelled),
+        request_counts: Some(RequestCounts {
+            total: counts.total(),
+            completed: counts.succeeded,
+            failed: counts.errored + counts.canceled + counts.expired,
+        }),
+        usage: None,
+        metadata: None,
+        extra: BTreeMap::new(),
+    }
+}
+
+fn unix_now() -> i64 {
+    crate::unix_now()
+}
