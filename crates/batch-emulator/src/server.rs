@@ -434,7 +434,13 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/batches/{batch_id}", get(batches::retrieve))
         .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
         .route("/v1/chat/completions", post(chat::create))
-        // The Anthropic Message Batches API; a create body may be up to 256 MB.
+        // Anthropic's Messages API (one request answered at once) and Message Batches API;
+        // a message may be up to 32 MB, a batch's create body up to 256 MB.
+        .route(
+            "/v1/messages",
+            post(anthropic::messages::create)
+                .layer(DefaultBodyLimit::max(anthropic::messages::MAX_BODY_BYTES)),
+        )
         .route(
             "/v1/messages/batches",
             post(anthropic::create::create)

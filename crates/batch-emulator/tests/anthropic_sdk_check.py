@@ -92,6 +92,21 @@ def main():
     every = [b.id for b in client.messages.batches.list(limit=1)]
     assert every == [long_batch.id, batch.id], every
 
+    # messages.create: one message answered at once, at the standard tier, creating no batch.
+    message = client.messages.create(**request("lesson_M0-L009", "Direct answer")["params"])
+    assert message.type == "message" and message.role == "assistant", message
+    assert message.model == "claude-sonnet-4-5" and message.stop_reason == "end_turn", message
+    assert message.content[0].text.startswith("# Lesson M0-L009: Direct answer"), message.content
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0, message.usage
+    assert message.usage.service_tier == "standard", message.usage
+    assert [b.id for b in client.messages.batches.list()] == [long_batch.id, batch.id]
+    try:
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=0, messages=[{"role": "user", "content": "hi"}])
+        raise AssertionError("max_tokens 0 must be refused")
+    except anthropic.BadRequestError as error:
+        assert error.body["error"]["type"] == "invalid_request_error", error.body
+        assert error.body["error"]["message"].startswith("max_tokens: "), error.body
+
     # Errors map to the SDK's exception classes.
     try:
         client.messages.batches.create(requests=[request("lesson.M0-L001", "Dots are not allowed")])

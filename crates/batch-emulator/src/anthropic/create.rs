@@ -165,8 +165,10 @@ pub(crate) fn is_valid_custom_id(custom_id: &str) -> bool {
 }
 
 /// The required Messages params: `model`, `max_tokens` (at least 1) and `messages`;
-/// `stream` cannot be on inside a batch.
-fn check_params(params: &Map<String, Value>) -> Result<(), (&'static str, &'static str)> {
+/// `stream` cannot be on inside a batch. Also checks a direct message (`messages.rs`).
+pub(crate) fn check_params(
+    params: &Map<String, Value>,
+) -> Result<(), (&'static str, &'static str)> {
     match params.get("model") {
         None | Some(Value::Null) => return Err(("model", "Field required")),
         Some(Value::String(model)) if !model.is_empty() => {}

@@ -7,12 +7,14 @@
 //! OpenAI batches' own. What differs lives here: the create call's checks
 //! (`create.rs`), the other routes (`routes.rs`), the `MessageBatch` object (`batch.rs`), the result lines
 //! (`results.rs`) and the error shape (`error.rs`). Internal batches and their files
-//! never show through the OpenAI routes.
+//! never show through the OpenAI routes. `POST /v1/messages` (`messages.rs`) answers one
+//! request at once with the same responder, creating nothing.
 
 pub(crate) mod batch;
 pub(crate) mod convert;
 pub(crate) mod create;
 pub(crate) mod error;
+pub(crate) mod messages;
 pub(crate) mod results;
 pub(crate) mod routes;
 

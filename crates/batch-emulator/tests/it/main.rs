@@ -8,6 +8,7 @@ mod faults;
 mod file_expiry;
 mod lifecycle;
 mod message_batches;
+mod messages;
 mod persistence;
 mod python_sdk;
 mod support;
