@@ -7,7 +7,7 @@ use std::fmt;
 use curriculum_parser::LessonCode;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, LessonRequest, RequestSettings};
+use crate::{Error, LessonRequest, Provider, RequestSettings};
 
 /// How many over-window requests [`Error::OverContextWindow`] names; it counts the rest.
 pub const OVER_CONTEXT_WINDOW_NAMED: usize = 5;
@@ -23,7 +23,8 @@ pub struct OversizedRequest {
     pub line: usize,
     /// The model the request names.
     pub model: String,
-    /// Its estimated input tokens, chat overhead included.
+    /// Its estimated input tokens, chat overhead included (approximate for a Claude model:
+    /// see [`crate::Estimate::approximate`]).
     pub input_tokens: u64,
     /// Its `max_completion_tokens`.
     pub max_completion_tokens: u64,
@@ -49,7 +50,11 @@ impl fmt::Display for OversizedRequest {
             self.input_tokens.saturating_add(self.max_completion_tokens),
             self.context_window,
             self.model,
-        )
+        )?;
+        if Provider::for_model(&self.model) == Provider::Anthropic {
+            f.write_str(" (input tokens approximate: Claude's tokenizer is not public)")?;
+        }
+        Ok(())
     }
 }
 
@@ -316,6 +321,48 @@ mod tests {
             matches!(&err, Error::OverContextWindow { requests, count: 1 } if requests[0].context_window == 1200 && requests[0].max_completion_tokens == 1000),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn claude_requests_are_checked_with_approximate_tokens() {
+        let huge = huge_title();
+        let template = Template::parse(
+            "# Lesson {{lesson_code}}: {{lesson_title}}\n{{lesson_title}}\n{{lesson_title}}\n",
+            Path::new("t.md"),
+        )
+        .unwrap();
+        let settings = RequestSettings {
+            model: "claude-sonnet-4-5-20250929".to_owned(),
+            ..RequestSettings::default()
+        };
+        let (_dir, result) = write_with(&["Intro", &huge], &template, &settings);
+        let err = result.unwrap_err();
+        let Error::OverContextWindow { requests, count: 1 } = &err else {
+            panic!("unexpected {err:?}");
+        };
+        let request = &requests[0];
+        assert_eq!(request.context_window, 200_000);
+        let text = outline(&["Intro", &huge]);
+        let curriculum = curriculum_parser::parse(&text, Path::new("outline.md")).unwrap();
+        let lessons = curriculum.lessons().skip(1);
+        let requests =
+            crate::build_requests(&curriculum, &text, lessons, &template, &settings).unwrap();
+        let body = &requests[0].request.body;
+        assert_eq!(
+            request.input_tokens,
+            crate::Estimator::exact_input_tokens(body)
+        );
+        let message = err.to_string();
+        assert!(
+            message.ends_with(
+                "window of claude-sonnet-4-5-20250929 (input tokens approximate: Claude's tokenizer is not public)"
+            ),
+            "{message}"
+        );
+        // An OpenAI model's count is its tokenizer's own: no such note.
+        let (_dir, result) = write_with(&[&huge], &template, &RequestSettings::default());
+        let message = result.unwrap_err().to_string();
+        assert!(!message.contains("approximate"), "{message}");
     }
 
     #[test]

@@ -14,6 +14,17 @@
 //! discounts it only for models with a batch cached-input price (the GPT-5 family). The
 //! estimate assumes that the first request of each estimated set (each shard) pays full price
 //! and every later one is a cache hit for the shared prefix; real hit rates can be lower.
+//! Anthropic caches a marked prefix of at least 1,024 tokens whole, without steps, and
+//! discounts reads in Message Batches too.
+//!
+//! Claude: Anthropic publishes no offline tokenizer (its token-counting endpoint is an API
+//! call), so the input of a Claude model ([`Provider::Anthropic`]) is counted with
+//! `o200k_base` and scaled by [`CLAUDE_TOKEN_FACTOR`] (1.2), and the [`Estimate`] says it is
+//! [`Estimate::approximate`]. The factor: Claude's tokenizer is reported to give roughly 10 to
+//! 30% more tokens than `o200k_base` on English prose (more on code and non-Latin scripts),
+//! so 1.2 is the middle of that range, erring towards more tokens, and so towards a higher
+//! cost and an earlier context-window refusal, rather than fewer. The usage the results
+//! report is what is billed.
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -25,8 +36,12 @@ use tiktoken::CoreBpe;
 
 use crate::settings::{ExpectedOutputTokens, ExpectedReasoningTokens};
 use crate::{
-    ChatRequest, LessonRequest, PriceTable, ReasoningEffort, RequestLine, RequestSettings,
+    ChatRequest, LessonRequest, PriceTable, Provider, ReasoningEffort, RequestLine, RequestSettings,
 };
+
+/// The factor by which `o200k_base` counts are scaled to approximate Claude's tokens (see the
+/// module's documentation for why 1.2).
+pub const CLAUDE_TOKEN_FACTOR: f64 = 1.2;
 
 /// Tokens and costs of a set of requests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -70,6 +85,11 @@ pub struct Estimate {
     /// has no price.
     #[serde(default)]
     pub expected_usd_with_cache: Option<f64>,
+    /// Whether the token counts, and so the costs, are approximate: some requests are for a
+    /// model whose tokenizer is not public (Claude's), counted with `o200k_base` and scaled
+    /// by [`CLAUDE_TOKEN_FACTOR`].
+    #[serde(default)]
+    pub approximate: bool,
 }
 
 impl Estimate {
@@ -81,6 +101,7 @@ impl Estimate {
             self.shared_prefix_tokens = self.shared_prefix_tokens.min(other.shared_prefix_tokens);
         }
         self.shared_prefix_tokens_total += other.shared_prefix_tokens_total;
+        self.approximate |= other.approximate;
         self.cached_input_tokens += other.cached_input_tokens;
         self.expected_reasoning_tokens += other.expected_reasoning_tokens;
         self.requests += other.requests;
@@ -153,8 +174,13 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// The tokenizer OpenAI uses for `model`, and whether the model was recognized.
+    /// The tokenizer OpenAI uses for `model`, and whether the model was recognized. A Claude
+    /// model is recognized and counted with `o200k_base`, the base of the approximation the
+    /// [`Estimator`] makes for it (see [`CLAUDE_TOKEN_FACTOR`]).
     pub fn for_model(model: &str) -> (Encoding, bool) {
+        if Provider::for_model(model) == Provider::Anthropic {
+            return (Encoding::O200kBase, true);
+        }
         let model = model.strip_prefix("ft:").unwrap_or(model);
         let o200k = [
             "gpt-4o",
@@ -316,6 +342,7 @@ impl Estimator {
                 encoding.name()
             ));
         }
+        let scaled = Provider::for_model(&body.model) == Provider::Anthropic;
         let counter = self
             .counters
             .entry(encoding)
@@ -330,7 +357,7 @@ impl Estimator {
                 let tokens = TOKENS_PER_MESSAGE
                     + counter.count(&message.role)
                     + counter.count(&message.content);
-                (hasher.finish(), tokens)
+                (hasher.finish(), approximated(tokens, scaled))
             })
             .collect()
     }
@@ -366,14 +393,16 @@ impl Estimator {
     /// cache: slow, for checking the shortcut.
     pub fn exact_input_tokens(body: &ChatRequest) -> u64 {
         let (encoding, _) = Encoding::for_model(&body.model);
+        let scaled = Provider::for_model(&body.model) == Provider::Anthropic;
         REPLY_PRIMING_TOKENS
             + body
                 .messages
                 .iter()
                 .map(|message| {
-                    TOKENS_PER_MESSAGE
+                    let tokens = TOKENS_PER_MESSAGE
                         + encoding.count(&message.role)
-                        + encoding.count(&message.content)
+                        + encoding.count(&message.content);
+                    approximated(tokens, scaled)
                 })
                 .sum::<u64>()
     }
@@ -401,13 +430,18 @@ impl Estimator {
             estimate.expected_output_tokens += totals.expected_output;
             estimate.max_output_tokens += totals.max_output;
             estimate.expected_reasoning_tokens += totals.expected_reasoning;
+            let anthropic = Provider::for_model(model) == Provider::Anthropic;
+            estimate.approximate |= anthropic;
             let price = self.prices.get(model);
             let cached = match price {
                 Some(price)
                     if price.batch_cached_input.is_some() && shared >= MIN_CACHED_PREFIX =>
                 {
-                    let per_request =
-                        MIN_CACHED_PREFIX + (shared - MIN_CACHED_PREFIX) / CACHE_STEP * CACHE_STEP;
+                    let per_request = if anthropic {
+                        shared
+                    } else {
+                        MIN_CACHED_PREFIX + (shared - MIN_CACHED_PREFIX) / CACHE_STEP * CACHE_STEP
+                    };
                     per_request * totals.requests.saturating_sub(1)
                 }
                 _ => 0,
@@ -506,6 +540,17 @@ pub fn estimate<'a>(
         estimator.add(request);
     }
     estimator.estimate()
+}
+
+/// `tokens` counted with `o200k_base` scaled to approximate Claude's count (rounded up)
+/// when `scaled`, else as they are.
+fn approximated(tokens: u64, scaled: bool) -> u64 {
+    if scaled {
+        // 1.2 as a fraction: the same input always gives the same count.
+        (tokens * 6).div_ceil(5)
+    } else {
+        tokens
+    }
 }
 
 /// Counts text chunk by chunk, each distinct chunk once.
@@ -730,6 +775,65 @@ mod tests {
         check("gpt-3.5-turbo", Encoding::Cl100kBase, true);
         check("llama3", Encoding::Cl100kBase, false);
         check("o1x", Encoding::Cl100kBase, false);
+        // The base of the approximation, not Claude's own tokenizer.
+        check("claude-sonnet-4-5", Encoding::O200kBase, true);
+    }
+
+    #[test]
+    fn claude_tokens_are_o200k_counts_scaled_and_marked_approximate() {
+        let text = "Data governance is the exercise of authority over data assets.\n\n".repeat(80);
+        let messages = [("system", text.as_str()), ("user", "Write lesson M0-L001.")];
+        let openai = chat_line("gpt-4o-mini", &messages);
+        let claude = chat_line("claude-sonnet-4-5-20250929", &messages);
+        let settings = RequestSettings::default();
+        let mut estimator = Estimator::new(&settings);
+        let o200k = estimator.add_line(&openai, None).input;
+        let openai_estimate = estimator.take();
+        assert!(!openai_estimate.approximate);
+
+        let approximate = estimator.add_line(&claude, None).input;
+        // Each message's count (chat overhead included) times 1.2, rounded up; the reply
+        // priming (3) is not scaled.
+        let per_message = |content: &str, role: &str| {
+            let tokens = TOKENS_PER_MESSAGE
+                + Encoding::O200kBase.count(role)
+                + Encoding::O200kBase.count(content);
+            (tokens as f64 * CLAUDE_TOKEN_FACTOR).ceil() as u64
+        };
+        let expected = REPLY_PRIMING_TOKENS
+            + per_message(&text, "system")
+            + per_message("Write lesson M0-L001.", "user");
+        assert_eq!(approximate, expected);
+        assert_eq!(Estimator::exact_input_tokens(&claude.body), expected);
+        let ratio = approximate as f64 / o200k as f64;
+        assert!((1.15..=1.21).contains(&ratio), "{ratio}");
+
+        // Two requests: the second reads the shared system prefix from the cache, whole.
+        estimator.add_line(&claude, None);
+        let estimate = estimator.take();
+        assert!(estimate.approximate);
+        assert!(estimate.warnings.is_empty(), "{:?}", estimate.warnings);
+        let prefix = per_message(&text, "system");
+        assert!(prefix >= MIN_CACHED_PREFIX, "{prefix}");
+        assert_eq!(estimate.shared_prefix_tokens, prefix);
+        assert_eq!(estimate.cached_input_tokens, prefix);
+        // claude-sonnet-4-5 in Batch: $1.50 input, $0.15 cache reads, $7.50 output per 1M.
+        let input = estimate.input_tokens as f64;
+        let output = estimate.expected_output_tokens as f64;
+        let expected_usd = (input * 1.5 + output * 7.5) / 1e6;
+        assert!((estimate.expected_usd.unwrap() - expected_usd).abs() < 1e-12);
+        let with_cache =
+            ((input - prefix as f64) * 1.5 + prefix as f64 * 0.15 + output * 7.5) / 1e6;
+        assert!((estimate.expected_usd_with_cache.unwrap() - with_cache).abs() < 1e-12);
+
+        // Approximate is kept when estimates are added, and serialized.
+        let mut total = openai_estimate.clone();
+        total.add(&estimate);
+        assert!(total.approximate);
+        let json = serde_json::to_value(&total).unwrap();
+        assert_eq!(json["approximate"], true);
+        let json = serde_json::to_value(&openai_estimate).unwrap();
+        assert_eq!(json["approximate"], false);
     }
 
     fn chat_line(model: &str, messages: &[(&str, &str)]) -> RequestLine {

@@ -73,8 +73,7 @@ pub use builder::{
 };
 pub use context::{OVER_CONTEXT_WINDOW_NAMED, OversizedRequest};
 pub use error::Error;
-pub use provider::{Provider, UnknownProvider};
-pub use estimate::{Encoding, Estimate, Estimator, RequestTokens, estimate};
+pub use estimate::{CLAUDE_TOKEN_FACTOR, Encoding, Estimate, Estimator, RequestTokens, estimate};
 pub use jsonl::{read_request_lines, read_result_lines, write_request_lines, write_result_lines};
 pub use legacy::EXPRESSIONS as LEGACY_EXPRESSIONS;
 pub use lines::{
@@ -86,6 +85,7 @@ pub use pricing::{
     ModelPrice, PriceTable, context_window, enqueued_token_limit, is_reasoning_model,
     max_output_tokens, supports_prompt_cache_key,
 };
+pub use provider::{Provider, UnknownProvider};
 pub use settings::{
     ExpectedOutputTokens, ExpectedReasoningTokens, PathSettings, PriceSetting, QualitySettings,
     ReasoningEffort, Replacement, RequestSettings, Verbosity,

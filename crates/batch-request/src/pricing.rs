@@ -49,6 +49,25 @@ fn per_million(tokens: u64, usd_per_million: f64) -> f64 {
     tokens as f64 * usd_per_million / 1_000_000.0
 }
 
+/// Anthropic's Claude models, standard USD per 1M tokens (input, output), from Anthropic's
+/// pricing page as of 2026. The `-0` names are Anthropic's aliases of the Claude 4 models.
+const CLAUDE: [(&str, f64, f64); 11] = [
+    ("claude-opus-4-5", 5.00, 25.00),
+    ("claude-opus-4-1", 15.00, 75.00),
+    ("claude-opus-4-0", 15.00, 75.00),
+    ("claude-opus-4", 15.00, 75.00),
+    ("claude-sonnet-4-5", 3.00, 15.00),
+    ("claude-sonnet-4-0", 3.00, 15.00),
+    ("claude-sonnet-4", 3.00, 15.00),
+    ("claude-3-7-sonnet", 3.00, 15.00),
+    ("claude-haiku-4-5", 1.00, 5.00),
+    ("claude-3-5-haiku", 0.80, 4.00),
+    ("claude-3-haiku", 0.25, 1.25),
+];
+
+/// The context window of every model of [`CLAUDE`], in tokens.
+const CLAUDE_CONTEXT_WINDOW: u64 = 200_000;
+
 /// Prices by model name; overridable from settings because prices change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceTable {
@@ -65,7 +84,21 @@ impl Default for PriceTable {
 impl PriceTable {
     /// The built-in table: the OpenAI pricing page's Standard and Batch rows (2026 copy,
     /// see `shared/reference/openai-batch-api.md` section 6), plus a few older models
-    /// whose batch price is half the standard price.
+    /// whose batch price is half the standard price, and Anthropic's Claude models.
+    ///
+    /// The Claude rows come from Anthropic's pricing page as of 2026 (standard input and
+    /// output per 1M tokens; Message Batches at half of both; a prompt-cache read at a tenth
+    /// of the input price, in Batch too). Cache writes cost 1.25 times the input price for
+    /// the 5-minute cache; the tool bills them as plain input (a lesson job writes the
+    /// cache once per prefix, so the difference is small). Prices change: a `[prices]`
+    /// setting overrides any row (see [`crate::RequestSettings::price_table`]).
+    ///
+    /// ```
+    /// let table = batch_request::PriceTable::builtin();
+    /// let sonnet = table.get("claude-sonnet-4-5-20250929").unwrap();
+    /// assert_eq!((sonnet.input, sonnet.output), (3.0, 15.0));
+    /// assert_eq!((sonnet.batch_input, sonnet.batch_output), (1.5, 7.5));
+    /// ```
     pub fn builtin() -> Self {
         // model, std input, std cached, std output, batch cached
         type Row = (&'static str, f64, Option<f64>, f64, Option<f64>);
@@ -92,6 +125,17 @@ impl PriceTable {
                 };
                 (name.to_owned(), price)
             })
+            .chain(CLAUDE.iter().map(|&(name, input, output)| {
+                let price = ModelPrice {
+                    input,
+                    cached_input: Some(input / 10.0),
+                    output,
+                    batch_input: input / 2.0,
+                    batch_cached_input: Some(input / 20.0),
+                    batch_output: output / 2.0,
+                };
+                (name.to_owned(), price)
+            }))
             .collect();
         PriceTable { models }
     }
@@ -110,8 +154,16 @@ impl PriceTable {
 
 /// The most output tokens a model can produce in one answer, for the models we know; a dated
 /// snapshot falls back to its base name, as in [`PriceTable::get`].
+///
+/// The Claude figures are the "max output" of Anthropic's models overview as of 2026
+/// (without the beta headers that raise some of them).
+///
+/// ```
+/// assert_eq!(batch_request::max_output_tokens("claude-sonnet-4-5-20250929"), Some(64_000));
+/// assert_eq!(batch_request::max_output_tokens("claude-opus-4-1"), Some(32_000));
+/// ```
 pub fn max_output_tokens(model: &str) -> Option<u32> {
-    const KNOWN: [(&str, u32); 8] = [
+    const KNOWN: [(&str, u32); 19] = [
         ("gpt-4o-mini", 16_384),
         ("gpt-4o", 16_384),
         ("gpt-4.1-nano", 32_768),
@@ -120,6 +172,17 @@ pub fn max_output_tokens(model: &str) -> Option<u32> {
         ("gpt-5-nano", 128_000),
         ("gpt-5-mini", 128_000),
         ("gpt-5", 128_000),
+        ("claude-opus-4-5", 64_000),
+        ("claude-opus-4-1", 32_000),
+        ("claude-opus-4-0", 32_000),
+        ("claude-opus-4", 32_000),
+        ("claude-sonnet-4-5", 64_000),
+        ("claude-sonnet-4-0", 64_000),
+        ("claude-sonnet-4", 64_000),
+        ("claude-3-7-sonnet", 64_000),
+        ("claude-haiku-4-5", 64_000),
+        ("claude-3-5-haiku", 8_192),
+        ("claude-3-haiku", 4_096),
     ];
     lookup(KNOWN.iter().map(|(name, limit)| (*name, limit)), model).copied()
 }
@@ -162,15 +225,21 @@ pub fn enqueued_token_limit(model: &str) -> Option<u64> {
 /// gpt-4.1 family 1,047,576; the GPT-5 family 400,000 (of which at most 272,000 input, as
 /// its output limit is 128,000); o1, o1-pro, o3, o3-pro, o3-mini and o4-mini 200,000;
 /// o1-mini and o1-preview 128,000. The contract (`shared/reference/openai-batch-api.md`)
-/// states none. A `[context_window]` setting overrides these (see
+/// states none. Every Claude model of the price table has 200,000 (Anthropic's models
+/// overview as of 2026; the 1M-token window of some Sonnet models needs a beta header the
+/// tool does not send). A `[context_window]` setting overrides these (see
 /// [`crate::RequestSettings::context_window_for`]).
 ///
 /// ```
 /// assert_eq!(batch_request::context_window("gpt-4o-mini-2024-07-18"), Some(128_000));
 /// assert_eq!(batch_request::context_window("gpt-4.1-nano"), Some(1_047_576));
+/// assert_eq!(batch_request::context_window("claude-haiku-4-5-20251001"), Some(200_000));
 /// assert_eq!(batch_request::context_window("llama3.1"), None);
 /// ```
 pub fn context_window(model: &str) -> Option<u64> {
+    if lookup(CLAUDE.iter().map(|(name, ..)| (*name, &())), model).is_some() {
+        return Some(CLAUDE_CONTEXT_WINDOW);
+    }
     const KNOWN: [(&str, u64); 16] = [
         ("gpt-4o-mini", 128_000),
         ("gpt-4o", 128_000),
@@ -265,9 +334,18 @@ pub(crate) fn lookup<'a, T>(
         .map(|(_, value)| value)
 }
 
-/// `2024-07-18` or `0125`: the date part of a snapshot name.
+/// The date part of a snapshot name: `2024-07-18` or `0125` (OpenAI), `20250929`
+/// (Anthropic), or Anthropic's `latest` alias. Only a date, so that a newer model
+/// (`claude-opus-4-6`) is not taken for a snapshot of an older one (`claude-opus-4`).
 fn is_snapshot_suffix(rest: &str) -> bool {
-    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+    let digits =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+    match rest.split('-').collect::<Vec<_>>()[..] {
+        ["latest"] => true,
+        [date] => digits(date, 4) || digits(date, 8),
+        [year, month, day] => digits(year, 4) && digits(month, 2) && digits(day, 2),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -386,6 +464,88 @@ mod tests {
         }
         for model in ["gpt-4-turbo", "gpt-3.5-turbo", "llama3.1", "my-model"] {
             assert!(!supports_prompt_cache_key(model), "{model}");
+        }
+    }
+
+    #[test]
+    fn claude_prices_and_limits() {
+        let table = PriceTable::builtin();
+        // model, standard input and output, max output tokens.
+        let check = |model: &str, input: f64, output: f64, max_output: u32| {
+            let price = table.get(model).unwrap_or_else(|| panic!("{model}"));
+            assert_eq!((price.input, price.output), (input, output), "{model}");
+            assert_eq!(
+                (price.batch_input, price.batch_output),
+                (input / 2.0, output / 2.0),
+                "{model}"
+            );
+            let cached = price.cached_input.unwrap();
+            assert!((cached - input * 0.1).abs() < 1e-12, "{model}");
+            let batch_cached = price.batch_cached_input.unwrap();
+            assert!((batch_cached - input * 0.05).abs() < 1e-12, "{model}");
+            assert_eq!(max_output_tokens(model), Some(max_output), "{model}");
+            assert_eq!(context_window(model), Some(200_000), "{model}");
+            assert!(!is_reasoning_model(model), "{model}");
+            assert!(!supports_prompt_cache_key(model), "{model}");
+        };
+        check("claude-opus-4-5", 5.0, 25.0, 64_000);
+        check("claude-opus-4-5-20251101", 5.0, 25.0, 64_000);
+        check("claude-opus-4-1", 15.0, 75.0, 32_000);
+        check("claude-opus-4-1-20250805", 15.0, 75.0, 32_000);
+        check("claude-opus-4", 15.0, 75.0, 32_000);
+        check("claude-opus-4-0", 15.0, 75.0, 32_000);
+        check("claude-opus-4-20250514", 15.0, 75.0, 32_000);
+        check("claude-sonnet-4-5", 3.0, 15.0, 64_000);
+        check("claude-sonnet-4-5-20250929", 3.0, 15.0, 64_000);
+        check("claude-sonnet-4", 3.0, 15.0, 64_000);
+        check("claude-sonnet-4-20250514", 3.0, 15.0, 64_000);
+        check("claude-3-7-sonnet", 3.0, 15.0, 64_000);
+        check("claude-3-7-sonnet-20250219", 3.0, 15.0, 64_000);
+        check("claude-3-7-sonnet-latest", 3.0, 15.0, 64_000);
+        check("claude-haiku-4-5", 1.0, 5.0, 64_000);
+        check("claude-haiku-4-5-20251001", 1.0, 5.0, 64_000);
+        check("claude-3-5-haiku", 0.80, 4.0, 8_192);
+        check("claude-3-5-haiku-20241022", 0.80, 4.0, 8_192);
+        check("claude-3-haiku-20240307", 0.25, 1.25, 4_096);
+        // A newer model is not a snapshot of an older one: no price, limit or window.
+        for model in ["claude-opus-4-6", "claude-sonnet-4-7", "claude-…"] {
+            assert!(table.get(model).is_none(), "{model}");
+            assert_eq!(max_output_tokens(model), None, "{model}");
+            assert_eq!(context_window(model), None, "{model}");
+        }
+        // Batch: 1M input, 1M cache reads, 1M output of claude-sonnet-4-5.
+        let sonnet = table.get("claude-sonnet-4-5").unwrap();
+        let cost = sonnet.batch_cost(2_000_000, 1_000_000, 1_000_000);
+        assert!((cost - (1.5 + 0.15 + 7.5)).abs() < 1e-12, "{cost}");
+    }
+
+    #[test]
+    fn claude_prices_are_overridden_by_settings() {
+        let settings = crate::RequestSettings::from_toml_str(
+            "[prices.claude-sonnet-4-5]\ninput = 2.0\noutput = 10.0\n\n[context_window]\nclaude-sonnet-4-5 = 1000000\n",
+            std::path::Path::new("lessons.toml"),
+        )
+        .unwrap();
+        let table = settings.price_table();
+        let sonnet = table.get("claude-sonnet-4-5-20250929").unwrap();
+        assert_eq!((sonnet.batch_input, sonnet.batch_output), (1.0, 5.0));
+        assert_eq!(
+            settings.context_window_for("claude-sonnet-4-5-20250929"),
+            Some(1_000_000)
+        );
+        assert_eq!(
+            settings.context_window_for("claude-haiku-4-5"),
+            Some(200_000)
+        );
+    }
+
+    #[test]
+    fn snapshot_suffixes_are_dates() {
+        for rest in ["2024-07-18", "0125", "20250929", "latest"] {
+            assert!(is_snapshot_suffix(rest), "{rest}");
+        }
+        for rest in ["", "6", "5-20250929", "1", "2024-7-18", "chat-latest", "x"] {
+            assert!(!is_snapshot_suffix(rest), "{rest}");
         }
     }
 
