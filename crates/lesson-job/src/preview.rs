@@ -1,12 +1,13 @@
 //! A preview: a few lessons sent right away through the provider's normal endpoint (OpenAI's
-//! chat completions), priced at standard prices, cleaned as a batch's answers are and written
-//! to `<out>/preview/`, never into the course.
+//! chat completions, Anthropic's Messages API), priced at standard prices, cleaned as a
+//! batch's answers are and written to `<out>/preview/`, never into the course.
 //!
-//! The workflow has three parts, so that another provider slots in by replacing only the
-//! middle one: building the requests ([`Job::plan_preview`]: the batch's own builder, so the
-//! same template and settings give the same body), sending one request and reading its
-//! answer as an [`Outcome`] with its usage (`send_openai`), and cleaning, writing and
-//! pricing it (shared).
+//! The workflow has three parts, and only the middle one knows the provider: building the
+//! requests ([`Job::plan_preview`]: the batch's own builder, so the same template and
+//! settings give the same body), sending one request and reading its answer as a Batch API
+//! response, hence an [`Outcome`] with its usage (`send_openai`; `send_anthropic`, through
+//! the batches' own translation to Messages API parameters and back), and cleaning, writing
+//! and pricing it (shared).
 //!
 //! Nothing of a preview reaches the job's folder, the ledger, the manifest or any batch: its
 //! requests are only held in memory, its files only in `<out>/preview/`.
@@ -22,11 +23,11 @@ use batch_request::{
 use curriculum_parser::LessonCode;
 use futures::StreamExt;
 use lesson_writer::{BelowSpec, FailureKind, Outcome};
-use openai_batch_client::Client;
 
 use crate::observer::{JobObserver, Step};
+use crate::provider::params::message_params;
 use crate::round::{request_builder, tempfile_in};
-use crate::{Error, Job};
+use crate::{Error, Job, Provider, ProviderClient};
 
 /// The folder of `<out>` that previews are written to.
 pub const PREVIEW_DIR: &str = "preview";
@@ -136,7 +137,9 @@ impl Job {
     /// # Errors
     ///
     /// [`Error::UnknownLessons`] naming every code that is not a lesson of the outline;
-    /// [`Error::Request`] when a request cannot be built.
+    /// [`Error::Request`] when a request cannot be built; for an Anthropic job,
+    /// [`Error::UnsupportedParameter`] when a request has no Messages API counterpart, as
+    /// its batch would be refused (before anything is priced or sent).
     pub fn plan_preview(&self, codes: &[LessonCode]) -> Result<PreviewPlan, Error> {
         let mut seen = BTreeSet::new();
         let codes: Vec<LessonCode> = codes.iter().copied().filter(|c| seen.insert(*c)).collect();
@@ -172,6 +175,9 @@ impl Job {
                 continue;
             };
             let request = builder.build(lesson)?;
+            if self.provider() == Provider::Anthropic {
+                message_params(request.request.body.clone())?;
+            }
             cost.add(estimator.add(&request), price.as_ref());
             requests.push(PreviewRequest { request });
         }
@@ -188,20 +194,29 @@ impl Job {
     /// normal file name (an earlier preview's file is replaced). The observer hears of each
     /// answer as [`Step::PreviewAnswered`].
     ///
-    /// An answer the API refuses for that request alone (400, 404, 422) and an unusable answer
+    /// An OpenAI client sends the batch's body to chat completions; an Anthropic client sends
+    /// it to the Messages API as the job's message batches would ([`ProviderClient`] decides,
+    /// so build it for [`Job::provider`]). Either answer is read as a Batch API response, so
+    /// outcomes and failure kinds are a batch's.
+    ///
+    /// An answer the API refuses for that request alone (OpenAI: 400, 404, 422; Anthropic: 400,
+    /// 404, 413, such as an `invalid_request_error` or an unknown model) and an unusable answer
     /// (truncated, refused, empty) are the lesson's failure; any other error ends the preview
     /// (lessons written before stay).
     ///
     /// # Errors
     ///
-    /// [`Error::Client`] for a failure that is not one lesson's (key, quota, network, server
-    /// after retries), [`Error::Io`] when `<out>/preview/` or a file cannot be written.
+    /// [`Error::Client`] or [`Error::Anthropic`] for a failure that is not one lesson's (key,
+    /// quota, network, server after retries), [`Error::UnsupportedParameter`] for a request
+    /// Anthropic's Messages API cannot take, [`Error::Io`] when `<out>/preview/` or a file
+    /// cannot be written.
     pub async fn preview(
         &self,
         plan: &PreviewPlan,
-        client: &Client,
+        client: impl Into<ProviderClient>,
         observer: &dyn JobObserver,
     ) -> Result<PreviewReport, Error> {
+        let client = &client.into();
         let dir = &plan.dir;
         std::fs::create_dir_all(dir).map_err(|source| Error::io("create", dir, source))?;
         let price = self.settings().price_table().get(&plan.model).copied();
@@ -214,7 +229,7 @@ impl Job {
             cost_usd: price.map(|_| 0.0),
         };
         let mut answers = futures::stream::iter(&plan.requests)
-            .map(|preview| async move { (preview, send_openai(client, &preview.request).await) })
+            .map(|preview| async move { (preview, send(client, &preview.request).await) })
             .buffered(PREVIEW_CONCURRENCY);
         let total = plan.requests.len();
         while let Some((preview, answer)) = answers.next().await {
@@ -295,49 +310,93 @@ impl PreviewCost {
     }
 }
 
-/// Sends one request to OpenAI's chat completions endpoint and reads the answer as a batch's
-/// result line would be read, so the outcome and failure kinds are the same.
-async fn send_openai(
-    client: &Client,
+/// Sends one request through `client`'s provider and reads the answer as a batch's result
+/// line would be read, so the outcome and failure kinds are the same.
+async fn send(
+    client: &ProviderClient,
     request: &LessonRequest,
 ) -> Result<(Outcome, Option<Usage>), Error> {
-    let custom_id = request.request.custom_id.clone();
-    let response = match client
-        .chat_completion::<_, ResponseBody>(&request.request.body)
-        .await
-    {
-        Ok(body) => ResponseEnvelope {
-            status_code: 200,
-            request_id: body.id.clone(),
-            body,
-        },
-        Err(openai_batch_client::Error::Api(api)) if matches!(api.status, 400 | 404 | 422) => {
-            ResponseEnvelope {
-                status_code: api.status,
-                request_id: api.request_id.clone(),
-                body: ResponseBody {
-                    error: Some(LineApiError {
-                        message: api.message.clone(),
-                        kind: api.error_type.clone(),
-                        param: api.param.clone(),
-                        code: api.code.clone(),
-                    }),
-                    ..ResponseBody::default()
-                },
-            }
-        }
-        Err(err) => return Err(err.into()),
+    let response = match client {
+        ProviderClient::OpenAi(client) => send_openai(client, request).await?,
+        ProviderClient::Anthropic(client) => send_anthropic(client, request).await?,
     };
     let usage = response.body.usage;
     let mut line = ResultLine {
         id: None,
-        custom_id,
+        custom_id: request.request.custom_id.clone(),
         response: Some(response),
         error: None,
     };
     let outcome =
         lesson_writer::classify(&mut line).expect("a line with a response always classifies");
     Ok((outcome, usage))
+}
+
+/// Sends one request to OpenAI's chat completions endpoint; the answer, or a refusal of this
+/// request alone, as the Batch API's response.
+async fn send_openai(
+    client: &openai_batch_client::Client,
+    request: &LessonRequest,
+) -> Result<ResponseEnvelope, Error> {
+    Ok(
+        match client
+            .chat_completion::<_, ResponseBody>(&request.request.body)
+            .await
+        {
+            Ok(body) => ResponseEnvelope {
+                status_code: 200,
+                request_id: body.id.clone(),
+                body,
+            },
+            Err(openai_batch_client::Error::Api(api)) if matches!(api.status, 400 | 404 | 422) => {
+                ResponseEnvelope {
+                    status_code: api.status,
+                    request_id: api.request_id.clone(),
+                    body: ResponseBody {
+                        error: Some(LineApiError {
+                            message: api.message.clone(),
+                            kind: api.error_type.clone(),
+                            param: api.param.clone(),
+                            code: api.code.clone(),
+                        }),
+                        ..ResponseBody::default()
+                    },
+                }
+            }
+            Err(err) => return Err(err.into()),
+        },
+    )
+}
+
+/// Sends one request to Anthropic's Messages API, with the parameters its message batch
+/// would carry; the answer, or a refusal of this request alone, as the Batch API's response
+/// (as `lesson-writer` reads a message batch's result lines).
+async fn send_anthropic(
+    client: &anthropic_batch_client::Client,
+    request: &LessonRequest,
+) -> Result<ResponseEnvelope, Error> {
+    let params = message_params(request.request.body.clone())?;
+    Ok(match client.create_message(&params).await {
+        Ok(message) => lesson_writer::anthropic::response(message),
+        // The request's own fault: malformed or too large for the API, or a model it does not
+        // know. A key, billing, rate or server problem is everyone's, and ends the preview.
+        Err(anthropic_batch_client::Error::Api(api)) if matches!(api.status, 400 | 404 | 413) => {
+            ResponseEnvelope {
+                status_code: api.status,
+                request_id: api.request_id.clone(),
+                body: ResponseBody {
+                    error: Some(LineApiError {
+                        message: api.message.clone(),
+                        kind: api.error_type.map(|kind| kind.as_str().to_owned()),
+                        param: None,
+                        code: None,
+                    }),
+                    ..ResponseBody::default()
+                },
+            }
+        }
+        Err(err) => return Err(err.into()),
+    })
 }
 
 fn add_usage(sum: &mut Usage, usage: &Usage) {
@@ -366,12 +425,17 @@ fn write_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
 mod tests {
     use batch_request::{RequestLine, RequestSettings, Template};
     use lesson_writer::{FileNamePattern, Manifest};
-    use openai_batch_client::{ClientConfig, SecretString};
+    use openai_batch_client::{Client, ClientConfig, SecretString};
 
     use super::*;
     use crate::{JobSpec, Selection};
 
     fn job(dir: &Path) -> Job {
+        job_with(dir, RequestSettings::default())
+    }
+
+    /// A job of three lessons with `settings` (its provider the model's).
+    fn job_with(dir: &Path, settings: RequestSettings) -> Job {
         let outline = dir.join("course/outline.md");
         std::fs::create_dir_all(outline.parent().unwrap()).unwrap();
         std::fs::write(
@@ -385,12 +449,44 @@ mod tests {
             work_dir: dir.join("work"),
             name: None,
             template: Template::generic(),
-            settings: RequestSettings::default(),
+            settings,
             file_name: FileNamePattern::default(),
             max_enqueued_tokens: None,
             provider: None,
         })
         .unwrap()
+    }
+
+    /// A job whose model is Claude's, so its provider is Anthropic.
+    fn claude_job(dir: &Path, max_completion_tokens: u32) -> Job {
+        job_with(
+            dir,
+            RequestSettings {
+                model: "claude-sonnet-4-5".to_owned(),
+                max_completion_tokens,
+                ..RequestSettings::default()
+            },
+        )
+    }
+
+    fn anthropic_client(
+        emulator: &batch_emulator::Emulator,
+        key: &str,
+    ) -> anthropic_batch_client::Client {
+        let mut config = anthropic_batch_client::ClientConfig::new(
+            emulator.anthropic_base_url(),
+            SecretString::from(key.to_owned()),
+        );
+        config.retry = anthropic_batch_client::RetryPolicy::none();
+        anthropic_batch_client::Client::new(config).unwrap()
+    }
+
+    /// The names in the job's output directory.
+    fn out_names(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir.join("lessons"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect()
     }
 
     fn code(text: &str) -> LessonCode {
@@ -470,7 +566,7 @@ mod tests {
             .plan_preview(&[code("M0-L003"), code("M0-L001")])
             .unwrap();
 
-        let report = job.preview(&plan, &client, &()).await.unwrap();
+        let report = job.preview(&plan, client, &()).await.unwrap();
 
         let codes: Vec<LessonCode> = report.lessons.iter().map(|lesson| lesson.code).collect();
         assert_eq!(codes, [code("M0-L003"), code("M0-L001")]);
@@ -493,12 +589,131 @@ mod tests {
             report.usage.total_tokens,
             report.usage.prompt_tokens + report.usage.completion_tokens
         );
-        let out: Vec<_> = std::fs::read_dir(dir.path().join("lessons"))
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name())
-            .collect();
-        assert_eq!(out, [PREVIEW_DIR]);
+        assert_eq!(out_names(dir.path()), [PREVIEW_DIR]);
         assert!(!dir.path().join("work").exists());
         emulator.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_anthropic_preview_goes_through_the_messages_api_and_creates_no_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = claude_job(dir.path(), 8192);
+        assert_eq!(job.provider(), Provider::Anthropic);
+        let emulator = batch_emulator::Emulator::start(batch_emulator::EmulatorConfig::fast())
+            .await
+            .unwrap();
+        let client = anthropic_client(&emulator, "sk-ant-test");
+        let plan = job
+            .plan_preview(&[code("M0-L002"), code("M0-L001")])
+            .unwrap();
+        assert_eq!(plan.model, "claude-sonnet-4-5");
+
+        let report = job.preview(&plan, client.clone(), &()).await.unwrap();
+
+        let codes: Vec<LessonCode> = report.lessons.iter().map(|lesson| lesson.code).collect();
+        assert_eq!(codes, [code("M0-L002"), code("M0-L001")]);
+        let price = job.settings().price_table().get(&plan.model).copied();
+        for lesson in &report.lessons {
+            let PreviewOutcome::Written { path, .. } = &lesson.outcome else {
+                panic!("{lesson:?}");
+            };
+            assert_eq!(path, &plan.dir.join(format!("{}.md", lesson.code)));
+            let text = std::fs::read_to_string(path).unwrap();
+            assert!(
+                text.starts_with(&format!("# Lesson {}: {}\n", lesson.code, lesson.title)),
+                "{text}"
+            );
+            // The Message's usage, read as a chat completion's.
+            let usage = lesson.usage.unwrap();
+            assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0);
+            assert_eq!(
+                usage.total_tokens,
+                usage.prompt_tokens + usage.completion_tokens
+            );
+            // Priced at the model's standard price, or not at all without one.
+            assert_eq!(
+                lesson.cost_usd,
+                price.map(|price| price.standard_cost(
+                    usage.prompt_tokens,
+                    usage.cached_tokens(),
+                    usage.completion_tokens
+                ))
+            );
+        }
+        assert_eq!(report.cost_usd.is_some(), price.is_some());
+        assert_eq!(out_names(dir.path()), [PREVIEW_DIR]);
+        assert!(!dir.path().join("work").exists());
+        // No message batch (and no OpenAI batch) was created.
+        use futures::TryStreamExt;
+        let batches: Vec<_> = client.list_batches(None).try_collect().await.unwrap();
+        assert!(batches.is_empty(), "{batches:?}");
+        assert!(emulator.stats().peak_enqueued_tokens.is_empty());
+        emulator.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_anthropic_refuses_is_the_lessons_failure_and_a_wrong_key_ends_the_preview() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = batch_emulator::EmulatorConfig::fast();
+        config.api_key = Some("sk-ant-right".to_owned());
+        let emulator = batch_emulator::Emulator::start(config).await.unwrap();
+
+        // `max_tokens: 0` is refused by the API: each lesson fails as a batch's would.
+        let job = claude_job(dir.path(), 0);
+        let plan = job.plan_preview(&[code("M0-L001")]).unwrap();
+        let report = job
+            .preview(&plan, anthropic_client(&emulator, "sk-ant-right"), &())
+            .await
+            .unwrap();
+        let [lesson] = &report.lessons[..] else {
+            panic!("{report:?}");
+        };
+        let PreviewOutcome::Failed { kind, reason } = &lesson.outcome else {
+            panic!("{lesson:?}");
+        };
+        assert_eq!(*kind, FailureKind::InvalidRequest);
+        assert!(
+            reason.starts_with("HTTP 400: max_tokens: Input should be greater than or equal to 1"),
+            "{reason}"
+        );
+        assert_eq!(lesson.usage, None);
+        assert_eq!(report.failed().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(&plan.dir).unwrap().count(),
+            0,
+            "no file for a failed lesson"
+        );
+
+        // A key the API refuses is no lesson's fault: the preview ends with the error.
+        let job = claude_job(dir.path(), 8192);
+        let plan = job.plan_preview(&[code("M0-L001")]).unwrap();
+        let err = job
+            .preview(&plan, anthropic_client(&emulator, "sk-ant-wrong"), &())
+            .await
+            .unwrap_err();
+        let Error::Anthropic(err) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(err.api().unwrap().status, 401);
+        emulator.shutdown().await;
+    }
+
+    #[test]
+    fn an_anthropic_preview_refuses_a_setting_the_messages_api_cannot_take_before_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job_with(
+            dir.path(),
+            RequestSettings {
+                model: "claude-sonnet-4-5".to_owned(),
+                temperature: Some(1.5),
+                ..RequestSettings::default()
+            },
+        );
+        let err = job.plan_preview(&[code("M0-L001")]).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnsupportedParameter { param, .. } if param == "temperature"),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), crate::ErrorKind::Input);
     }
 }
