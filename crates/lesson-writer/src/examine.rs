@@ -93,12 +93,18 @@ fn examine_json(text: &str, config: &ProcessConfig<'_>) -> LineResult {
         Err(err) => return LineResult::Malformed(json_problem(&err)),
     };
     // Neither `response` nor `error`: an Anthropic Message Batches line (`result`) is read
-    // as the Batch API's; anything else is reported below.
-    if line.response.is_none()
-        && line.error.is_none()
-        && let Ok(anthropic) = anthropic_batch_client::BatchResultLine::parse(text.as_bytes(), 0)
-    {
-        line = crate::anthropic::result_line(anthropic);
+    // as the Batch API's; a `result` of another shape is reported with what did not fit,
+    // anything else below.
+    if line.response.is_none() && line.error.is_none() {
+        match anthropic_batch_client::BatchResultLine::parse(text.as_bytes(), 0) {
+            Ok(anthropic) => line = crate::anthropic::result_line(anthropic),
+            Err(anthropic_batch_client::Error::ResultLine { source, .. }) if has_result(text) => {
+                return LineResult::Malformed(MalformedReason::UnexpectedShape {
+                    message: format!("an Anthropic result line of an unknown shape: {source}"),
+                });
+            }
+            Err(_) => {}
+        }
     }
     let Some(code) = lesson_code(&line.custom_id) else {
         return LineResult::Malformed(MalformedReason::InvalidCustomId {
@@ -211,6 +217,15 @@ fn check_quality(answer: Answer, config: &ProcessConfig<'_>) -> Answer {
             },
         },
     }
+}
+
+/// Whether a JSON object has a `result` key (an Anthropic result line).
+fn has_result(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        result: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Keys>(text).is_ok_and(|keys| keys.result.is_some())
 }
 
 fn json_problem(err: &serde_json::Error) -> MalformedReason {

@@ -1,5 +1,6 @@
 //! Integration tests of lesson-writer: fixtures in, lesson files and a summary out.
 
+mod anthropic;
 mod cleanup;
 mod outcomes;
 mod props;
