@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use lesson_job::{Job, PreviewCost, PreviewOutcome, PreviewPlan, PreviewReport};
+use lesson_job::{Job, PreviewCost, PreviewOutcome, PreviewPlan, PreviewReport, Provider};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -55,19 +55,22 @@ pub async fn run(
     // A preview creates no batch and no file on the server, so the emulator keeps nothing:
     // it runs in memory, and nothing of the preview lands in the job's folder.
     let emulator = crate::generate::start_emulator(args, reporter, None).await?;
+    let provider = job.provider();
     let (api_key, base_url) = match (&emulator, key) {
         (Some(emulator), _) => (
             SecretString::from("emulator".to_owned()),
-            emulator.base_url().to_owned(),
+            key::emulator_url(provider, emulator),
         ),
         (None, key) => {
             let (api_key, source) = match key {
                 Some(key) => key,
-                None => {
-                    key::load_api_key(lesson_job::Provider::OpenAi, args.api.api_key_file.as_deref(), crate::Command::Generate)?
-                }
+                None => key::load_api_key(
+                    provider,
+                    args.api.api_key_file.as_deref(),
+                    crate::Command::Generate,
+                )?,
             };
-            let base_url = key::base_url(lesson_job::Provider::OpenAi, args.api.base_url.as_deref());
+            let base_url = key::base_url(provider, args.api.base_url.as_deref());
             reporter.say(format!(
                 "  Using the API key from {} with {}",
                 Shown(&source),
@@ -77,14 +80,17 @@ pub async fn run(
         }
     };
     let bars = Arc::new(reporter.job_progress());
-    let client = openai_batch_client::Client::new(key::client_config(base_url, api_key))?
-        .with_retry_progress(bars.clone());
+    let client = key::connect(provider, base_url, api_key, bars.clone())?;
+    let endpoint = match provider {
+        Provider::OpenAi => "the chat completions endpoint",
+        Provider::Anthropic => "Anthropic's messages endpoint",
+    };
     reporter.say(format!(
-        "Step 3: Sending {} to the chat completions endpoint...",
+        "Step 3: Sending {} to {endpoint}...",
         plural(plan.cost.requests, "request")
     ));
     let outcome = tokio::select! {
-        report = job.preview(&plan, &client, &*bars) => Some(report),
+        report = job.preview(&plan, client, &*bars) => Some(report),
         () = interrupt.pressed() => None,
     };
     bars.finish();
