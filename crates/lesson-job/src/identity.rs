@@ -71,6 +71,9 @@ pub struct JobPaths {
 /// The ledger's file name inside a job folder.
 pub const LEDGER_FILE: &str = "ledger.json";
 
+/// The file in the output directory recording the job's unwritten message batches.
+pub const SENT_BATCHES_FILE: &str = ".lesson-batch.sent.json";
+
 impl JobPaths {
     /// Resolves the output and work directories (whether they exist yet or not; nothing is
     /// created) and names the job's folder.
@@ -96,6 +99,13 @@ impl JobPaths {
     /// The job's ledger.
     pub fn ledger(&self) -> PathBuf {
         self.dir.join(LEDGER_FILE)
+    }
+
+    /// The record of the job's message batches not written as lessons yet, in the output
+    /// directory ([`SENT_BATCHES_FILE`]), so that a run with a lost ledger, or with another
+    /// work dir, finds them: Anthropic's batches carry no metadata to be found by.
+    pub fn sent_batches(&self) -> PathBuf {
+        self.out_dir.join(SENT_BATCHES_FILE)
     }
 
     /// The failures list of the last run.

@@ -714,6 +714,7 @@ impl Job {
                 let runner = AnthropicRunner::new(
                     client,
                     self.paths.ledger(),
+                    Some(self.paths.sent_batches()),
                     options.poll.clone(),
                     progress,
                 )?;

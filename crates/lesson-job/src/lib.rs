@@ -67,10 +67,14 @@ mod work_dir;
 pub use batch_request::Provider;
 pub use error::{Error, ErrorKind};
 pub use identity::{
-    EMULATOR_DIR, Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE, TOOL_KEY,
-    TOOL_NAME, job_name,
+    EMULATOR_DIR, Fingerprint, JOB_ID_KEY, JOB_NAME_KEY, JobId, JobPaths, LEDGER_FILE,
+    SENT_BATCHES_FILE, TOOL_KEY, TOOL_NAME, job_name,
 };
-pub use inspect::{BatchCheck, BatchCost, CheckedBatch, batch_cost, check_batch, recent_batches};
+pub use inspect::{
+    BatchCheck, BatchCost, CheckedBatch, CheckedMessageBatch, batch_cost, batch_id_provider,
+    check_batch, check_message_batch, message_batch_cost, message_batch_view, recent_batches,
+    recent_message_batches,
+};
 pub use job::{AttachedShard, Job, JobSpec, Plan, RunOptions, larger_budget};
 pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
 pub use lock::{JobLock, LOCK_FILE, LockHolder, LockWait};
@@ -91,7 +95,8 @@ pub use round::{
 pub use select::{LessonState, LessonStatus, Selection, StaleReason};
 pub use work_dir::{
     CleanedJob, DownloadedResults, EmulatorState, RecordedBatch, clean_up_remote_files,
-    download_results, emulator_states, latest_batch, recorded_batch,
+    download_message_results, download_results, emulator_states, latest_batch,
+    latest_recorded_batch, recorded_batch, recorded_providers,
 };
 
 /// Seconds since the Unix epoch.

@@ -8,6 +8,12 @@
 //! broken connection) is looked for before creating again: a batch created since the intent,
 //! with the shard's number of requests, that no shard of the ledger holds yet.
 //!
+//! A run that lost its ledger (or uses another work dir) would not know the batches created
+//! before. So every batch is also recorded in the output directory, which identifies the job
+//! ([`JobPaths::sent_batches`](crate::JobPaths::sent_batches)), with the hash of its shard,
+//! until its lessons are written; a shard of the same hash takes that batch over instead of
+//! creating another, whether it is still running or has ended with results not yet written.
+//!
 //! In the ledger a message batch is shown in the Batch API's terms ([`batch_view`]):
 //! `in_progress`, `cancelling`, and once ended `completed`, `cancelled` (a cancel was asked
 //! for) or `expired` (nothing ran before the 24 hours passed); succeeded requests count as
@@ -40,16 +46,21 @@ const CLOCK_SKEW_SECS: i64 = 300;
 pub(crate) struct AnthropicRunner {
     client: Client,
     ledger_path: PathBuf,
+    /// The output directory's record of batches not written yet; `None` for a runner that
+    /// only cleans up.
+    sent_path: Option<PathBuf>,
     ledger: Mutex<Ledger>,
     poll: PollConfig,
     progress: Arc<dyn JobProgress>,
 }
 
 impl AnthropicRunner {
-    /// Opens (or starts) the ledger at `ledger_path`.
+    /// Opens (or starts) the ledger at `ledger_path`; `sent_path` is the output directory's
+    /// record of batches not written yet.
     pub(crate) fn new(
         client: Client,
         ledger_path: PathBuf,
+        sent_path: Option<PathBuf>,
         poll: PollConfig,
         progress: Arc<dyn JobProgress>,
     ) -> Result<AnthropicRunner, Error> {
@@ -57,6 +68,7 @@ impl AnthropicRunner {
         Ok(AnthropicRunner {
             client,
             ledger_path,
+            sent_path,
             ledger: Mutex::new(ledger),
             poll,
             progress,
@@ -144,11 +156,20 @@ impl AnthropicRunner {
         {
             return self.adopt(index, &batch);
         }
+        if let Some(batch) = self.find_sent(&record).await? {
+            self.record_batch(index, &batch)?;
+            self.progress.on_event(&JobEvent::Adopted {
+                shard: index,
+                batch: &batch_view(&batch),
+            });
+            return Ok(());
+        }
         self.update_shard(index, |shard| shard.create_requested_at = Some(unix_now()))?;
         let requested_at = unix_now();
         match self.client.create_batch(&requests).await {
             Ok(batch) => {
                 self.record_batch(index, &batch)?;
+                self.remember_sent(&record, &batch)?;
                 self.progress.on_event(&JobEvent::Created {
                     shard: index,
                     batch: &batch_view(&batch),
@@ -210,6 +231,7 @@ impl AnthropicRunner {
 
     fn adopt(&self, index: usize, batch: &MessageBatch) -> Result<(), Error> {
         self.record_batch(index, batch)?;
+        self.remember_sent(&self.record(index)?, batch)?;
         self.progress.on_event(&JobEvent::Recovered {
             shard: index,
             batch: &batch_view(batch),
@@ -323,6 +345,65 @@ impl AnthropicRunner {
         }
     }
 
+    /// A batch of the output directory's record made from a shard of the same content, that
+    /// no shard of the ledger holds: created by a run whose ledger was lost, or that used
+    /// another work dir. One whose results are gone is dropped from the record.
+    async fn find_sent(&self, record: &ShardRecord) -> Result<Option<MessageBatch>, Error> {
+        let Some(path) = &self.sent_path else {
+            return Ok(None);
+        };
+        let mut sent = SentBatches::load(path)?;
+        let known: Vec<String> = self
+            .lock()
+            .shards
+            .iter()
+            .filter_map(|shard| shard.batch_id.as_ref().map(|id| id.0.clone()))
+            .collect();
+        let candidates: Vec<String> = sent
+            .batches
+            .iter()
+            .filter(|batch| batch.shard_sha256 == record.sha256 && !known.contains(&batch.batch_id))
+            .map(|batch| batch.batch_id.clone())
+            .collect();
+        for id in candidates {
+            match self
+                .client
+                .retrieve_batch(&MessageBatchId(id.clone()))
+                .await
+            {
+                Ok(batch) if batch.archived_at.is_none() => return Ok(Some(batch)),
+                Ok(_) => {}
+                Err(err) if err.api_kind() == Some(ApiErrorKind::NotFound) => {}
+                Err(err) => return Err(err.into()),
+            }
+            sent.batches.retain(|batch| batch.batch_id != id);
+            sent.save(path)?;
+        }
+        Ok(None)
+    }
+
+    /// Adds a created or adopted batch to the output directory's record.
+    fn remember_sent(&self, record: &ShardRecord, batch: &MessageBatch) -> Result<(), Error> {
+        let Some(path) = &self.sent_path else {
+            return Ok(());
+        };
+        let mut sent = SentBatches::load(path)?;
+        if sent
+            .batches
+            .iter()
+            .any(|known| known.batch_id == batch.id.0)
+        {
+            return Ok(());
+        }
+        sent.batches.push(SentBatch {
+            batch_id: batch.id.0.clone(),
+            shard_sha256: record.sha256.clone(),
+            requests: batch.request_counts.total(),
+            created_at: batch.created_at.timestamp(),
+        });
+        sent.save(path)
+    }
+
     fn queue_event(&self) {
         let ledger = self.lock();
         let live = ledger.shards.iter().filter(|shard| !shard.handed_on);
@@ -398,7 +479,13 @@ impl BatchProvider for AnthropicRunner {
     }
 
     fn mark_handed_on(&self, index: usize) -> Result<(), Error> {
-        self.update_shard(index, |shard| shard.handed_on = true)
+        self.update_shard(index, |shard| shard.handed_on = true)?;
+        if let (Some(batch_id), Some(path)) = (self.record(index)?.batch_id, &self.sent_path) {
+            let mut sent = SentBatches::load(path)?;
+            sent.batches.retain(|batch| batch.batch_id != batch_id.0);
+            sent.save(path)?;
+        }
+        Ok(())
     }
 
     /// There are no uploaded files; unless `keep_results`, the ended batch is deleted, which
@@ -433,6 +520,65 @@ impl BatchProvider for AnthropicRunner {
 
     fn shards(&self) -> Vec<ShardRecord> {
         self.lock().shards.clone()
+    }
+}
+
+/// The output directory's record of message batches whose lessons are not written yet.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SentBatches {
+    batches: Vec<SentBatch>,
+}
+
+/// One message batch of [`SentBatches`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SentBatch {
+    batch_id: String,
+    /// SHA-256 of the shard it was made from.
+    shard_sha256: String,
+    requests: u64,
+    /// Unix seconds.
+    created_at: i64,
+}
+
+impl SentBatches {
+    fn load(path: &Path) -> Result<SentBatches, Error> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| Error::JobFile {
+                path: path.to_path_buf(),
+                line: err.line() as u64,
+                problem: format!(
+                    "{err}; it records message batches not written yet: fix it, or remove it \
+                     if no run of this job has unfinished batches"
+                ),
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(SentBatches::default()),
+            Err(source) => Err(Error::io("read", path, source)),
+        }
+    }
+
+    /// Written atomically; removed when empty.
+    fn save(&self, path: &Path) -> Result<(), Error> {
+        if self.batches.is_empty() {
+            return match std::fs::remove_file(path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::io("remove", path, err))
+                }
+                _ => Ok(()),
+            };
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let write = || -> std::io::Result<()> {
+            let mut temp = tempfile::Builder::new()
+                .prefix(lesson_writer::TEMP_PREFIX)
+                .suffix(".tmp")
+                .tempfile_in(dir)?;
+            std::io::Write::write_all(&mut temp, &json)?;
+            temp.as_file().sync_all()?;
+            temp.persist(path).map_err(|err| err.error)?;
+            Ok(())
+        };
+        write().map_err(|source| Error::io("write", path, source))
     }
 }
 
