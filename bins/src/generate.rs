@@ -882,11 +882,12 @@ fn print_estimate(
         ));
     }
     reporter.say(format!(
-        "Estimate: {}, {} input tokens, {} output tokens expected ({} at most)",
+        "Estimate: {}, {} input tokens, {} output tokens expected ({} at most){}",
         plural(estimate.requests, "request"),
         count(estimate.input_tokens),
         count(estimate.expected_output_tokens),
-        count(estimate.max_output_tokens)
+        count(estimate.max_output_tokens),
+        crate::report::approximate_note(estimate)
     ));
     if estimate.expected_reasoning_tokens > 0 {
         reporter.say(format!(
@@ -903,10 +904,11 @@ fn print_estimate(
         ));
     }
     reporter.say(format!(
-        "  cost at batch prices: expected {}, upper bound {}; the same at standard prices: {}{}",
+        "  cost at batch prices: expected {}, upper bound {}; the same at standard prices: {}{}{}",
         usd(estimate.expected_usd),
         usd(estimate.max_usd),
         usd(estimate.standard_usd),
+        crate::report::approximate_note(estimate),
         billing.suffix()
     ));
     if estimate.cached_input_tokens > 0 && estimate.expected_usd_with_cache != estimate.expected_usd

@@ -70,6 +70,20 @@ impl Billing {
     }
 }
 
+/// What an estimate of Claude requests says of itself: Anthropic publishes no tokenizer, so
+/// their tokens are counted with OpenAI's and scaled ([`batch_request::Estimate::approximate`]).
+pub const APPROXIMATE: &str = "approximate: Claude's tokenizer is not public";
+
+/// ` (approximate: Claude's tokenizer is not public)` after an estimate's figures when they
+/// are approximate, else nothing.
+pub fn approximate_note(estimate: &batch_request::Estimate) -> String {
+    if estimate.approximate {
+        format!(" ({APPROXIMATE})")
+    } else {
+        String::new()
+    }
+}
+
 /// At most this many lines of grouped outcomes in a summary; `-v` lists every lesson.
 const MAX_GROUP_LINES: usize = 12;
 
@@ -210,11 +224,15 @@ pub fn outcome_lines(report: &JobReport, verbose: bool, billing: Billing) -> Vec
 /// estimate from prices while nothing is; `None` when neither is known.
 fn cost_line(report: &JobReport, billing: Billing) -> Option<String> {
     let suffix = billing.suffix();
+    let the_estimate = match &report.estimate {
+        Some(estimate) if estimate.approximate => format!("the estimate, {APPROXIMATE};"),
+        _ => "the estimate:".to_owned(),
+    };
     if report.usage.requests > 0 {
         let cost = match (report.cost_usd.actual, report.cost_usd.estimated) {
             (Some(actual), _) => dollars(actual),
             (None, Some(estimated)) => format!(
-                "about {} (the estimate: the results' model has no price)",
+                "about {} ({the_estimate} the results' model has no price)",
                 dollars(estimated)
             ),
             (None, None) => usd(None),
@@ -229,7 +247,7 @@ fn cost_line(report: &JobReport, billing: Billing) -> Option<String> {
     let sent = report.requests_sent > 0 || !report.batches.is_empty();
     match report.cost_usd.estimated {
         Some(estimated) if sent => Some(format!(
-            "  cost at batch prices: expected {} (the estimate: no results downloaded yet){suffix}",
+            "  cost at batch prices: expected {} ({the_estimate} no results downloaded yet){suffix}",
             dollars(estimated)
         )),
         _ if sent && billing == Billing::Emulator => {
@@ -338,5 +356,47 @@ fn codes(lessons: &[LessonCode]) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         [first, .., last] => format!("{first}\u{2026}{last}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use batch_request::Estimate;
+
+    use super::*;
+
+    /// Issue 14: an estimate of Claude requests says it is approximate wherever it is shown.
+    #[test]
+    fn an_approximate_estimate_says_so() {
+        let mut report = JobReport {
+            requests_sent: 2,
+            ..JobReport::default()
+        };
+        report.cost_usd.estimated = Some(1.25);
+        report.estimate = Some(Estimate {
+            approximate: true,
+            ..Estimate::default()
+        });
+        assert_eq!(
+            cost_line(&report, Billing::Billed).unwrap(),
+            "  cost at batch prices: expected $1.25 (the estimate, approximate: Claude's tokenizer is not public; no results downloaded yet)"
+        );
+        assert_eq!(
+            approximate_note(report.estimate.as_ref().unwrap()),
+            " (approximate: Claude's tokenizer is not public)"
+        );
+        report.usage.requests = 2;
+        assert_eq!(
+            cost_line(&report, Billing::Billed).unwrap(),
+            "  usage: 0 input tokens (0 cached), 0 output tokens; cost at batch prices: about $1.25 (the estimate, approximate: Claude's tokenizer is not public; the results' model has no price)"
+        );
+        // An OpenAI model's estimate is its tokenizer's own count.
+        report.estimate = Some(Estimate::default());
+        assert_eq!(approximate_note(report.estimate.as_ref().unwrap()), "");
+        assert!(
+            cost_line(&report, Billing::Billed)
+                .unwrap()
+                .ends_with("about $1.25 (the estimate: the results' model has no price)")
+        );
     }
 }

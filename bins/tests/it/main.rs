@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binaries against the in-process batch emulator on loopback.
 
+mod anthropic_results;
 mod check;
 mod cli_help;
 mod context_window;
