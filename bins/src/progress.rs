@@ -503,8 +503,16 @@ impl JobObserver for BatchBars {
             Step::Submitting { requests: 0, .. } => {
                 self.line("Step 4: Checking the earlier batch(es)...".to_owned());
             }
-            Step::Submitting { round, requests } => self.line(format!(
-                "Step 4: Uploading and creating batch(es): round {round}, {}...",
+            Step::Submitting {
+                round,
+                requests,
+                provider,
+            } => self.line(format!(
+                "Step 4: {}: round {round}, {}...",
+                match provider {
+                    lesson_job::Provider::OpenAi => "Uploading and creating batch(es)",
+                    lesson_job::Provider::Anthropic => "Creating message batch(es)",
+                },
                 plural(requests, "request")
             )),
             Step::Waiting => self.line(

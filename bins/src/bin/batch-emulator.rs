@@ -1,4 +1,5 @@
-//! `batch-emulator`: a local OpenAI Files + Batches API server, offline or in front of a local model.
+//! `batch-emulator`: a local OpenAI Files + Batches and Anthropic Message Batches API server,
+//! offline or in front of a local model.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -11,11 +12,12 @@ use batch_emulator::{
 };
 use clap::Parser;
 
-/// A local OpenAI Files + Batches API server.
+/// A local OpenAI Files + Batches and Anthropic Message Batches API server.
 ///
 /// Prints its base URL (`http://HOST:PORT/v1`) on stdout, logs on stderr, and runs until
-/// Ctrl-C or SIGTERM. Point any OpenAI client at the URL with any non-empty API key (or the one
-/// given with --api-key).
+/// Ctrl-C or SIGTERM. Point any OpenAI client at the URL, or an Anthropic client at it without
+/// `/v1` (ANTHROPIC_BASE_URL), with any non-empty API key (or the one given with --api-key).
+/// It also answers single requests (`/v1/chat/completions`, `/v1/messages`) for previews.
 /// Requests are answered offline with placeholder lessons, or forwarded to an
 /// OpenAI-compatible server with --upstream (Ollama, vLLM, llama.cpp).
 #[derive(Debug, Parser)]
@@ -109,7 +111,9 @@ struct Args {
 
 const AFTER_HELP: &str = "\
 Endpoints for --fault: files.create, files.list, files.retrieve, files.delete, files.content,
-batches.create, batches.list, batches.retrieve, batches.cancel.
+batches.create, batches.list, batches.retrieve, batches.cancel, messages.batches.create,
+messages.batches.list, messages.batches.retrieve, messages.batches.cancel,
+messages.batches.results, messages.batches.delete.
 
 Example, in front of Ollama:
   batch-emulator --port 8089 --upstream http://127.0.0.1:11434/v1";

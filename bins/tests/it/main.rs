@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binaries against the in-process batch emulator on loopback.
 
+mod anthropic_job;
 mod anthropic_results;
 mod check;
 mod cli_help;
@@ -48,6 +49,8 @@ pub(crate) fn command(bin: &str, cwd: &Path) -> Command {
     let mut command = Command::new(path);
     command.current_dir(cwd);
     for var in [
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
         "OPENAI_API_KEY",
         "OPENAI_BASE_URL",
         "OPENAI_ORG_ID",

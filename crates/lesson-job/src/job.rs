@@ -756,6 +756,7 @@ impl Job {
             observer.step(Step::Submitting {
                 round,
                 requests: new_requests,
+                provider: self.provider(),
             });
             touched.extend(inputs.iter().map(|input| input.id.clone()));
             if !inputs.is_empty() {

@@ -17,6 +17,8 @@ pub enum Step<'a> {
         round: u32,
         /// Requests in the round's new shards (0 when only attaching).
         requests: usize,
+        /// Where they go (OpenAI's uploads and batches, or Anthropic's message batches).
+        provider: batch_request::Provider,
     },
     /// Waiting for the batches to finish.
     Waiting,
