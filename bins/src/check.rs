@@ -1,11 +1,17 @@
 //! `check-batch-status`: one batch's status, results download, processing, waiting, cancel, list.
+//!
+//! OpenAI's batches here; Anthropic's message batches in `check/anthropic.rs`, chosen by
+//! [`provider_of`].
+
+mod anthropic;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{Local, TimeZone};
 use clap::Parser;
-use lesson_job::JobReport;
+use lesson_job::{JobReport, Provider, ProviderClient};
 use openai_batch_client::{Batch, BatchId, BatchStatus, Client, PollConfig};
 use serde::Serialize;
 
@@ -18,9 +24,9 @@ use crate::progress::Reporter;
 use crate::report::{Billing, batch_error_line};
 use crate::term::{Shown, shown_lines};
 
-/// Check a Batch API batch: status, timestamps, counts, errors and files; optionally download
-/// its results (also the partial results of expired and cancelled batches), write the lessons,
-/// wait for it, cancel it, or list recent batches.
+/// Check a Batch API batch (or an Anthropic message batch): status, timestamps, counts, errors
+/// and files; optionally download its results (also the partial results of expired and
+/// cancelled batches), write the lessons, wait for it, cancel it, or list recent batches.
 #[derive(Debug, Parser)]
 #[command(
     name = "check-batch-status",
@@ -30,6 +36,8 @@ use crate::term::{Shown, shown_lines};
 )]
 pub struct Args {
     /// The batch id [default: the latest batch recorded in the work dir's ledgers].
+    ///
+    /// `batch_...` is OpenAI's, `msgbatch_...` Anthropic's (read with ANTHROPIC_API_KEY).
     pub batch_id: Option<String>,
     /// Download the output and error files into the work dir.
     #[arg(long, help_heading = "Actions")]
@@ -50,11 +58,15 @@ pub struct Args {
     #[arg(long, short = 'y', help_heading = "Actions")]
     pub yes: bool,
     /// List recent batches instead, as a table fitted to the terminal (COLUMNS sets the width).
+    ///
+    /// OpenAI's; with --provider anthropic, Anthropic's message batches.
     #[arg(long, help_heading = "Actions")]
     pub list: bool,
     /// Delete the server's copies of the work dir's finished, downloaded batches' files.
     ///
-    /// The uploaded shards, outputs and error files; local copies stay.
+    /// The uploaded shards, outputs and error files; local copies stay. For a job of
+    /// Anthropic's, its ended message batches whose lessons are written (their results
+    /// with them).
     #[arg(long, conflicts_with_all = ["list", "cancel", "wait", "download", "process"], help_heading = "Actions")]
     pub cleanup: bool,
     /// How many batches --list shows.
@@ -125,6 +137,7 @@ Examples:
   check-batch-status batch_abc --process     download the results and write the lessons
   check-batch-status batch_abc --cancel      cancel it (asks first; --yes does not)
   check-batch-status --list                  recent batches
+  check-batch-status msgbatch_abc --process  the same for an Anthropic message batch
   check-batch-status --emulator --list       the batches the quick start (--emulator) left";
 
 #[derive(Debug, Serialize)]
@@ -149,27 +162,98 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if args.emulator {
         return crate::check_emulator::run(args, &reporter).await;
     }
+    if args.cleanup {
+        let providers = match args.api.provider {
+            Some(provider) => vec![provider],
+            None => lesson_job::recorded_providers(&args.work_dir)?,
+        };
+        let mut status = ExitStatus::Success;
+        let mut jobs = Vec::new();
+        // With no job recorded there is nothing to clean: OpenAI's key is still asked for,
+        // as before there was a choice.
+        for provider in if providers.is_empty() {
+            vec![Provider::OpenAi]
+        } else {
+            providers
+        } {
+            let client = connect(provider, args, &reporter)?;
+            let (cleaned, job_status) = cleanup(&client, args, &reporter).await?;
+            jobs.extend(cleaned);
+            if job_status != ExitStatus::Success {
+                status = job_status;
+            }
+        }
+        return cleanup_summary(&jobs, status, args, &reporter);
+    }
+    let provider = if args.list {
+        args.api.provider.unwrap_or(Provider::OpenAi)
+    } else {
+        provider_of(args)?
+    };
+    let client = connect(provider, args, &reporter)?;
+    if args.list {
+        return list(&client, args, &reporter).await;
+    }
+    check_one(&client, args, &reporter).await
+}
+
+/// A client of `provider` with its key (`OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, else
+/// --api-key-file) and base URL.
+fn connect(provider: Provider, args: &Args, reporter: &Reporter) -> anyhow::Result<ProviderClient> {
     let (api_key, source) = key::load_api_key(
-        lesson_job::Provider::OpenAi,
+        provider,
         args.api.api_key_file.as_deref(),
         crate::Command::Check,
     )?;
-    let base_url = key::base_url(lesson_job::Provider::OpenAi, args.api.base_url.as_deref());
+    let base_url = key::base_url(provider, args.api.base_url.as_deref());
     reporter.detail(format!(
         "Using the API key from {source} with {}",
         Shown(openai_batch_client::redacted_url(&base_url))
     ));
     // Retries show (--list and --cleanup too); `check_one` renders them on its batch lines.
-    let client = Client::new(key::client_config(base_url, api_key))?
-        .with_retry_progress(std::sync::Arc::new(reporter.job_progress()));
+    key::connect(
+        provider,
+        base_url,
+        api_key,
+        Arc::new(reporter.job_progress()),
+    )
+}
 
-    if args.list {
-        return list(&client, args, &reporter).await;
+/// Which API the batch asked about is asked of: `--provider`, else the batch id's prefix
+/// (`msgbatch_` is Anthropic's, `batch_` OpenAI's), else, with no id, the provider the work
+/// dir's ledger records for its latest batch; else OpenAI.
+///
+/// # Errors
+///
+/// A usage error when `--provider` names the other API than the id's prefix; the work dir's
+/// ledgers cannot be read.
+pub(crate) fn provider_of(args: &Args) -> anyhow::Result<Provider> {
+    let from_id = args
+        .batch_id
+        .as_deref()
+        .and_then(lesson_job::batch_id_provider);
+    match (args.api.provider, from_id, &args.batch_id) {
+        (Some(flag), Some(owner), Some(id)) if flag != owner => {
+            let what = match owner {
+                Provider::Anthropic => "an Anthropic message batch id (msgbatch_...)",
+                Provider::OpenAi => "an OpenAI batch id (batch_...)",
+            };
+            Err(crate::usage_error(
+                format!(
+                    "{} is {what}, and --provider says {flag}; nothing was asked of either API",
+                    Shown(id)
+                ),
+                Some(&format!(
+                    "drop --provider (the id says which API), or pass --provider {owner}"
+                )),
+            ))
+        }
+        (Some(flag), ..) => Ok(flag),
+        (None, Some(owner), _) => Ok(owner),
+        (None, None, Some(_)) => Ok(Provider::OpenAi),
+        (None, None, None) => Ok(lesson_job::latest_recorded_batch(&args.work_dir)?
+            .map_or(Provider::OpenAi, |(_, provider)| provider)),
     }
-    if args.cleanup {
-        return cleanup(&client, args, &reporter).await;
-    }
-    check_one(&client, args, &reporter).await
 }
 
 /// What Ctrl-C leaves: the batch runs on (a download in flight leaves no partial file), and
@@ -225,26 +309,31 @@ fn confirm_cancel(args: &Args) -> anyhow::Result<()> {
     }
 }
 
+/// What a cancel request left: the batch's status as the cancel answered it.
+fn confirm_cancel_done(batch_id: &str, status: &str) -> String {
+    format!(
+        "Cancel requested for {}: now {} (finished requests keep their results)",
+        Shown(batch_id),
+        status
+    )
+}
+
 /// Checks one batch (the given one, or the work dir's latest) through `client`, as the flags
 /// say: cancel, wait, download, process; prints it, or the JSON report.
 pub(crate) async fn check_one(
-    client: &Client,
+    client: &ProviderClient,
     args: &Args,
     reporter: &Reporter,
 ) -> anyhow::Result<ExitStatus> {
     let local = args.emulator
         || crate::args::is_loopback(&key::base_url(
-            lesson_job::Provider::OpenAi,
+            client.provider(),
             args.api.base_url.as_deref(),
         ));
     let initial_interval = crate::args::poll_interval("poll-interval", args.poll_interval, local)?;
     if args.cancel {
         confirm_cancel(args)?;
     }
-    let bars = std::sync::Arc::new(reporter.job_progress());
-    // Retries show (the server unreachable since when), instead of a silent wait.
-    let client = &client.clone().with_retry_progress(bars.clone());
-    let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
     let check = lesson_job::BatchCheck {
         batch_id: args.batch_id.as_deref().map(BatchId::from),
         cancel: args.cancel,
@@ -255,8 +344,25 @@ pub(crate) async fn check_one(
         download: args.download || args.process,
         force_download: args.force,
     };
+    match client {
+        ProviderClient::OpenAi(client) => check_openai(client, args, &check, reporter).await,
+        ProviderClient::Anthropic(client) => anthropic::check(client, args, &check, reporter).await,
+    }
+}
+
+/// [`check_one`] for an OpenAI batch.
+async fn check_openai(
+    client: &Client,
+    args: &Args,
+    check: &lesson_job::BatchCheck,
+    reporter: &Reporter,
+) -> anyhow::Result<ExitStatus> {
+    let bars = Arc::new(reporter.job_progress());
+    // Retries show (the server unreachable since when), instead of a silent wait.
+    let client = &client.clone().with_retry_progress(bars.clone());
+    let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
     let checked = tokio::select! {
-        checked = lesson_job::check_batch(client, &args.work_dir, &check, &*bars) => checked,
+        checked = lesson_job::check_batch(client, &args.work_dir, check, &*bars) => checked,
         () = interrupt.pressed() => {
             bars.finish();
             crate::output::errln!("{}", stopped_waiting(args, bars.last_batch().as_ref()));
@@ -270,10 +376,9 @@ pub(crate) async fn check_one(
     })?;
     let batch = checked.batch;
     if let Some(cancelled) = &checked.cancelled {
-        reporter.say(format!(
-            "Cancel requested for {}: now {} (finished requests keep their results)",
-            Shown(&batch.id),
-            cancelled.status
+        reporter.say(confirm_cancel_done(
+            batch.id.as_str(),
+            &cancelled.status.to_string(),
         ));
     }
     let billing = Billing::from_emulator(args.emulator);
@@ -315,26 +420,7 @@ pub(crate) async fn check_one(
     let mut process_report = None;
     let files = results.files(&batch.id);
     if args.process && !files.is_empty() {
-        // A batch of a job in the work dir: only its lessons count, with the titles its
-        // requests had, written into that job's output directory unless --out says otherwise.
-        let recorded = lesson_job::recorded_batch(&args.work_dir, &batch.id)?;
-        let fingerprint = recorded
-            .as_ref()
-            .and_then(|recorded| recorded.fingerprint.as_ref());
-        let report = write_lessons(
-            &args.write,
-            fingerprint,
-            crate::process::WriteMode {
-                force: args.force,
-                no_wait: false,
-                billing: Billing::from_emulator(args.emulator),
-            },
-            &files,
-            recorded
-                .as_ref()
-                .and_then(|recorded| recorded.lessons.as_ref()),
-            reporter,
-        )?;
+        let report = process(args, &batch.id, &files, reporter)?;
         if !report.is_complete() || !report.malformed.is_empty() {
             status = ExitStatus::Partial;
         }
@@ -352,12 +438,45 @@ pub(crate) async fn check_one(
     Ok(status)
 }
 
-async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus> {
+/// `--process`: writes the lessons of `batch_id`'s results `files`. A batch of a job in the
+/// work dir: only its lessons count, with the titles its requests had, written into that
+/// job's output directory unless --out says otherwise.
+fn process(
+    args: &Args,
+    batch_id: &BatchId,
+    files: &[lesson_job::ResultsFile],
+    reporter: &Reporter,
+) -> anyhow::Result<JobReport> {
+    let recorded = lesson_job::recorded_batch(&args.work_dir, batch_id)?;
+    let fingerprint = recorded
+        .as_ref()
+        .and_then(|recorded| recorded.fingerprint.as_ref());
+    write_lessons(
+        &args.write,
+        fingerprint,
+        crate::process::WriteMode {
+            force: args.force,
+            no_wait: false,
+            billing: Billing::from_emulator(args.emulator),
+        },
+        files,
+        recorded
+            .as_ref()
+            .and_then(|recorded| recorded.lessons.as_ref()),
+        reporter,
+    )
+}
+
+/// Cleans the work dir's jobs of `client`'s provider; says what was done per job.
+async fn cleanup(
+    client: &ProviderClient,
+    args: &Args,
+    reporter: &Reporter,
+) -> anyhow::Result<(Vec<lesson_job::CleanedJob>, ExitStatus)> {
     let jobs =
         lesson_job::clean_up_remote_files(client, &args.work_dir, false, "check-batch-status")
             .await?;
     let mut status = ExitStatus::Success;
-    let mut deleted = 0;
     for job in &jobs {
         let name = Shown(job.job_dir.display());
         if let Some(holder) = &job.skipped_locked {
@@ -369,25 +488,55 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
             status = ExitStatus::Failure;
             continue;
         }
-        deleted += job.files_deleted;
         if job.files_deleted > 0 {
-            reporter.say(format!(
-                "{name}: deleted {} of {} from the server",
-                plural(job.files_deleted, "file"),
-                plural_as(job.shards_cleaned, "finished batch", "finished batches")
-            ));
+            reporter.say(match job.provider {
+                Provider::OpenAi => format!(
+                    "{name}: deleted {} of {} from the server",
+                    plural(job.files_deleted, "file"),
+                    plural_as(job.shards_cleaned, "finished batch", "finished batches")
+                ),
+                Provider::Anthropic => format!(
+                    "{name}: deleted {} from Anthropic's server (their results with them)",
+                    plural_as(
+                        job.shards_cleaned,
+                        "ended message batch",
+                        "ended message batches"
+                    )
+                ),
+            });
         }
         for error in &job.errors {
             reporter.warn(format!("{name}: {}", Shown(error)));
             status = ExitStatus::Failure;
         }
     }
+    Ok((jobs, status))
+}
+
+/// The `--cleanup` summary (or its JSON rows) across providers.
+fn cleanup_summary(
+    jobs: &[lesson_job::CleanedJob],
+    status: ExitStatus,
+    args: &Args,
+    reporter: &Reporter,
+) -> anyhow::Result<ExitStatus> {
+    let files: usize = jobs
+        .iter()
+        .filter(|job| job.provider == Provider::OpenAi)
+        .map(|job| job.files_deleted)
+        .sum();
+    let batches: usize = jobs
+        .iter()
+        .filter(|job| job.provider == Provider::Anthropic)
+        .map(|job| job.shards_cleaned)
+        .sum();
     if args.output.json {
         let rows: Vec<serde_json::Value> = jobs
             .iter()
             .map(|job| {
                 serde_json::json!({
                     "job_dir": job.job_dir,
+                    "provider": job.provider,
                     "files_deleted": job.files_deleted,
                     "skipped_locked": job.skipped_locked.is_some(),
                     "errors": job.errors,
@@ -396,25 +545,48 @@ async fn cleanup(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::R
             .collect();
         crate::print_json(&rows)?;
     }
-    reporter.say(if deleted == 0 {
-        format!(
+    reporter.say(match (files, batches) {
+        (0, 0) => format!(
             "Nothing to delete: no finished batch in {} has files left on the server.",
             Shown(args.work_dir.display())
-        )
-    } else {
-        format!(
+        ),
+        (files, 0) => format!(
             "Deleted {} from the server; the local copies stay in the work dir.",
-            plural(deleted, "file")
-        )
+            plural(files, "file")
+        ),
+        (0, batches) => format!(
+            "Deleted {} from the server; the downloaded results stay in the work dir.",
+            plural_as(batches, "message batch", "message batches")
+        ),
+        (files, batches) => format!(
+            "Deleted {} and {} from the servers; the local copies stay in the work dir.",
+            plural(files, "file"),
+            plural_as(batches, "message batch", "message batches")
+        ),
     });
     Ok(status)
 }
 
-async fn list(client: &Client, args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus> {
-    let batches = lesson_job::recent_batches(client, args.limit)
-        .await
-        .context("cannot list batches")?;
-    print_list(&batches, args, reporter)
+async fn list(
+    client: &ProviderClient,
+    args: &Args,
+    reporter: &Reporter,
+) -> anyhow::Result<ExitStatus> {
+    match client {
+        ProviderClient::OpenAi(client) => {
+            let batches = lesson_job::recent_batches(client, args.limit)
+                .await
+                .context("cannot list batches")?;
+            print_list(&batches, args, reporter)
+        }
+        ProviderClient::Anthropic(client) => {
+            let batches = lesson_job::recent_message_batches(client, args.limit)
+                .await
+                .map_err(|err| anthropic::failure(err, None))
+                .context("cannot list message batches")?;
+            anthropic::print_list(&batches, args, reporter)
+        }
+    }
 }
 
 /// Prints batches as `--list` shows them: JSON, or a table that fits the terminal.
@@ -446,10 +618,7 @@ fn batch_cost(
     args: &Args,
     work_dir: &std::path::Path,
 ) -> anyhow::Result<Option<lesson_job::BatchCost>> {
-    let prices = match crate::args::settings_file(args.write.config.as_deref()) {
-        Some(path) => batch_request::RequestSettings::from_toml_file(&path)?.price_table(),
-        None => batch_request::PriceTable::builtin(),
-    };
+    let prices = prices(args)?;
     let recorded_model = if batch.model.is_none() {
         lesson_job::recorded_batch(work_dir, &batch.id)
             .ok()
@@ -464,6 +633,16 @@ fn batch_cost(
         recorded_model.as_deref(),
         &prices,
     ))
+}
+
+/// The prices of `--config`, else lessons.toml, else the built-in table.
+fn prices(args: &Args) -> anyhow::Result<batch_request::PriceTable> {
+    Ok(
+        match crate::args::settings_file(args.write.config.as_deref()) {
+            Some(path) => batch_request::RequestSettings::from_toml_file(&path)?.price_table(),
+            None => batch_request::PriceTable::builtin(),
+        },
+    )
 }
 
 /// The cost line under a batch's description: from the usage the server reports (so far,

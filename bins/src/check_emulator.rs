@@ -5,14 +5,19 @@
 //! The emulator goes on with the batches as it would have (one left running finishes), so
 //! only one program may use a state at a time: the job's lock is held while it runs, and a
 //! job whose run is still going is skipped.
+//!
+//! A state holds OpenAI's batches and Anthropic's message batches alike (a quick start with
+//! `--provider anthropic`): a batch is looked at through the API its id or its job's ledger
+//! names ([`crate::check::provider_of`]), and `--list` shows both unless `--provider` says
+//! which.
 
 use anyhow::Context;
 use batch_emulator::{Emulator, EmulatorConfig};
-use lesson_job::{EmulatorState, JobLock, LockWait};
-use openai_batch_client::{Batch, BatchId, Client};
+use lesson_job::{EmulatorState, JobLock, LockWait, Provider, ProviderClient};
+use openai_batch_client::{Batch, BatchId};
 
 use crate::ExitStatus;
-use crate::check::{Args, check_one, print_list};
+use crate::check::{Args, check_one, print_list, provider_of};
 use crate::progress::Reporter;
 use crate::term::Shown;
 use crate::usage_error;
@@ -42,19 +47,9 @@ pub async fn run(args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus>
         ));
     }
     if args.list {
-        let mut batches: Vec<Batch> = Vec::new();
-        for state in &states {
-            let Some(local) = start(state, Hold::Keep, reporter).await? else {
-                continue;
-            };
-            let found = lesson_job::recent_batches(&local.client, args.limit).await;
-            local.stop().await;
-            batches.extend(found.context("cannot list the emulator's batches")?);
-        }
-        batches.sort_by_key(|batch| std::cmp::Reverse(batch.created_at));
-        batches.truncate(args.limit);
-        return print_list(&batches, args, reporter);
+        return list(args, &states, reporter).await;
     }
+    let provider = provider_of(args)?;
     let state = state_of(args, &states)?;
     // --process writes the lessons under the job's lock, which it takes itself: the lock is
     // only tested here, not held (the same process cannot take it twice).
@@ -68,19 +63,97 @@ pub async fn run(args: &Args, reporter: &Reporter) -> anyhow::Result<ExitStatus>
             Some("wait for it to finish, then run this again"),
         ));
     };
-    let status = check_one(&local.client, args, reporter).await;
+    let status = match local.client(provider) {
+        Ok(client) => check_one(&client, args, reporter).await,
+        Err(err) => Err(err),
+    };
     local.stop().await;
     status
 }
 
-/// The built-in emulator on one state, its client, and the job lock held while it runs.
+/// `--list`: the batches of every state, newest first: OpenAI's and Anthropic's (the
+/// message batches shown in the Batch API's terms in the table, as Anthropic's objects in
+/// `--json`), or only those of `--provider`.
+async fn list(
+    args: &Args,
+    states: &[EmulatorState],
+    reporter: &Reporter,
+) -> anyhow::Result<ExitStatus> {
+    let providers = match args.api.provider {
+        Some(provider) => vec![provider],
+        None => vec![Provider::OpenAi, Provider::Anthropic],
+    };
+    // (created, the table's row, the JSON object)
+    let mut found: Vec<(i64, Batch, serde_json::Value)> = Vec::new();
+    for state in states {
+        let Some(local) = start(state, Hold::Keep, reporter).await? else {
+            continue;
+        };
+        let listed = list_state(&local, &providers, args.limit).await;
+        local.stop().await;
+        found.extend(listed?);
+    }
+    found.sort_by_key(|(created, ..)| std::cmp::Reverse(*created));
+    found.truncate(args.limit);
+    if args.output.json {
+        let objects: Vec<&serde_json::Value> = found.iter().map(|(.., json)| json).collect();
+        crate::print_json(&objects)?;
+        return Ok(ExitStatus::Success);
+    }
+    let rows: Vec<Batch> = found.into_iter().map(|(_, row, _)| row).collect();
+    print_list(&rows, args, reporter)
+}
+
+/// The batches of `providers` in one running state.
+async fn list_state(
+    local: &Local,
+    providers: &[Provider],
+    limit: usize,
+) -> anyhow::Result<Vec<(i64, Batch, serde_json::Value)>> {
+    let mut found = Vec::new();
+    for &provider in providers {
+        match local.client(provider)? {
+            ProviderClient::OpenAi(client) => {
+                let batches = lesson_job::recent_batches(&client, limit)
+                    .await
+                    .context("cannot list the emulator's batches")?;
+                for batch in batches {
+                    let json = serde_json::to_value(&batch)?;
+                    found.push((batch.created_at, batch, json));
+                }
+            }
+            ProviderClient::Anthropic(client) => {
+                let batches = lesson_job::recent_message_batches(&client, limit)
+                    .await
+                    .context("cannot list the emulator's message batches")?;
+                for batch in batches {
+                    let json = serde_json::to_value(&batch)?;
+                    let row = lesson_job::message_batch_view(&batch);
+                    found.push((row.created_at, row, json));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The built-in emulator on one state, and the job lock held while it runs.
 struct Local {
     emulator: Emulator,
-    client: Client,
     _lock: Option<JobLock>,
 }
 
 impl Local {
+    /// A client of `provider` on the emulator (no real key).
+    fn client(&self, provider: Provider) -> anyhow::Result<ProviderClient> {
+        crate::key::connect(
+            provider,
+            crate::key::emulator_url(provider, &self.emulator),
+            secrecy::SecretString::from("emulator".to_owned()),
+            std::sync::Arc::new(()),
+        )
+    }
+
     async fn stop(self) {
         self.emulator.shutdown().await;
     }
@@ -124,13 +197,8 @@ async fn start(
         Shown(state.data_dir.display()),
         Shown(emulator.base_url())
     ));
-    let client = Client::new(crate::key::client_config(
-        emulator.base_url().to_owned(),
-        secrecy::SecretString::from("emulator".to_owned()),
-    ))?;
     Ok(Some(Local {
         emulator,
-        client,
         _lock: lock,
     }))
 }

@@ -4,12 +4,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use anthropic_batch_client::MessageBatch;
+use batch_request::Provider;
 use curriculum_parser::LessonCode;
-use openai_batch_client::{BatchId, JobConfig, JobRunner, Ledger};
+use openai_batch_client::{BatchId, JobConfig, JobRunner, Ledger, PollConfig};
 
 use crate::Error;
 use crate::identity::{EMULATOR_DIR, Fingerprint, LEDGER_FILE};
 use crate::lock::{JobLock, LockHolder, LockWait};
+use crate::provider::{AnthropicRunner, BatchProvider, ProviderClient, ledger_provider};
 use crate::round::{SentLesson, read_requests};
 
 /// A batch recorded by a job's ledger.
@@ -17,8 +20,13 @@ use crate::round::{SentLesson, read_requests};
 pub struct RecordedBatch {
     /// The job folder.
     pub job_dir: PathBuf,
+    /// The provider whose batch it is, as the ledger records it.
+    pub provider: Provider,
     /// What the job was made from (its output directory among it), when recorded.
     pub fingerprint: Option<Fingerprint>,
+    /// The batch's results as the job downloaded them (for a message batch, its
+    /// `<shard>_results.jsonl`), when it did.
+    pub output_path: Option<PathBuf>,
     /// The lessons the batch asked for, with their titles and request hashes; `None` when
     /// the shard's requests file is gone (deleted by hand): its results are then the lessons.
     pub lessons: Option<BTreeMap<LessonCode, SentLesson>>,
@@ -51,12 +59,43 @@ fn ledgers(work_dir: &Path) -> Result<Vec<(PathBuf, Ledger)>, Error> {
 /// [`Error::Io`] when the work dir cannot be listed, [`Error::Client`] for a ledger that
 /// cannot be read.
 pub fn latest_batch(work_dir: &Path) -> Result<Option<BatchId>, Error> {
+    Ok(latest_recorded_batch(work_dir)?.map(|(id, _)| id))
+}
+
+/// The batch of the ledger entry updated last, across the work dir's jobs, with the provider
+/// its ledger records (so `check-batch-status` asks the right API for it).
+///
+/// # Errors
+///
+/// As [`latest_batch`].
+pub fn latest_recorded_batch(work_dir: &Path) -> Result<Option<(BatchId, Provider)>, Error> {
     Ok(ledgers(work_dir)?
         .into_iter()
-        .flat_map(|(_, ledger)| ledger.shards)
-        .filter_map(|shard| Some((shard.updated_at, shard.batch_id?)))
-        .max_by_key(|(at, _)| *at)
-        .map(|(_, id)| id))
+        .flat_map(|(_, ledger)| {
+            let provider = ledger_provider(&ledger);
+            ledger
+                .shards
+                .into_iter()
+                .filter_map(move |shard| Some((shard.updated_at, shard.batch_id?, provider)))
+        })
+        .max_by_key(|(at, ..)| *at)
+        .map(|(_, id, provider)| (id, provider)))
+}
+
+/// The providers whose batches the work dir's ledgers record, each once, OpenAI first.
+///
+/// # Errors
+///
+/// As [`latest_batch`].
+pub fn recorded_providers(work_dir: &Path) -> Result<Vec<Provider>, Error> {
+    let mut providers: Vec<Provider> = ledgers(work_dir)?
+        .iter()
+        .filter(|(_, ledger)| !ledger.shards.is_empty())
+        .map(|(_, ledger)| ledger_provider(ledger))
+        .collect();
+    providers.sort();
+    providers.dedup();
+    Ok(providers)
 }
 
 /// The job and lessons of `batch_id`, when a ledger of the work dir recorded it.
@@ -73,10 +112,12 @@ pub fn recorded_batch(work_dir: &Path, batch_id: &BatchId) -> Result<Option<Reco
         {
             return Ok(Some(RecordedBatch {
                 job_dir: dir,
+                provider: ledger_provider(&ledger),
                 fingerprint: serde_json::from_value(serde_json::Value::Object(
                     ledger.context.clone(),
                 ))
                 .ok(),
+                output_path: shard.output_path.clone(),
                 lessons: match read_requests(&shard.input_path) {
                     Ok(lessons) => Some(lessons),
                     Err(Error::Io { source, .. })
@@ -95,7 +136,8 @@ pub fn recorded_batch(work_dir: &Path, batch_id: &BatchId) -> Result<Option<Reco
 /// A batch's results downloaded into the work dir.
 #[derive(Debug, Clone, Default)]
 pub struct DownloadedResults {
-    /// `<work-dir>/<batch id>_output.jsonl`, when the batch has an output file.
+    /// `<work-dir>/<batch id>_output.jsonl`, when the batch has an output file; for a message
+    /// batch, its results `<work-dir>/<batch id>_results.jsonl`.
     pub output: Option<PathBuf>,
     /// `<work-dir>/<batch id>_errors.jsonl`, when the batch has an error file.
     pub errors: Option<PathBuf>,
@@ -153,6 +195,59 @@ pub async fn download_results(
         }
     }
     Ok(results)
+}
+
+/// Downloads the results of an ended message `batch` into `work_dir` as
+/// `<batch id>_results.jsonl` (`msgbatch_abc_results.jsonl`; every request's result, also
+/// those canceled or expired), streamed and atomically. A file already there is kept unless
+/// `force`. A batch that has not ended, has no `results_url` or whose results were archived
+/// has nothing to download: the results are `None` then.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the work dir cannot be created, [`Error::Anthropic`] for the download.
+pub async fn download_message_results(
+    client: &anthropic_batch_client::Client,
+    batch: &MessageBatch,
+    work_dir: &Path,
+    force: bool,
+) -> Result<DownloadedResults, Error> {
+    let mut results = DownloadedResults::default();
+    if !batch.processing_status.is_terminal()
+        || batch.results_url.is_none()
+        || batch.archived_at.is_some()
+    {
+        return Ok(results);
+    }
+    fs::create_dir_all(work_dir).map_err(|source| Error::io("create", work_dir, source))?;
+    // Message batch ids start with `msgbatch_`: `msgbatch_abc_results.jsonl`.
+    let path = work_dir.join(format!("{}_results.jsonl", batch.id));
+    if !is_plain_id(batch.id.as_str()) {
+        // The id comes from the server: it names a file in the work dir, never a path.
+        return Err(Error::io(
+            "write",
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the batch id is not letters, digits, `_` and `-`",
+            ),
+        ));
+    }
+    if path.exists() && !force {
+        results.reused.push(path.clone());
+    } else {
+        client.download_results_to(batch, &path).await?;
+    }
+    results.output = Some(path);
+    Ok(results)
+}
+
+/// Whether `id` is letters, digits, `_` and `-` only, so it can name a file.
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The state the built-in emulator left in a job folder of the work dir (`--emulator` runs).
@@ -214,9 +309,11 @@ pub fn emulator_states(work_dir: &Path) -> Result<Vec<EmulatorState>, Error> {
 pub struct CleanedJob {
     /// The job folder.
     pub job_dir: PathBuf,
-    /// Files deleted from the server (or found gone).
+    /// The provider of the job's batches.
+    pub provider: Provider,
+    /// Files deleted from the server (or found gone); for Anthropic, message batches deleted.
     pub files_deleted: usize,
-    /// Finished shards whose files are all deleted now.
+    /// Finished shards whose files (or message batch) are all deleted now.
     pub shards_cleaned: usize,
     /// Another run held the job's lock, so the job was left alone (try again later).
     pub skipped_locked: Option<Option<LockHolder>>,
@@ -224,26 +321,39 @@ pub struct CleanedJob {
     pub errors: Vec<String>,
 }
 
-/// Deletes from the server the files of every batch of the work dir's jobs whose results are
-/// downloaded: the uploaded shard, and unless `keep_results` the output and error files (their
-/// local copies stay in the job folders). Each job is cleaned under its lock, taken without
-/// waiting; a job another run is working on is skipped. Deletions are recorded in the jobs'
-/// ledgers, so a second call deletes nothing.
+/// Deletes from the server what the work dir's jobs of `client`'s provider left there once
+/// their results are safe; jobs of the other provider are left alone (and not listed).
+///
+/// - OpenAI: the files of every batch whose results are downloaded: the uploaded shard, and
+///   unless `keep_results` the output and error files (their local copies stay in the job
+///   folders).
+/// - Anthropic: there are no files; unless `keep_results`, every ended message batch whose
+///   results the job has taken over (written as lessons) is deleted, which removes its
+///   results from the server (the downloaded copy stays).
+///
+/// Each job is cleaned under its lock, taken without waiting; a job another run is working
+/// on is skipped. Deletions are recorded in the jobs' ledgers, so a second call deletes
+/// nothing.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] when the work dir cannot be listed, [`Error::Client`] for a ledger that
 /// cannot be read. Failed deletions are reported in [`CleanedJob::errors`].
 pub async fn clean_up_remote_files(
-    client: &openai_batch_client::Client,
+    client: &ProviderClient,
     work_dir: &Path,
     keep_results: bool,
     command: &str,
 ) -> Result<Vec<CleanedJob>, Error> {
     let mut cleaned = Vec::new();
     for (dir, ledger) in ledgers(work_dir)? {
+        let provider = ledger_provider(&ledger);
+        if provider != client.provider() {
+            continue;
+        }
         let mut job = CleanedJob {
             job_dir: dir.clone(),
+            provider,
             files_deleted: 0,
             shards_cleaned: 0,
             skipped_locked: None,
@@ -265,23 +375,72 @@ pub async fn clean_up_remote_files(
             }
             None => None,
         };
-        let runner = JobRunner::open(client.clone(), dir.join(LEDGER_FILE), JobConfig::default())?;
-        for shard in runner.shards() {
-            let done = shard.input_file_deleted && (keep_results || shard.result_files_deleted);
-            if shard.downloaded_at.is_none() || done {
-                continue;
+        match client {
+            ProviderClient::OpenAi(client) => {
+                clean_up_files(client, &dir, keep_results, &mut job).await?;
             }
-            match runner.delete_remote_files(shard.index, keep_results).await {
-                Ok(files) => {
-                    job.files_deleted += files;
-                    job.shards_cleaned += 1;
+            ProviderClient::Anthropic(client) => {
+                if !keep_results {
+                    delete_message_batches(client, &dir, &mut job).await?;
                 }
-                Err(error) => job.errors.push(format!("{}: {error}", shard.id)),
             }
         }
         cleaned.push(job);
     }
     Ok(cleaned)
+}
+
+/// Deletes the server files of the OpenAI job in `dir` whose results are downloaded.
+async fn clean_up_files(
+    client: &openai_batch_client::Client,
+    dir: &Path,
+    keep_results: bool,
+    job: &mut CleanedJob,
+) -> Result<(), Error> {
+    let runner = JobRunner::open(client.clone(), dir.join(LEDGER_FILE), JobConfig::default())?;
+    for shard in runner.shards() {
+        let done = shard.input_file_deleted && (keep_results || shard.result_files_deleted);
+        if shard.downloaded_at.is_none() || done {
+            continue;
+        }
+        match runner.delete_remote_files(shard.index, keep_results).await {
+            Ok(files) => {
+                job.files_deleted += files;
+                job.shards_cleaned += 1;
+            }
+            Err(error) => job.errors.push(format!("{}: {error}", shard.id)),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the ended message batches of the Anthropic job in `dir` that the job has handed on
+/// (its lessons written from the downloaded results).
+async fn delete_message_batches(
+    client: &anthropic_batch_client::Client,
+    dir: &Path,
+    job: &mut CleanedJob,
+) -> Result<(), Error> {
+    let runner = AnthropicRunner::new(
+        client.clone(),
+        dir.join(LEDGER_FILE),
+        None,
+        PollConfig::default(),
+        std::sync::Arc::new(()),
+    )?;
+    for shard in runner.shards() {
+        if !shard.handed_on || shard.result_files_deleted || shard.batch_id.is_none() {
+            continue;
+        }
+        match runner.clean_up(shard.index, false).await {
+            Ok(()) => {
+                job.files_deleted += 1;
+                job.shards_cleaned += 1;
+            }
+            Err(error) => job.errors.push(format!("{}: {error}", shard.id)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -308,5 +467,87 @@ mod tests {
         assert_eq!(states[0].data_dir, work.path().join("a-1").join("emulator"));
         // No ledger: the output directory is not known.
         assert_eq!(states[0].out_dir, None);
+    }
+
+    /// Writes a ledger of `provider` (none: an old ledger without the key) into
+    /// `work/<name>/ledger.json` with one shard holding `batch_id`, updated at `updated_at`.
+    fn ledger_with(
+        work: &Path,
+        name: &str,
+        provider: Option<&str>,
+        batch_id: &str,
+        updated_at: i64,
+    ) {
+        let dir = work.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ledger = Ledger::new();
+        if let Some(provider) = provider {
+            ledger.context.insert(
+                crate::provider::PROVIDER_KEY.to_owned(),
+                serde_json::Value::from(provider),
+            );
+        }
+        let mut shard = openai_batch_client::ShardRecord::new(
+            0,
+            "r01_input_001".to_owned(),
+            dir.join("r01_input_001.jsonl"),
+            "0".repeat(64),
+            1,
+        );
+        shard.batch_id = Some(BatchId::from(batch_id));
+        shard.output_path = Some(dir.join("r01_input_001_results.jsonl"));
+        shard.updated_at = updated_at;
+        ledger.shards.push(shard);
+        ledger.save(&dir.join(LEDGER_FILE)).unwrap();
+    }
+
+    #[test]
+    fn the_latest_batch_comes_with_the_provider_its_ledger_records() {
+        let work = tempfile::tempdir().unwrap();
+        assert_eq!(latest_recorded_batch(work.path()).unwrap(), None);
+        assert!(recorded_providers(work.path()).unwrap().is_empty());
+        ledger_with(work.path(), "old-1", None, "batch_old", 100);
+        assert_eq!(
+            latest_recorded_batch(work.path()).unwrap(),
+            Some((BatchId::from("batch_old"), Provider::OpenAi))
+        );
+        ledger_with(
+            work.path(),
+            "claude-2",
+            Some("anthropic"),
+            "msgbatch_new",
+            200,
+        );
+        assert_eq!(
+            latest_recorded_batch(work.path()).unwrap(),
+            Some((BatchId::from("msgbatch_new"), Provider::Anthropic))
+        );
+        assert_eq!(
+            latest_batch(work.path()).unwrap(),
+            Some(BatchId::from("msgbatch_new"))
+        );
+        assert_eq!(
+            recorded_providers(work.path()).unwrap(),
+            [Provider::OpenAi, Provider::Anthropic]
+        );
+        let recorded = recorded_batch(work.path(), &BatchId::from("msgbatch_new"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(recorded.provider, Provider::Anthropic);
+        assert_eq!(recorded.job_dir, work.path().join("claude-2"));
+        assert_eq!(
+            recorded.output_path,
+            Some(work.path().join("claude-2/r01_input_001_results.jsonl"))
+        );
+        // The shard's requests file is gone: the results are then the lessons.
+        assert!(recorded.lessons.is_none());
+    }
+
+    #[test]
+    fn only_plain_ids_name_a_results_file() {
+        assert!(is_plain_id("msgbatch_01AbC-9"));
+        for id in ["", "../x", "a/b", "a.b", "a\\b", "msgbatch_\u{1b}"] {
+            assert!(!is_plain_id(id), "{id}");
+        }
     }
 }
