@@ -3,6 +3,7 @@
 mod anthropic_job;
 mod anthropic_results;
 mod check;
+mod check_anthropic;
 mod cli_help;
 mod context_window;
 #[cfg(unix)]
