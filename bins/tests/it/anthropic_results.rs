@@ -394,3 +394,47 @@ async fn the_claude_estimate_against_the_emulator() {
     // Each message's count is scaled and rounded up, the reply priming is not.
     assert!((1.19..=1.21).contains(&ratio), "{ratio}");
 }
+
+/// Issue 14: a dry run for a Claude model says its estimate is approximate, in the text and
+/// in `--json`; one for an OpenAI model does not.
+#[tokio::test]
+async fn a_claude_dry_run_says_its_estimate_is_approximate() {
+    let dir = tempfile::tempdir().unwrap();
+    let note = "(approximate: Claude's tokenizer is not public)";
+    let mut cmd = crate::generate_into(dir.path(), &crate::datagov(), "claude");
+    cmd.args(["--model", "claude-sonnet-4-5", "--dry-run"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output) + &stderr(&output);
+    let estimate_line = text
+        .lines()
+        .find(|line| line.starts_with("Estimate: 336 requests, "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(estimate_line.ends_with(note), "{estimate_line}");
+    let cost_line = text
+        .lines()
+        .find(|line| line.starts_with("  cost at batch prices: expected $"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(cost_line.ends_with(note), "{cost_line}");
+
+    let mut cmd = crate::generate_into(dir.path(), &crate::datagov(), "claude");
+    cmd.args(["--model", "claude-sonnet-4-5", "--dry-run", "--json"]);
+    let claude = json(&run(cmd).await);
+    assert_eq!(claude["estimate"]["approximate"], true, "{claude:#}");
+    let mut cmd = crate::generate_into(dir.path(), &crate::datagov(), "openai");
+    cmd.args(["--model", "gpt-4o-mini", "--dry-run", "--json"]);
+    let openai = json(&run(cmd).await);
+    assert_eq!(openai["estimate"]["approximate"], false, "{openai:#}");
+    // The same prompts: Claude's estimate is o200k_base's times 1.2.
+    let ratio = claude["estimate"]["input_tokens"].as_f64().unwrap()
+        / openai["estimate"]["input_tokens"].as_f64().unwrap();
+    assert!((1.19..=1.21).contains(&ratio), "{ratio}");
+
+    let mut cmd = crate::generate_into(dir.path(), &crate::datagov(), "openai");
+    cmd.args(["--model", "gpt-4o-mini", "--dry-run"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output) + &stderr(&output);
+    assert!(text.contains("Estimate: 336 requests, "), "{text}");
+    assert!(!text.contains("approximate"), "{text}");
+}
