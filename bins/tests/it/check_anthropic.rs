@@ -436,7 +436,7 @@ async fn cleanup_deletes_the_message_batches_whose_lessons_are_written() {
         .into_iter()
         .map(|batch| batch.id.0)
         .collect();
-    assert_eq!(left, [other.0.clone()]);
+    assert_eq!(left, [other.0]);
 
     // Recorded in the ledger: a second cleanup deletes nothing.
     let mut cmd = check(dir.path(), &emulator);
