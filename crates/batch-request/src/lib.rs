@@ -43,7 +43,9 @@
 //! - [`build_requests`] and [`RequestBuilder`]: one [`LessonRequest`] per lesson, with the
 //!   caller's [`RequestBuilder::with_prompt_cache_key`].
 //! - [`write_shards`] and [`ShardWriter`]: shard files within [`Limits`], each with an [`Estimate`].
-//! - [`Estimator`] and [`estimate`]: input tokens with the model's tokenizer, the shared prefix
+//! - [`Estimator`] and [`estimate`]: input tokens with the model's tokenizer (Claude's, which
+//!   is not public, approximated as `o200k_base` times [`CLAUDE_TOKEN_FACTOR`], the estimate
+//!   then [`Estimate::approximate`]), the shared prefix
 //!   and the input expected from the prompt cache, output and reasoning tokens, costs from the
 //!   [`PriceTable`].
 //! - Model facts beside the prices: [`max_output_tokens`], [`context_window`] (checked by
