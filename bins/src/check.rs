@@ -1,7 +1,7 @@
 //! `check-batch-status`: one batch's status, results download, processing, waiting, cancel, list.
 //!
 //! OpenAI's batches here; Anthropic's message batches in `check/anthropic.rs`, chosen by
-//! [`provider_of`].
+//! `provider_of`.
 
 mod anthropic;
 
@@ -167,6 +167,17 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             Some(provider) => vec![provider],
             None => lesson_job::recorded_providers(&args.work_dir)?,
         };
+        if providers.len() > 1 && args.api.base_url.is_some() {
+            return Err(crate::usage_error(
+                format!(
+                    "--base-url names one server, and the jobs in {} use both OpenAI's and Anthropic's batches; nothing was deleted",
+                    Shown(args.work_dir.display())
+                ),
+                Some(
+                    "add --provider openai or --provider anthropic (or set OPENAI_BASE_URL and ANTHROPIC_BASE_URL instead)",
+                ),
+            ));
+        }
         let mut status = ExitStatus::Success;
         let mut jobs = Vec::new();
         // With no job recorded there is nothing to clean: OpenAI's key is still asked for,

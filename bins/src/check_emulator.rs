@@ -8,7 +8,7 @@
 //!
 //! A state holds OpenAI's batches and Anthropic's message batches alike (a quick start with
 //! `--provider anthropic`): a batch is looked at through the API its id or its job's ledger
-//! names ([`crate::check::provider_of`]), and `--list` shows both unless `--provider` says
+//! names (`check::provider_of`), and `--list` shows both unless `--provider` says
 //! which.
 
 use anyhow::Context;

@@ -531,3 +531,62 @@ async fn the_emulators_kept_state_shows_its_message_batches() {
         stderr(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_of_a_work_dir_with_both_providers_jobs_cleans_each_through_its_api() {
+    let emulator = emulator(EmulatorConfig::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut openai =
+        crate::generate_against(dir.path(), &datagov(), "out-openai", emulator.base_url());
+    openai.args(["--limit", "2", "--keep-remote-files", "--yes"]);
+    let output = run(openai).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let output = run(generate_anthropic(
+        dir.path(),
+        &emulator,
+        &["--keep-remote-files"],
+    ))
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    // One --base-url cannot be both servers.
+    let mut cmd = check(dir.path(), &emulator);
+    cmd.arg("--cleanup").env("OPENAI_API_KEY", "sk-test-key");
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("--base-url names one server"), "{err}");
+    assert!(
+        err.contains("hint: add --provider openai or --provider anthropic"),
+        "{err}"
+    );
+    assert_eq!(message_batches(&emulator).await.len(), 1);
+
+    // Each provider's key and base URL from the environment: both are cleaned.
+    let mut cmd = command("check", dir.path());
+    cmd.args(["--cleanup", "--work-dir", "work", "--json"])
+        .env("OPENAI_API_KEY", "sk-test-key")
+        .env("OPENAI_BASE_URL", emulator.base_url())
+        .env("ANTHROPIC_API_KEY", KEY)
+        .env("ANTHROPIC_BASE_URL", emulator.anthropic_base_url());
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("from the servers"), "{err}");
+    assert!(err.contains("and 1 message batch"), "{err}");
+    let doc = json(&output);
+    let mut providers: Vec<&str> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["provider"].as_str().unwrap())
+        .collect();
+    providers.sort_unstable();
+    assert_eq!(providers, ["anthropic", "openai"]);
+    assert!(message_batches(&emulator).await.is_empty());
+    // The OpenAI job's files are gone from the server too (its batch stays: only files are
+    // deleted there).
+    for job in doc.as_array().unwrap() {
+        assert!(job["files_deleted"].as_u64().unwrap() > 0, "{job}");
+    }
+}

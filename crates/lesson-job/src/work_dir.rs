@@ -550,4 +550,54 @@ mod tests {
             assert!(!is_plain_id(id), "{id}");
         }
     }
+
+    #[tokio::test]
+    async fn a_message_batch_not_ended_or_archived_has_nothing_to_download() {
+        let work = tempfile::tempdir().unwrap();
+        // Nothing is asked of the server: a port nothing listens on.
+        let client =
+            anthropic_batch_client::Client::new(anthropic_batch_client::ClientConfig::new(
+                "http://127.0.0.1:9",
+                anthropic_batch_client::SecretString::from("sk-ant-test"),
+            ))
+            .unwrap();
+        let batch = |status: &str, archived: Option<&str>| -> MessageBatch {
+            serde_json::from_value(serde_json::json!({
+                "id": "msgbatch_1",
+                "processing_status": status,
+                "created_at": "2026-11-01T10:00:00Z",
+                "expires_at": "2026-11-02T10:00:00Z",
+                "archived_at": archived,
+                "results_url": (status == "ended")
+                    .then_some("http://127.0.0.1:9/v1/messages/batches/msgbatch_1/results"),
+            }))
+            .unwrap()
+        };
+        for batch in [
+            batch("in_progress", None),
+            batch("canceling", None),
+            batch("ended", Some("2026-11-30T10:00:00Z")),
+        ] {
+            let results = download_message_results(&client, &batch, work.path(), false)
+                .await
+                .unwrap();
+            assert!(results.output.is_none(), "{batch:?}");
+            assert!(results.reused.is_empty());
+        }
+        // A file already there is kept, not asked for again.
+        let path = work.path().join("msgbatch_1_results.jsonl");
+        std::fs::write(&path, "{}\n").unwrap();
+        let results = download_message_results(&client, &batch("ended", None), work.path(), false)
+            .await
+            .unwrap();
+        assert_eq!(results.output.as_ref(), Some(&path));
+        assert_eq!(results.reused, std::slice::from_ref(&path));
+        // A server id that is not plain never names a path.
+        let mut odd = batch("ended", None);
+        odd.id = anthropic_batch_client::MessageBatchId::from("../msgbatch_1");
+        assert!(matches!(
+            download_message_results(&client, &odd, work.path(), true).await,
+            Err(Error::Io { .. })
+        ));
+    }
 }
