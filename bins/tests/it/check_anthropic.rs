@@ -590,3 +590,40 @@ async fn cleanup_of_a_work_dir_with_both_providers_jobs_cleans_each_through_its_
         assert!(job["files_deleted"].as_u64().unwrap() > 0, "{job}");
     }
 }
+
+/// Ctrl-C while waiting: the message batch runs on, and the command says so.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_waiting_leaves_the_message_batch_running() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let mut config = slow();
+    config.timing.per_request = Duration::from_millis(500);
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = create(&emulator, 10).await;
+    let mut cmd = check(dir.path(), &emulator);
+    cmd.arg(id.as_str())
+        .args(["--wait", "--poll-interval", "0.05"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let output = tokio::task::spawn_blocking(move || {
+        let child = cmd.spawn().unwrap();
+        // Long enough to be polling, far from the batch's end.
+        std::thread::sleep(Duration::from_millis(800));
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        kill(pid, Signal::SIGINT).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(code(&output), 130, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains(&format!("Interrupted: batch {id}")), "{err}");
+    assert!(err.contains("on the server"), "{err}");
+    let batch = client(&emulator).retrieve_batch(&id).await.unwrap();
+    assert_eq!(batch.processing_status, ProcessingStatus::InProgress);
+    assert_eq!(batch.cancel_initiated_at, None);
+}
