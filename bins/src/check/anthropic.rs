@@ -164,7 +164,8 @@ fn say_download(
 }
 
 /// A failure of the Message Batches API, with the hint `check-batch-status` gives for it: a
-/// batch not found (a typo: never a paying action) or a key refused.
+/// batch not found (a typo: never a paying action) or a key refused. The caller adds what
+/// was being done as context.
 pub(super) fn failure(err: lesson_job::Error, batch_id: Option<&str>) -> anyhow::Error {
     let lesson_job::Error::Anthropic(api) = &err else {
         return err.into();
@@ -180,12 +181,8 @@ pub(super) fn failure(err: lesson_job::Error, batch_id: Option<&str>) -> anyhow:
         ),
         _ => return err.into(),
     };
-    let message = match batch_id {
-        Some(id) => format!("cannot check message batch {}: {api}", Shown(id)),
-        None => format!("{api}"),
-    };
     anyhow::Error::new(crate::UsageError {
-        message,
+        message: api.to_string(),
         hint: Some(hint.to_owned()),
         kind,
     })

@@ -627,3 +627,26 @@ async fn ctrl_c_while_waiting_leaves_the_message_batch_running() {
     assert_eq!(batch.processing_status, ProcessingStatus::InProgress);
     assert_eq!(batch.cancel_initiated_at, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_exits_2_naming_anthropic_api_key() {
+    let mut config = EmulatorConfig::fast();
+    config.api_key = Some("sk-ant-right".to_owned());
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["msgbatch_01abc"][..],
+        &["--provider", "anthropic", "--list"],
+    ] {
+        let mut cmd = check(dir.path(), &emulator);
+        cmd.args(args);
+        let output = run(cmd).await;
+        assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(
+            err.contains("hint: check ANTHROPIC_API_KEY (or the file given with --api-key-file)"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(KEY), "the key is never shown: {err}");
+    }
+}
