@@ -41,23 +41,25 @@ pub fn settings_file(flag: Option<&std::path::Path>) -> Option<PathBuf> {
     }
 }
 
-/// `--base-url`, `--api-key-file`.
+/// `--provider`, `--base-url`, `--api-key-file`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApiArgs {
-    /// Batch API: openai or anthropic [default: from the model; claude-* is anthropic]
+    /// openai or anthropic [default: anthropic for claude-* models]
     ///
-    /// Anthropic's key is read from ANTHROPIC_API_KEY (or --api-key-file), its base URL from
-    /// ANTHROPIC_BASE_URL.
+    /// OpenAI's Batch API (or a server speaking it) or Anthropic's Message Batches API. Anthropic's
+    /// key is read from ANTHROPIC_API_KEY (or --api-key-file), its base URL from --base-url or
+    /// ANTHROPIC_BASE_URL [default: `https://api.anthropic.com`].
     #[arg(long, value_name = "NAME")]
     pub provider: Option<lesson_job::Provider>,
-    /// API base URL (env: OPENAI_BASE_URL).
+    /// API base URL (env: OPENAI_BASE_URL, ANTHROPIC_BASE_URL)
     ///
-    /// [default: `https://api.openai.com/v1`]
+    /// [default: `https://api.openai.com/v1`; Anthropic's: `https://api.anthropic.com`]
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Key file if OPENAI_API_KEY is unset [default: openaiapikey.txt]
+    /// Key file if the key's variable is unset [default: openaiapikey.txt]
     ///
-    /// The file holds the key alone; it is read from the current directory by default.
+    /// The file holds the key alone. For OpenAI it is read from ./openaiapikey.txt by default
+    /// when OPENAI_API_KEY is unset; Anthropic's key (ANTHROPIC_API_KEY) has no default file.
     #[arg(long, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
 }

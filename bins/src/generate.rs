@@ -26,7 +26,7 @@ pub const DEFAULT_CONFIG: &str = "lessons.toml";
 /// This command's name, as the job lock records it.
 const COMMAND: &str = "generate-datagov-lessons-batch";
 
-/// Generate course lessons with the OpenAI Batch API, at half the price of live requests.
+/// Generate course lessons with the OpenAI or Anthropic batch APIs, at half the live price.
 ///
 /// Parses the outline, skips lessons that already have a file, writes the request shards,
 /// prints the estimate, submits the batch(es), waits, downloads the results and writes one
