@@ -233,11 +233,32 @@ pub(crate) fn provider_of(args: &Args) -> anyhow::Result<Provider> {
                 )),
             ))
         }
-        (Some(flag), ..) => Ok(flag),
+        (Some(flag), _, Some(_)) => Ok(flag),
+        (Some(flag), _, None) => match lesson_job::latest_recorded_batch(&args.work_dir)? {
+            Some((id, owner)) if owner != flag => Err(crate::usage_error(
+                format!(
+                    "the work dir's latest batch {} is {}'s, and --provider says {flag}; nothing was asked of either API",
+                    Shown(&id),
+                    provider_name(owner)
+                ),
+                Some(
+                    "drop --provider (the job's ledger says which API), or pass the id of the batch to check",
+                ),
+            )),
+            _ => Ok(flag),
+        },
         (None, Some(owner), _) => Ok(owner),
         (None, None, Some(_)) => Ok(Provider::OpenAi),
         (None, None, None) => Ok(lesson_job::latest_recorded_batch(&args.work_dir)?
             .map_or(Provider::OpenAi, |(_, provider)| provider)),
+    }
+}
+
+/// The provider as a sentence names it.
+fn provider_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::OpenAi => "OpenAI",
+        Provider::Anthropic => "Anthropic",
     }
 }
 

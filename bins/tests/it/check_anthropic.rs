@@ -260,6 +260,19 @@ async fn without_an_id_it_follows_the_ledgers_message_batch_and_writes_its_lesso
         .to_owned();
     assert!(id.starts_with("msgbatch_"), "{id}");
 
+    // --provider naming the other API than the ledger's is refused.
+    let mut cmd = check(dir.path(), &emulator);
+    cmd.args(["--provider", "openai"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "the work dir's latest batch {id} is Anthropic's, and --provider says openai"
+        )),
+        "{}",
+        stderr(&output)
+    );
+
     // No id and no --provider: the ledger says the latest batch is Anthropic's, so only
     // ANTHROPIC_API_KEY is needed.
     let mut cmd = check(dir.path(), &emulator);
