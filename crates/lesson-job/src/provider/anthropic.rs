@@ -42,6 +42,11 @@ use crate::Error;
 /// taken for it (clocks of this machine and the server differ).
 const CLOCK_SKEW_SECS: i64 = 300;
 
+/// How long after a lost create's intent its batch may have been created: the call's own
+/// time with its retries, plus the clock skew. A batch made later is another run's (another
+/// course's, perhaps), never taken for a lost create.
+const CREATE_WINDOW_SECS: i64 = 900 + CLOCK_SKEW_SECS;
+
 /// Drives a job's shards through the Message Batches API, recording every step in the ledger.
 pub(crate) struct AnthropicRunner {
     client: Client,
@@ -192,8 +197,9 @@ impl AnthropicRunner {
         }
     }
 
-    /// A batch created at or after `requested_at` (less the clock skew) with `requests`
-    /// requests that no shard of the ledger holds.
+    /// A batch created within the window of a create asked for at `requested_at` (from the
+    /// clock skew before it to [`CREATE_WINDOW_SECS`] after it) with `requests` requests that
+    /// no shard of the ledger holds.
     async fn find_lost(
         &self,
         requested_at: i64,
@@ -222,7 +228,11 @@ impl AnthropicRunner {
             if batch.created_at.timestamp() < requested_at - CLOCK_SKEW_SECS {
                 break;
             }
-            if batch.request_counts.total() == requests as u64 && !known.contains(&batch.id.0) {
+            let created_at = batch.created_at.timestamp();
+            if created_at <= requested_at + CREATE_WINDOW_SECS
+                && batch.request_counts.total() == requests as u64
+                && !known.contains(&batch.id.0)
+            {
                 return Ok(Some(batch));
             }
         }
@@ -265,6 +275,9 @@ impl AnthropicRunner {
         let mut left = 0;
         for shard in unfinished {
             let Some(batch_id) = &shard.batch_id else {
+                // Its create failed in an earlier pass: try again, looking for a lost one first.
+                self.create(shard.index).await?;
+                changed = true;
                 left += 1;
                 continue;
             };
@@ -640,4 +653,165 @@ pub(crate) fn batch_view(batch: &MessageBatch) -> Batch {
 
 fn unix_now() -> i64 {
     crate::unix_now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anthropic_batch_client::{ClientConfig, SecretString};
+    use futures::TryStreamExt;
+
+    /// A shard of `n` request lines in `dir`.
+    fn shard(dir: &Path, name: &str, n: usize) -> ShardInput {
+        let path = dir.join(format!("{name}.jsonl"));
+        let lines: String = (1..=n)
+            .map(|i| {
+                format!(
+                    r#"{{"custom_id":"lesson_M0-L{i:03}","method":"POST","url":"/v1/chat/completions","body":{{"model":"claude-haiku-4-5","messages":[{{"role":"system","content":"You write lessons."}},{{"role":"user","content":"Lesson {i}"}}],"max_completion_tokens":1000}}}}"#
+                ) + "\n"
+            })
+            .collect();
+        std::fs::write(&path, lines).unwrap();
+        ShardInput::new(name, path)
+    }
+
+    fn client(emulator: &batch_emulator::Emulator) -> Client {
+        Client::new(ClientConfig::new(
+            emulator.anthropic_base_url(),
+            SecretString::from("sk-ant-test".to_owned()),
+        ))
+        .unwrap()
+    }
+
+    fn runner(client: Client, dir: &Path, sent: Option<PathBuf>) -> AnthropicRunner {
+        let poll = PollConfig {
+            initial_interval: Duration::from_millis(20),
+            max_interval: Duration::from_millis(50),
+            ..PollConfig::default()
+        };
+        AnthropicRunner::new(client, dir.join("ledger.json"), sent, poll, Arc::new(())).unwrap()
+    }
+
+    async fn all_batches(client: &Client) -> Vec<MessageBatch> {
+        client.list_batches(Some(100)).try_collect().await.unwrap()
+    }
+
+    /// A create whose answer was lost (the intent recorded, no batch id): the batch it made is
+    /// found by the window and the request count, and no second one is created; a batch of
+    /// another size is not taken for it.
+    #[tokio::test]
+    async fn a_lost_create_is_found_instead_of_creating_again() {
+        let emulator = batch_emulator::Emulator::start(batch_emulator::EmulatorConfig::fast())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let client = client(&emulator);
+        let input = shard(dir.path(), "r01_input_001", 3);
+        let other = shard(dir.path(), "other", 2);
+        // Another run's batch of another size, and the lost create's batch.
+        client
+            .create_batch(&read_batch_requests(&other.path).unwrap())
+            .await
+            .unwrap();
+        let lost = client
+            .create_batch(&read_batch_requests(&input.path).unwrap())
+            .await
+            .unwrap();
+        let resumed = runner(client.clone(), dir.path(), None);
+        resumed
+            .register(std::slice::from_ref(&input))
+            .await
+            .unwrap();
+        resumed
+            .update_shard(0, |shard| shard.create_requested_at = Some(unix_now()))
+            .unwrap();
+        resumed.submit(std::slice::from_ref(&input)).await.unwrap();
+        assert_eq!(resumed.shards()[0].batch_id.as_ref().unwrap().0, lost.id.0);
+        assert_eq!(
+            all_batches(&client).await.len(),
+            2,
+            "a second batch was created"
+        );
+
+        // An intent long before these batches: they were made by other runs, after the
+        // window a lost create's batch is created in.
+        assert!(
+            resumed
+                .find_lost(unix_now() - 3 * CREATE_WINDOW_SECS, 3)
+                .await
+                .unwrap()
+                .is_none(),
+            "a batch created after the window is another run's"
+        );
+    }
+
+    /// The output directory's record: a new ledger (lost, or another work dir) with a shard of
+    /// the same content takes the running batch over; the record empties once handed on.
+    #[tokio::test]
+    async fn a_new_ledger_takes_over_the_recorded_batch_of_the_same_shard() {
+        let mut config = batch_emulator::EmulatorConfig::fast();
+        config.timing.per_request = Duration::from_millis(50);
+        let emulator = batch_emulator::Emulator::start(config).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let client = client(&emulator);
+        let sent = dir.path().join(".lesson-batch.sent.json");
+        let input = shard(dir.path(), "r01_input_001", 3);
+        let first = runner(client.clone(), dir.path(), Some(sent.clone()));
+        first.submit(std::slice::from_ref(&input)).await.unwrap();
+        let created = first.shards()[0].batch_id.clone().unwrap();
+        assert!(sent.exists());
+
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let second = runner(client.clone(), &elsewhere, Some(sent.clone()));
+        second
+            .drive(std::slice::from_ref(&input), &elsewhere)
+            .await
+            .unwrap();
+        assert_eq!(second.shards()[0].batch_id.as_ref(), Some(&created));
+        assert_eq!(all_batches(&client).await.len(), 1);
+        let ready = second.ready();
+        assert_eq!(ready.len(), 1);
+        assert!(ready[0].output_path.as_ref().unwrap().exists());
+        second.mark_handed_on(0).unwrap();
+        assert!(
+            !sent.exists(),
+            "the record keeps only batches not written yet"
+        );
+    }
+
+    #[test]
+    fn a_message_batch_reads_as_the_batch_api_status() {
+        let batch = |status: &str, cancel: bool, counts: [u64; 5]| -> MessageBatch {
+            serde_json::from_value(serde_json::json!({
+                "id": "msgbatch_1", "type": "message_batch", "processing_status": status,
+                "request_counts": {"processing": counts[0], "succeeded": counts[1],
+                    "errored": counts[2], "canceled": counts[3], "expired": counts[4]},
+                "ended_at": null, "created_at": "2026-12-04T10:00:00Z",
+                "expires_at": "2026-12-05T10:00:00Z", "archived_at": null,
+                "cancel_initiated_at": if cancel { serde_json::json!("2026-12-04T10:05:00Z") } else { serde_json::Value::Null },
+                "results_url": null
+            }))
+            .unwrap()
+        };
+        let view = batch_view(&batch("in_progress", false, [4, 0, 0, 0, 0]));
+        assert_eq!(view.status, BatchStatus::InProgress);
+        assert_eq!(view.request_counts.unwrap().total, 4);
+        assert_eq!(
+            batch_view(&batch("canceling", true, [2, 2, 0, 0, 0])).status,
+            BatchStatus::Cancelling
+        );
+        let ended = batch_view(&batch("ended", false, [0, 2, 1, 0, 1]));
+        assert_eq!(ended.status, BatchStatus::Completed);
+        let counts = ended.request_counts.unwrap();
+        assert_eq!((counts.total, counts.completed, counts.failed), (4, 2, 2));
+        assert_eq!(
+            batch_view(&batch("ended", true, [0, 1, 0, 3, 0])).status,
+            BatchStatus::Cancelled
+        );
+        assert_eq!(
+            batch_view(&batch("ended", false, [0, 0, 0, 0, 4])).status,
+            BatchStatus::Expired
+        );
+    }
 }
