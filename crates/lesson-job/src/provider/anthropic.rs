@@ -733,10 +733,16 @@ mod tests {
             "a second batch was created"
         );
 
-        // An intent long before these batches: they were made by other runs, after the
-        // window a lost create's batch is created in.
+        // A ledger that holds neither batch: with an intent of now the batch of three is
+        // found; with an intent long before these batches, they were made by other runs,
+        // after the window a lost create's batch is created in.
+        let fresh_dir = dir.path().join("fresh");
+        std::fs::create_dir_all(&fresh_dir).unwrap();
+        let fresh = runner(client.clone(), &fresh_dir, None);
+        let found = fresh.find_lost(unix_now(), 3).await.unwrap().unwrap();
+        assert_eq!(found.id, lost.id);
         assert!(
-            resumed
+            fresh
                 .find_lost(unix_now() - 3 * CREATE_WINDOW_SECS, 3)
                 .await
                 .unwrap()
