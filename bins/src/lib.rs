@@ -231,6 +231,7 @@ pub fn diagnose(err: &anyhow::Error, command: Command) -> Diagnosis {
                 lesson_job::Error::Outline(parse) => parse_diagnosis(parse, command),
                 lesson_job::Error::Request(request) => request_diagnosis(request),
                 lesson_job::Error::Client(client) => client_diagnosis(client, command),
+                lesson_job::Error::Anthropic(client) => anthropic_diagnosis(client, command),
                 lesson_job::Error::Writer(writer) => writer_diagnosis(writer, command),
                 other => job_diagnosis(other, command),
             };
@@ -243,6 +244,9 @@ pub fn diagnose(err: &anyhow::Error, command: Command) -> Diagnosis {
         }
         if let Some(client) = cause.downcast_ref::<openai_batch_client::Error>() {
             return client_diagnosis(client, command);
+        }
+        if let Some(client) = cause.downcast_ref::<anthropic_batch_client::Error>() {
+            return anthropic_diagnosis(client, command);
         }
         if let Some(writer) = cause.downcast_ref::<lesson_writer::Error>() {
             return writer_diagnosis(writer, command);
@@ -388,6 +392,57 @@ fn client_diagnosis(client: &openai_batch_client::Error, command: Command) -> Di
         })
     });
     Diagnosis { kind, hint }
+}
+
+/// Anthropic's API errors: a refused key is a key problem (exit 2), a base URL that is no URL
+/// an input error, anything else a runtime failure, each with what to check.
+fn anthropic_diagnosis(client: &anthropic_batch_client::Error, command: Command) -> Diagnosis {
+    use anthropic_batch_client::{ApiErrorKind, Error};
+    let (kind, hint) = match client {
+        Error::InvalidBaseUrl => (
+            ErrorKind::Input,
+            "pass a URL such as https://api.anthropic.com with --base-url or ANTHROPIC_BASE_URL"
+                .to_owned(),
+        ),
+        Error::InvalidHeader { .. } => (
+            ErrorKind::Key,
+            "the key must be one line of letters, digits, `-` and `_`".to_owned(),
+        ),
+        Error::Timeout { .. } | Error::Connection { .. } => (
+            ErrorKind::Runtime,
+            "check the network, and the server's address (--base-url or ANTHROPIC_BASE_URL)"
+                .to_owned(),
+        ),
+        _ => match client.api_kind() {
+            Some(ApiErrorKind::Authentication | ApiErrorKind::PermissionDenied) => (
+                ErrorKind::Key,
+                "check ANTHROPIC_API_KEY (or the file given with --api-key-file)".to_owned(),
+            ),
+            Some(ApiErrorKind::Billing) => (
+                ErrorKind::Runtime,
+                "the Anthropic account has no credit left: add some in the console, then run again (what is done is kept)".to_owned(),
+            ),
+            Some(ApiErrorKind::NotFound) => (
+                ErrorKind::Runtime,
+                match command {
+                    Command::Check => "check the batch id: check-batch-status --provider anthropic --list shows recent message batches".to_owned(),
+                    _ => "Anthropic no longer knows this message batch (results go 29 days after creation); generate-datagov-lessons-batch --new starts over without it".to_owned(),
+                },
+            ),
+            Some(ApiErrorKind::RateLimited | ApiErrorKind::Overloaded | ApiErrorKind::Server) => (
+                ErrorKind::Runtime,
+                "Anthropic is busy or failing: run the command again later (what is done is kept, and nothing is sent twice)".to_owned(),
+            ),
+            _ => return Diagnosis {
+                kind: ErrorKind::Runtime,
+                hint: None,
+            },
+        },
+    };
+    Diagnosis {
+        kind,
+        hint: Some(hint),
+    }
 }
 
 fn writer_diagnosis(err: &lesson_writer::Error, command: Command) -> Diagnosis {

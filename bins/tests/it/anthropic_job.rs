@@ -349,3 +349,31 @@ async fn a_lost_ledger_or_another_work_dir_takes_the_running_batch_over() {
         "the record is emptied once the lessons are written"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_anthropic_key_exits_2_with_a_hint_and_is_never_shown() {
+    let mut config = EmulatorConfig::fast();
+    config.api_key = Some("sk-ant-the-right-one".to_owned());
+    let emulator = emulator(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = generate_anthropic(dir.path(), &emulator);
+    cmd.args(["--limit", "2"]);
+    let output = run(cmd).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("hint: check ANTHROPIC_API_KEY"), "{err}");
+    assert!(!err.contains(KEY), "{err}");
+    assert!(message_batches_with_right_key(&emulator).await.is_empty());
+}
+
+async fn message_batches_with_right_key(emulator: &Emulator) -> Vec<MessageBatch> {
+    Client::new(ClientConfig::new(
+        emulator.anthropic_base_url(),
+        secrecy::SecretString::from("sk-ant-the-right-one".to_owned()),
+    ))
+    .unwrap()
+    .list_batches(Some(100))
+    .try_collect()
+    .await
+    .unwrap()
+}
