@@ -44,11 +44,13 @@ pub fn settings_file(flag: Option<&std::path::Path>) -> Option<PathBuf> {
 /// `--provider`, `--base-url`, `--api-key-file`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApiArgs {
-    /// openai or anthropic [default: anthropic for claude-* models]
+    /// openai or anthropic [default: from the model or the batch id]
     ///
-    /// OpenAI's Batch API (or a server speaking it) or Anthropic's Message Batches API. Anthropic's
-    /// key is read from ANTHROPIC_API_KEY (or --api-key-file), its base URL from --base-url or
-    /// ANTHROPIC_BASE_URL [default: `https://api.anthropic.com`].
+    /// OpenAI's Batch API (or a server speaking it) or Anthropic's Message Batches API. By
+    /// default a claude-* model is Anthropic's, and a msgbatch_ id (else the work dir's latest
+    /// ledger) tells check-batch-status. Anthropic's key is read from ANTHROPIC_API_KEY (or
+    /// --api-key-file), its base URL from --base-url or ANTHROPIC_BASE_URL [default:
+    /// `https://api.anthropic.com`].
     #[arg(long, value_name = "NAME")]
     pub provider: Option<lesson_job::Provider>,
     /// API base URL (env: OPENAI_BASE_URL, ANTHROPIC_BASE_URL)
