@@ -264,6 +264,25 @@ fn provider_name(provider: Provider) -> &'static str {
 
 /// What Ctrl-C leaves: the batch runs on (a download in flight leaves no partial file), and
 /// the command that looks at it again.
+/// Runs `step` (checking, waiting, downloading) until it ends or Ctrl-C is pressed; on a
+/// press, `None` after saying how to pick the batch up again (the batch keeps running).
+pub(crate) async fn until_interrupted<T>(
+    args: &Args,
+    bars: &crate::progress::BatchBars,
+    step: impl std::future::Future<Output = T>,
+) -> anyhow::Result<Option<T>> {
+    let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
+    let done = tokio::select! {
+        done = step => Some(done),
+        () = interrupt.pressed() => None,
+    };
+    bars.finish();
+    if done.is_none() {
+        crate::output::errln!("{}", stopped_waiting(args, bars.last_batch().as_ref()));
+    }
+    Ok(done)
+}
+
 fn stopped_waiting(args: &Args, batch: Option<&Batch>) -> String {
     let which = match (batch, &args.batch_id) {
         (Some(batch), _) => {
@@ -366,16 +385,10 @@ async fn check_openai(
     let bars = Arc::new(reporter.job_progress());
     // Retries show (the server unreachable since when), instead of a silent wait.
     let client = &client.clone().with_retry_progress(bars.clone());
-    let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
-    let checked = tokio::select! {
-        checked = lesson_job::check_batch(client, &args.work_dir, check, &*bars) => checked,
-        () = interrupt.pressed() => {
-            bars.finish();
-            crate::output::errln!("{}", stopped_waiting(args, bars.last_batch().as_ref()));
-            return Ok(ExitStatus::Interrupted);
-        }
+    let checked = lesson_job::check_batch(client, &args.work_dir, check, &*bars);
+    let Some(checked) = until_interrupted(args, &bars, checked).await? else {
+        return Ok(ExitStatus::Interrupted);
     };
-    bars.finish();
     let checked = checked.with_context(|| match &args.batch_id {
         Some(id) => format!("cannot check batch {}", Shown(id)),
         None => "cannot check the work dir's latest batch".to_owned(),

@@ -12,7 +12,7 @@ use lesson_job::{BatchCheck, BatchCost, JobReport, Provider};
 use openai_batch_client::BatchId;
 use serde::Serialize;
 
-use super::{Args, confirm_cancel_done, duration, local_time, process, stopped_waiting};
+use super::{Args, confirm_cancel_done, duration, local_time, process, until_interrupted};
 use crate::ExitStatus;
 use crate::format::{count, dollars, usd};
 use crate::progress::Reporter;
@@ -42,16 +42,10 @@ pub(super) async fn check(
     reporter: &Reporter,
 ) -> anyhow::Result<ExitStatus> {
     let bars = Arc::new(reporter.job_progress());
-    let interrupt = crate::interrupt::Interrupt::listen().context("cannot listen for Ctrl-C")?;
-    let checked = tokio::select! {
-        checked = lesson_job::check_message_batch(client, &args.work_dir, check, &*bars) => checked,
-        () = interrupt.pressed() => {
-            bars.finish();
-            crate::output::errln!("{}", stopped_waiting(args, bars.last_batch().as_ref()));
-            return Ok(ExitStatus::Interrupted);
-        }
+    let checked = lesson_job::check_message_batch(client, &args.work_dir, check, &*bars);
+    let Some(checked) = until_interrupted(args, &bars, checked).await? else {
+        return Ok(ExitStatus::Interrupted);
     };
-    bars.finish();
     let checked = checked
         .map_err(|err| failure(err, args.batch_id.as_deref()))
         .with_context(|| match &args.batch_id {
