@@ -11,9 +11,12 @@ use batch_emulator::{Emulator, EmulatorConfig, Timing};
 use futures::TryStreamExt;
 use openai_batch_client::Ledger;
 
-use crate::{code, datagov, emulator, generate_into, job_file, lesson_files, run, stderr, stdout};
+use crate::{
+    anthropic_client as client, code, datagov, emulator, generate_into, job_file, lesson_files,
+    message_batches, run, stderr, stdout,
+};
 
-const KEY: &str = "sk-ant-test-key";
+const KEY: &str = crate::ANTHROPIC_KEY;
 
 fn json(output: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout)
@@ -30,23 +33,6 @@ fn generate_anthropic(dir: &Path, emulator: &Emulator) -> Command {
         .env("ANTHROPIC_API_KEY", KEY)
         .env("ANTHROPIC_BASE_URL", emulator.anthropic_base_url());
     cmd
-}
-
-fn client(emulator: &Emulator) -> Client {
-    Client::new(ClientConfig::new(
-        emulator.anthropic_base_url(),
-        secrecy::SecretString::from(KEY.to_owned()),
-    ))
-    .unwrap()
-}
-
-/// Every message batch the emulator knows, newest first.
-async fn message_batches(emulator: &Emulator) -> Vec<MessageBatch> {
-    client(emulator)
-        .list_batches(Some(100))
-        .try_collect()
-        .await
-        .unwrap()
 }
 
 fn ledger(dir: &Path) -> Option<Ledger> {
@@ -162,13 +148,7 @@ async fn a_run_killed_while_waiting_resumes_with_the_same_message_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canceled_results_are_sent_again_in_a_retry_round_of_the_same_run() {
-    let mut config = EmulatorConfig::fast();
-    config.concurrency = 1;
-    config.timing = Timing {
-        validation: Duration::from_millis(10),
-        per_request: Duration::from_millis(100),
-        finalizing: Duration::from_millis(10),
-    };
+    let config = crate::one_at_a_time(Duration::from_millis(100));
     let emulator = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = generate_anthropic(dir.path(), &emulator);
@@ -220,14 +200,8 @@ async fn canceled_results_are_sent_again_in_a_retry_round_of_the_same_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_results_are_failures_and_a_rerun_sends_only_them() {
-    let mut config = EmulatorConfig::fast();
-    config.concurrency = 1;
+    let mut config = crate::one_at_a_time(Duration::from_millis(150));
     config.completion_window = Duration::from_millis(1500);
-    config.timing = Timing {
-        validation: Duration::from_millis(10),
-        per_request: Duration::from_millis(150),
-        finalizing: Duration::from_millis(10),
-    };
     let expiring = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
     let mut first = generate_anthropic(dir.path(), &expiring);
@@ -299,13 +273,7 @@ async fn a_missing_anthropic_key_is_named_and_nothing_is_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_ledger_or_another_work_dir_takes_the_running_batch_over() {
-    let mut config = EmulatorConfig::fast();
-    config.concurrency = 1;
-    config.timing = Timing {
-        validation: Duration::from_millis(10),
-        per_request: Duration::from_millis(100),
-        finalizing: Duration::from_millis(10),
-    };
+    let config = crate::one_at_a_time(Duration::from_millis(100));
     let emulator = emulator(config).await;
     let dir = tempfile::tempdir().unwrap();
     let mut first = generate_anthropic(dir.path(), &emulator);

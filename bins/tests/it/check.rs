@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use batch_emulator::{Emulator, EmulatorConfig, Timing};
+use batch_emulator::{Emulator, EmulatorConfig};
 use openai_batch_client::{BatchId, BatchStatus, Client, ClientConfig, CreateBatchRequest};
 
 use crate::{code, command, emulator, run, stderr, stdout};
@@ -57,14 +57,7 @@ async fn wait_for(emulator: &Emulator, id: &BatchId, status: BatchStatus) {
 }
 
 fn slow() -> EmulatorConfig {
-    let mut config = EmulatorConfig::fast();
-    config.concurrency = 1;
-    config.timing = Timing {
-        validation: Duration::from_millis(10),
-        per_request: Duration::from_millis(120),
-        finalizing: Duration::from_millis(10),
-    };
-    config
+    crate::one_at_a_time(Duration::from_millis(120))
 }
 
 fn check(dir: &Path, emulator: &Emulator) -> std::process::Command {

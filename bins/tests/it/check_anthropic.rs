@@ -7,22 +7,20 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anthropic_batch_client::{
-    BatchRequest, Client, ClientConfig, CustomId, MessageBatch, MessageBatchId, MessageParam,
-    MessageParams, ProcessingStatus,
+    BatchRequest, Client, CustomId, MessageBatch, MessageBatchId, MessageParam, MessageParams,
+    ProcessingStatus,
 };
-use batch_emulator::{Emulator, EmulatorConfig, Timing};
-use futures::TryStreamExt;
+use batch_emulator::{Emulator, EmulatorConfig};
 
-use crate::{code, command, datagov, emulator, generate_into, lesson_files, run, stderr, stdout};
+use crate::{
+    code, command, datagov, emulator, generate_into, lesson_files, message_batches, run, stderr,
+    stdout,
+};
 
-const KEY: &str = "sk-ant-test";
+const KEY: &str = crate::ANTHROPIC_KEY;
 
 fn client(emulator: &Emulator) -> Client {
-    Client::new(ClientConfig::new(
-        emulator.anthropic_base_url(),
-        secrecy::SecretString::from(KEY.to_owned()),
-    ))
-    .unwrap()
+    crate::anthropic_client(emulator)
 }
 
 /// Creates a message batch of `n` lesson requests; returns its id.
@@ -66,24 +64,8 @@ async fn wait_for(
     }
 }
 
-/// Every message batch the emulator knows, newest first.
-async fn message_batches(emulator: &Emulator) -> Vec<MessageBatch> {
-    client(emulator)
-        .list_batches(Some(100))
-        .try_collect()
-        .await
-        .unwrap()
-}
-
 fn slow() -> EmulatorConfig {
-    let mut config = EmulatorConfig::fast();
-    config.concurrency = 1;
-    config.timing = Timing {
-        validation: Duration::from_millis(10),
-        per_request: Duration::from_millis(120),
-        finalizing: Duration::from_millis(10),
-    };
-    config
+    crate::one_at_a_time(Duration::from_millis(120))
 }
 
 /// check-batch-status against the emulator's Message Batches API with Anthropic's key (and

@@ -25,6 +25,7 @@ mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use batch_emulator::{Emulator, EmulatorConfig};
 use openai_batch_client::{Batch, Client, ClientConfig};
@@ -88,6 +89,43 @@ pub(crate) fn generate_against(dir: &Path, outline: &Path, out: &str, base_url: 
     cmd.args(["--base-url", base_url])
         .env("OPENAI_API_KEY", "sk-test-key");
     cmd
+}
+
+/// An emulator that runs one request at a time, `per_request` each (validation and
+/// finalizing 10 ms), so a test can act while a batch runs.
+pub(crate) fn one_at_a_time(per_request: Duration) -> EmulatorConfig {
+    let mut config = EmulatorConfig::fast();
+    config.concurrency = 1;
+    config.timing = batch_emulator::Timing {
+        validation: Duration::from_millis(10),
+        per_request,
+        finalizing: Duration::from_millis(10),
+    };
+    config
+}
+
+/// The Anthropic key the tests give the emulator.
+pub(crate) const ANTHROPIC_KEY: &str = "sk-ant-test";
+
+/// An Anthropic client of the emulator's Message Batches API.
+pub(crate) fn anthropic_client(emulator: &Emulator) -> anthropic_batch_client::Client {
+    anthropic_batch_client::Client::new(anthropic_batch_client::ClientConfig::new(
+        emulator.anthropic_base_url(),
+        secrecy::SecretString::from(ANTHROPIC_KEY.to_owned()),
+    ))
+    .unwrap()
+}
+
+/// Every message batch the emulator knows, newest first.
+pub(crate) async fn message_batches(
+    emulator: &Emulator,
+) -> Vec<anthropic_batch_client::MessageBatch> {
+    use futures::TryStreamExt;
+    anthropic_client(emulator)
+        .list_batches(Some(100))
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 /// Runs a command off the async runtime, so the in-process emulator keeps serving.
