@@ -462,7 +462,15 @@ impl Job {
     /// The limits new shards are cut to: the settings' batch size and a share of the
     /// model's enqueued-token limit ([`Job::enqueued_token_limit`]).
     fn shard_limits(&self) -> Limits {
-        shard_limits(&self.spec.settings, self.enqueued_token_limit())
+        let mut limits = shard_limits(&self.spec.settings, self.enqueued_token_limit());
+        if self.provider() == Provider::Anthropic {
+            // A message batch's requests go inline in one create call, held in memory while
+            // it is sent: smaller shards keep that bounded however large the course.
+            limits.max_bytes = limits
+                .max_bytes
+                .min(crate::provider::anthropic::MAX_SHARD_BYTES);
+        }
+        limits
     }
 
     /// Decides what a run does: attach to the ledger's unfinished shards, and build a new
@@ -1145,6 +1153,38 @@ pub fn larger_budget(model: &str, current: u32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_batch_shards_are_smaller_so_their_inline_create_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let outline = dir.path().join("course/outline.md");
+        fs::create_dir_all(outline.parent().unwrap()).unwrap();
+        fs::write(&outline, "# M0: Basics\n## L001: One [F]\n").unwrap();
+        let open = |model: &str| {
+            let mut settings = RequestSettings::default();
+            settings.model = model.to_owned();
+            Job::open(JobSpec {
+                outline: outline.clone(),
+                out_dir: dir.path().join("lessons"),
+                work_dir: dir.path().join("work"),
+                name: None,
+                template: Template::generic(),
+                settings,
+                file_name: lesson_writer::FileNamePattern::default(),
+                max_enqueued_tokens: None,
+                provider: None,
+            })
+            .unwrap()
+        };
+        let claude = open("claude-sonnet-4-5");
+        assert_eq!(claude.provider(), Provider::Anthropic);
+        assert_eq!(
+            claude.shard_limits().max_bytes,
+            crate::provider::anthropic::MAX_SHARD_BYTES
+        );
+        let gpt = open("gpt-4o-mini");
+        assert_eq!(gpt.shard_limits().max_bytes, Limits::default().max_bytes);
+    }
 
     #[test]
     fn larger_budgets_stay_within_the_models_limit() {

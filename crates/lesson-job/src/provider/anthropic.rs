@@ -47,6 +47,11 @@ const CLOCK_SKEW_SECS: i64 = 300;
 /// course's, perhaps), never taken for a lost create.
 const CREATE_WINDOW_SECS: i64 = 900 + CLOCK_SKEW_SECS;
 
+/// The largest shard of an Anthropic job (32 MiB). A message batch's requests go inline in
+/// its create call, which holds them in memory while it is sent (Anthropic allows 256 MB): a
+/// course larger than this goes in several batches, and memory stays bounded.
+pub(crate) const MAX_SHARD_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Drives a job's shards through the Message Batches API, recording every step in the ledger.
 pub(crate) struct AnthropicRunner {
     client: Client,
