@@ -1161,8 +1161,10 @@ mod tests {
         fs::create_dir_all(outline.parent().unwrap()).unwrap();
         fs::write(&outline, "# M0: Basics\n## L001: One [F]\n").unwrap();
         let open = |model: &str| {
-            let mut settings = RequestSettings::default();
-            settings.model = model.to_owned();
+            let settings = RequestSettings {
+                model: model.to_owned(),
+                ..RequestSettings::default()
+            };
             Job::open(JobSpec {
                 outline: outline.clone(),
                 out_dir: dir.path().join("lessons"),
