@@ -218,8 +218,7 @@ pub fn emulator_url(provider: Provider, emulator: &batch_emulator::Emulator) -> 
     }
 }
 
-/// A client of `provider` at `base_url` with `api_key`; OpenAI's reports its retries to
-/// `retries`.
+/// A client of `provider` at `base_url` with `api_key`, reporting its retries to `retries`.
 ///
 /// # Errors
 ///
@@ -235,9 +234,12 @@ pub fn connect(
             openai_batch_client::Client::new(client_config(base_url, api_key))?
                 .with_retry_progress(retries),
         ),
-        Provider::Anthropic => ProviderClient::Anthropic(anthropic_batch_client::Client::new(
-            anthropic_batch_client::ClientConfig::new(base_url, api_key),
-        )?),
+        Provider::Anthropic => ProviderClient::Anthropic(
+            anthropic_batch_client::Client::new(anthropic_batch_client::ClientConfig::new(
+                base_url, api_key,
+            ))?
+            .with_retry_progress(retries),
+        ),
     })
 }
 

@@ -341,15 +341,12 @@ impl RetryProgress for BatchBars {
             self.line(format!("  retrying upload ({attempt}): {reason}"));
             return;
         }
-        if retry.path.ends_with("/content") {
+        // OpenAI's file content, or Anthropic's message batch results.
+        if retry.path.ends_with("/content") || retry.path.ends_with("/results") {
             self.line(format!("  retrying download ({attempt}): {reason}"));
             return;
         }
-        let unreachable = matches!(
-            retry.error,
-            openai_batch_client::Error::Connection { .. }
-                | openai_batch_client::Error::Timeout { .. }
-        );
+        let unreachable = unreachable(retry.error);
         let mut trouble = lock(&self.trouble);
         if trouble.is_none() {
             let now = Trouble {
@@ -388,8 +385,27 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Whether a request failed without an answer (refused, dropped or timed out), for either
+/// provider's client, rather than with an error status.
+fn unreachable(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    if let Some(error) = error.downcast_ref::<openai_batch_client::Error>() {
+        return matches!(
+            error,
+            openai_batch_client::Error::Connection { .. }
+                | openai_batch_client::Error::Timeout { .. }
+        );
+    }
+    matches!(
+        error.downcast_ref::<anthropic_batch_client::Error>(),
+        Some(
+            anthropic_batch_client::Error::Connection { .. }
+                | anthropic_batch_client::Error::Timeout { .. }
+        )
+    )
+}
+
 /// Why a request failed, with its innermost cause (`connection refused`).
-fn retry_reason(error: &openai_batch_client::Error) -> String {
+fn retry_reason(error: &(dyn std::error::Error + 'static)) -> String {
     let mut innermost: &dyn std::error::Error = error;
     while let Some(source) = innermost.source() {
         innermost = source;

@@ -42,6 +42,8 @@ pub(super) async fn check(
     reporter: &Reporter,
 ) -> anyhow::Result<ExitStatus> {
     let bars = Arc::new(reporter.job_progress());
+    // Retries show (the server unreachable since when), instead of a silent wait.
+    let client = &client.clone().with_retry_progress(bars.clone());
     let checked = lesson_job::check_message_batch(client, &args.work_dir, check, &*bars);
     let Some(checked) = until_interrupted(args, &bars, checked).await? else {
         return Ok(ExitStatus::Interrupted);

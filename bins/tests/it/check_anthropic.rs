@@ -645,3 +645,87 @@ async fn a_refused_key_exits_2_naming_anthropic_api_key() {
         assert!(!err.contains(KEY), "the key is never shown: {err}");
     }
 }
+
+/// Anthropic's retries show as OpenAI's do (issue 13's lines): an unreachable API is said at the
+/// first retry instead of a silent wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_is_said_at_the_first_retry() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("check", dir.path());
+    cmd.args(["msgbatch_01abc", "--work-dir", "work", "--base-url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .env("ANTHROPIC_API_KEY", KEY);
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_ne!(code(&output), 0, "{err}");
+    let unreachable = err
+        .lines()
+        .find(|line| line.contains("server unreachable since "))
+        .unwrap_or_else(|| panic!("no unreachable line in {err}"));
+    assert!(
+        unreachable.contains(", retrying (attempt 2 of 3): "),
+        "{unreachable}"
+    );
+}
+
+/// An overloaded answer (529) is a failing server, not an unreachable one, and the batch line
+/// follows once it gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_api_is_said_and_so_is_its_recovery() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let batch_path = "/v1/messages/batches/msgbatch_01abc";
+    Mock::given(method("GET"))
+        .and(path(batch_path))
+        .respond_with(ResponseTemplate::new(529).set_body_json(serde_json::json!({
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"}
+        })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(batch_path))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "msgbatch_01abc", "type": "message_batch", "processing_status": "in_progress",
+            "request_counts": {"processing": 2, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+            "ended_at": null, "created_at": "2026-12-04T10:00:00Z",
+            "expires_at": "2026-12-05T10:00:00Z", "archived_at": null,
+            "cancel_initiated_at": null, "results_url": null
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("check", dir.path());
+    cmd.args(["msgbatch_01abc", "--work-dir", "work", "--base-url"])
+        .arg(server.uri())
+        .env("ANTHROPIC_API_KEY", KEY);
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(code(&output), 0, "{err}");
+    let failing = err
+        .lines()
+        .find(|line| line.contains("server failing since "))
+        .unwrap_or_else(|| panic!("no failing line in {err}"));
+    assert!(
+        failing.contains(", retrying (attempt 2 of 3): "),
+        "{failing}"
+    );
+    assert!(
+        err.contains("server reachable again (failing since "),
+        "{err}"
+    );
+    assert!(
+        stdout(&output).contains("msgbatch_01abc"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -1,5 +1,6 @@
 //! The `Client`, its configuration, and the one retrying request loop every call goes through.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -7,6 +8,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+
+use sdk_retry::{RetryEvent, RetryProgress};
 
 use crate::error::{ApiError, ApiErrorKind, Error, excerpt};
 use crate::results::ErrorResponse;
@@ -82,6 +85,17 @@ pub struct Client {
     base_url: Url,
     headers: HeaderMap,
     config: ClientConfig,
+    retry_progress: RetryHook,
+}
+
+/// The listener of retries; `Debug` names only its presence.
+#[derive(Clone)]
+struct RetryHook(Arc<dyn RetryProgress>);
+
+impl std::fmt::Debug for RetryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryProgress")
+    }
 }
 
 /// The header telling the server how many retries preceded this attempt, as the official SDK sends it.
@@ -146,7 +160,23 @@ impl Client {
             base_url,
             headers,
             config,
+            retry_progress: RetryHook(Arc::new(())),
         })
+    }
+
+    /// The same client, telling `progress` about every retried call (and about a retried call
+    /// that got through), for every clone made from it afterwards.
+    #[must_use]
+    pub fn with_retry_progress(mut self, progress: Arc<dyn RetryProgress>) -> Client {
+        self.retry_progress = RetryHook(progress);
+        self
+    }
+
+    /// Tells the retry listener that a call got through after `retries` retries.
+    pub(crate) fn recovered(&self, retries: u32, method: &Method, path: &str) {
+        if retries > 0 {
+            self.retry_progress.0.on_recovered(method.as_str(), path);
+        }
     }
 
     /// The configuration this client was built with.
@@ -193,6 +223,9 @@ impl Client {
     }
 
     /// One attempt of a JSON call: sends it, reads the whole (small) answer and decodes it.
+    ///
+    /// A decoded answer ends the call, so a call retried before it is reported recovered here,
+    /// for [`Client::send_json`] and for the create's own retry loop alike.
     pub(crate) async fn attempt_json<T: DeserializeOwned>(
         &self,
         method: &Method,
@@ -217,7 +250,7 @@ impl Client {
             .bytes()
             .await
             .map_err(|source| self.transport_failure(method, path, source, retries))?;
-        serde_json::from_slice(&body).map_err(|source| Failed {
+        let value = serde_json::from_slice(&body).map_err(|source| Failed {
             error: Error::Decode {
                 method: method.to_string(),
                 path: path.to_owned(),
@@ -227,7 +260,9 @@ impl Client {
             },
             verdict: Verdict::Stop,
             ambiguous: false,
-        })
+        })?;
+        self.recovered(retries, method, path);
+        Ok(value)
     }
 
     /// One attempt: sends the request and turns an error status into a classified [`Failed`].
@@ -331,6 +366,15 @@ impl Client {
                     %method, path, retry = *retries + 1, ?delay, error = %failed.error,
                     "request failed, retrying"
                 );
+                // Callers hear of it through `RetryProgress` and show it their way.
+                self.retry_progress.0.on_retry(&RetryEvent {
+                    method: method.as_str(),
+                    path,
+                    attempt: *retries + 2,
+                    max_attempts: self.config.retry.max_retries + 1,
+                    delay,
+                    error: &failed.error,
+                });
                 tokio::time::sleep(delay).await;
                 *retries += 1;
                 Ok(())
@@ -412,6 +456,10 @@ mod tests {
         assert!(!format!("{config:?}").contains(KEY));
         assert!(!format!("{client:?}").contains(KEY));
         assert!(!format!("{client:#?}").contains(KEY));
+        let listened = client.with_retry_progress(Arc::new(()));
+        let debug = format!("{listened:#?}");
+        assert!(!debug.contains(KEY));
+        assert!(debug.contains("RetryProgress"), "{debug}");
     }
 
     #[test]

@@ -43,7 +43,10 @@ impl Client {
         batch: &MessageBatch,
     ) -> Result<impl Stream<Item = Result<BatchResultLine, Error>> + Send + 'static, Error> {
         let (url, path) = self.results_location(batch)?;
-        let response = self.open_results(&url, &path, &mut 0).await?;
+        let mut retries = 0;
+        let response = self.open_results(&url, &path, &mut retries).await?;
+        // Lines that break off later end the stream and are not retried: the call got through.
+        self.recovered(retries, &Method::GET, &path);
         let body = Box::pin(
             response
                 .bytes_stream()
@@ -93,6 +96,7 @@ impl Client {
                 Ok(bytes) => {
                     temp.persist(dest)
                         .map_err(|err| io_error("rename a temporary file to", dest, err.error))?;
+                    self.recovered(retries, &method, &path);
                     return Ok(bytes);
                 }
                 Err(BodyError::Io(source)) => return Err(io_error("write", temp.path(), source)),

@@ -67,7 +67,8 @@
 //!   file again.
 //! - Failed calls are retried as the official SDK does ([`RetryPolicy`]), except a create whose
 //!   batch may exist ([`Error::is_ambiguous`]). API errors keep Anthropic's error type and the
-//!   `request-id` ([`ApiError`]).
+//!   `request-id` ([`ApiError`]). Each retry, and a retried call that got through, is told to a
+//!   [`RetryProgress`] set with [`Client::with_retry_progress`], so a caller need not fall silent.
 //! - The key is a [`SecretString`]: `Debug` shows it redacted, it goes out only as the
 //!   `x-api-key` header (marked sensitive) and never into an error.
 //!
@@ -97,6 +98,7 @@ pub use results::{
     ErrorType, MAX_RESULT_LINE_BYTES, Message, ResultLines, StopReason, Usage, read_results,
 };
 pub use retry::RetryPolicy;
+pub use sdk_retry::{RetryEvent, RetryProgress};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use types::{
     DeletedMessageBatch, ListParams, MessageBatch, MessageBatchId, Page, ProcessingStatus,

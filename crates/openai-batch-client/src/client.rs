@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use sdk_retry::{RetryEvent, RetryProgress};
+
 use crate::error::{ApiError, ApiErrorKind, Error, excerpt};
-use crate::progress::{RetryEvent, RetryProgress};
 use crate::retry::{self, Failure, RetryPolicy, Verdict};
 
 /// Everything a [`Client`] needs, passed explicitly: the library reads no environment variables.

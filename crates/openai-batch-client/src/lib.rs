@@ -41,7 +41,8 @@
 //!   create, poll and download, recording each intent and result in a [`Ledger`] so that an
 //!   interrupted job resumes without uploading, creating or downloading anything twice; with
 //!   [`JobConfig::job_key`] it even takes over the unfinished batches of a lost ledger.
-//! - Progress reaches the caller through [`Progress`] and [`JobProgress`]; the library prints
+//! - Progress reaches the caller through [`Progress`] and [`JobProgress`], and every retried
+//!   request through [`RetryProgress`] ([`Client::with_retry_progress`]); the library prints
 //!   nothing and reads no environment variables.
 
 #![warn(missing_docs)]
@@ -70,8 +71,9 @@ pub use job::{
 };
 pub use ledger::{AttemptRecord, LEDGER_VERSION, Ledger, ShardRecord, ShardStage, sha256_file};
 pub use poll::PollConfig;
-pub use progress::{JobEvent, JobProgress, Progress, RetryEvent, RetryProgress};
+pub use progress::{JobEvent, JobProgress, Progress};
 pub use retry::RetryPolicy;
+pub use sdk_retry::{RetryEvent, RetryProgress};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use types::{
     Batch, BatchError, BatchErrors, BatchId, BatchStatus, BatchUsage, DeletedFile, FileId,

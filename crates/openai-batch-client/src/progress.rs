@@ -21,38 +21,6 @@ pub trait Progress: Send + Sync {
 
 impl Progress for () {}
 
-/// A request failed and is about to be tried again, as [`RetryProgress::on_retry`] hears it.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct RetryEvent<'a> {
-    /// `GET`, `POST`, `DELETE`.
-    pub method: &'a str,
-    /// The path below the base URL, e.g. `/files` or `/batches/batch_abc`.
-    pub path: &'a str,
-    /// The attempt about to be made: 2 for the first retry.
-    pub attempt: u32,
-    /// How many attempts the retry policy allows this request in all.
-    pub max_attempts: u32,
-    /// How long the client waits before that attempt.
-    pub delay: std::time::Duration,
-    /// Why the last attempt failed.
-    pub error: &'a Error,
-}
-
-/// Told when a request is retried, and when a retried request gets through again, so a
-/// caller can show that the server is unreachable instead of falling silent. Every method
-/// defaults to doing nothing; `()` implements it.
-///
-/// Set on a client with [`Client::with_retry_progress`](crate::Client::with_retry_progress).
-pub trait RetryProgress: Send + Sync {
-    /// An attempt failed and the request is tried again after [`RetryEvent::delay`].
-    fn on_retry(&self, _retry: &RetryEvent<'_>) {}
-    /// A request that had been retried succeeded.
-    fn on_recovered(&self, _method: &str, _path: &str) {}
-}
-
-impl RetryProgress for () {}
-
 /// What the job runner just did, for one shard (its index in the ledger).
 #[derive(Debug)]
 #[non_exhaustive]

@@ -4,6 +4,10 @@
 //! unless the server says otherwise (`x-should-retry`). How many times, and which failures are
 //! final whatever the server says, stays with each client: the two APIs differ there.
 //!
+//! It also owns how both clients tell their caller about a retried request: the
+//! [`RetryProgress`] trait, told a [`RetryEvent`] before every retry and told when a retried
+//! request got through, so a binary shows both providers' retries with one implementation.
+//!
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use reqwest::header::HeaderMap;
@@ -18,9 +22,15 @@
 //! assert_eq!(sdk_retry::backoff(base, max, 9, 1.0), Duration::from_secs(6));
 //! ```
 
+#![warn(missing_docs)]
+
+mod progress;
+
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
+
+pub use progress::{RetryEvent, RetryProgress};
 
 /// The backoff before retry number `retries_taken + 1`: `min(base × 2^retries_taken, max)`,
 /// shortened by up to a quarter for a jitter draw `u` in `[0, 1)`.

@@ -1,13 +1,17 @@
 //! Retries as the official SDK does: 529, 5xx, 429 with retry-after; none on 400; create only
 //! when no batch can exist.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anthropic_batch_client::{ApiErrorKind, Client, Error, ErrorType, MessageBatchId};
+use anthropic_batch_client::{
+    ApiErrorKind, Client, Error, ErrorType, MessageBatch, MessageBatchId, RetryEvent, RetryProgress,
+};
+use futures::StreamExt;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{api_error, batch, client, config, request};
+use crate::support::{api_error, batch, client, config, request, succeeded_line};
 
 /// Mounts `n` answers of `status` (with `headers`) to `GET /v1/messages/batches/mb_1`, then success.
 async fn failing_then_ok(status: u16, headers: &[(&str, &str)], n: u64) -> MockServer {
@@ -243,4 +247,137 @@ async fn x_should_retry_false_stops_at_once() {
         .unwrap_err();
     assert_eq!(err.api_kind(), Some(ApiErrorKind::Server));
     assert_eq!(received(&server).await.len(), 1);
+}
+
+/// What a [`RetryProgress`] heard, each retry with the API status its error downcasts to.
+#[derive(Default)]
+struct Heard(Mutex<Vec<String>>);
+
+impl Heard {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl RetryProgress for Heard {
+    fn on_retry(&self, retry: &RetryEvent<'_>) {
+        let status = retry
+            .error
+            .downcast_ref::<Error>()
+            .and_then(Error::api)
+            .map(|api| api.status);
+        self.0.lock().unwrap().push(format!(
+            "retry {} {} attempt {} of {} (status {status:?})",
+            retry.method, retry.path, retry.attempt, retry.max_attempts
+        ));
+    }
+
+    fn on_recovered(&self, method: &str, path: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("recovered {method} {path}"));
+    }
+}
+
+/// A caller hears of each retry and of the call getting through, as with OpenAI's client, so an
+/// Anthropic run does not fall silent while the API is overloaded.
+#[tokio::test]
+async fn the_retry_listener_hears_an_overloaded_retry_and_the_recovery() {
+    let server = failing_then_ok(529, &[], 1).await;
+    let heard = Arc::new(Heard::default());
+    let client = client(&server.uri()).with_retry_progress(heard.clone());
+    let id = MessageBatchId::from("mb_1");
+
+    client.retrieve_batch(&id).await.unwrap();
+    assert_eq!(
+        heard.take(),
+        [
+            "retry GET /v1/messages/batches/mb_1 attempt 2 of 3 (status Some(529))",
+            "recovered GET /v1/messages/batches/mb_1",
+        ]
+    );
+
+    client.retrieve_batch(&id).await.unwrap();
+    assert_eq!(
+        heard.take(),
+        Vec::<String>::new(),
+        "no retry, nothing to tell"
+    );
+}
+
+#[tokio::test]
+async fn a_retried_create_is_reported_recovered() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages/batches"))
+        .respond_with(
+            ResponseTemplate::new(529).set_body_json(api_error("overloaded_error", "Overloaded")),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages/batches"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(batch("mb_1", "in_progress", None)))
+        .mount(&server)
+        .await;
+    let heard = Arc::new(Heard::default());
+    let client = client(&server.uri()).with_retry_progress(heard.clone());
+
+    client.create_batch(&[request("a")]).await.unwrap();
+    assert_eq!(
+        heard.take(),
+        [
+            "retry POST /v1/messages/batches attempt 2 of 3 (status Some(529))",
+            "recovered POST /v1/messages/batches",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn retried_results_downloads_are_reported_recovered() {
+    let server = MockServer::start().await;
+    let results_path = "/v1/messages/batches/mb_1/results";
+    let fail_once = || {
+        Mock::given(method("GET"))
+            .and(path(results_path))
+            .respond_with(ResponseTemplate::new(503).set_body_json(api_error("api_error", "down")))
+            .up_to_n_times(1)
+            .with_priority(1)
+    };
+    fail_once().mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(results_path))
+        .respond_with(ResponseTemplate::new(200).set_body_string(succeeded_line("a", "# A")))
+        .mount(&server)
+        .await;
+    let heard = Arc::new(Heard::default());
+    let client = client(&server.uri()).with_retry_progress(heard.clone());
+    let batch: MessageBatch = serde_json::from_value(batch(
+        "mb_1",
+        "ended",
+        Some(format!("{}{results_path}", server.uri())),
+    ))
+    .unwrap();
+    let expected = [
+        "retry GET /v1/messages/batches/mb_1/results attempt 2 of 3 (status Some(503))",
+        "recovered GET /v1/messages/batches/mb_1/results",
+    ];
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("results.jsonl");
+    client.download_results_to(&batch, &dest).await.unwrap();
+    assert_eq!(heard.take(), expected);
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        succeeded_line("a", "# A")
+    );
+
+    fail_once().mount(&server).await;
+    let lines: Vec<_> = client.results(&batch).await.unwrap().collect().await;
+    assert_eq!(heard.take(), expected);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].is_ok(), "{lines:?}");
 }
