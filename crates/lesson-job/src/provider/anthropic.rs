@@ -826,3 +826,53 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod archived_tests {
+    use super::*;
+    use anthropic_batch_client::{ClientConfig, SecretString};
+
+    /// Results archived (29 days after creation) cannot be downloaded: the shard is done with
+    /// no results, its batch reads as expired, and the job finds its lessons missing, which a
+    /// retry round sends again. Nothing is asked of the server.
+    #[tokio::test]
+    async fn archived_results_leave_the_shards_lessons_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r01_input_001.jsonl");
+        std::fs::write(&path, "").unwrap();
+        // A server that answers nothing: the test fails if the runner asks it anything.
+        let client = Client::new(ClientConfig::new(
+            "http://127.0.0.1:9",
+            SecretString::from("sk-ant-test".to_owned()),
+        ))
+        .unwrap();
+        let runner = AnthropicRunner::new(
+            client,
+            dir.path().join("ledger.json"),
+            None,
+            PollConfig::default(),
+            Arc::new(()),
+        )
+        .unwrap();
+        runner
+            .register(&[ShardInput::new("r01_input_001", &path)])
+            .await
+            .unwrap();
+        let batch: MessageBatch = serde_json::from_value(serde_json::json!({
+            "id": "msgbatch_old", "type": "message_batch", "processing_status": "ended",
+            "request_counts": {"processing": 0, "succeeded": 3, "errored": 0, "canceled": 0, "expired": 0},
+            "ended_at": "2026-10-01T11:00:00Z", "created_at": "2026-10-01T10:00:00Z",
+            "expires_at": "2026-10-02T10:00:00Z", "archived_at": "2026-10-30T10:00:00Z",
+            "cancel_initiated_at": null, "results_url": null
+        }))
+        .unwrap();
+        runner.record_batch(0, &batch).unwrap();
+        let shard = runner.record(0).unwrap();
+        runner.download(&shard, &batch, dir.path()).await.unwrap();
+        let ready = runner.ready();
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].status, Some(BatchStatus::Expired));
+        assert_eq!(ready[0].output_path, None);
+        assert_eq!(ready[0].errors[0].code.as_deref(), Some("results_expired"));
+    }
+}
