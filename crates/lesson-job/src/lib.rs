@@ -10,6 +10,9 @@
 //!   attaching to unfinished batches, adding stale ones on request) and writes the round's
 //!   shards; [`Job::execute`] submits, waits, downloads, writes lessons, records their
 //!   provenance in the manifest and retries what can succeed.
+//! - **Two providers.** [`Job::execute`] and [`Job::preview`] take a [`ProviderClient`]:
+//!   OpenAI's Files + Batches, or Anthropic's Message Batches ([`Provider::for_model`]:
+//!   `claude-*` models are Anthropic's), over the same ledger, with the same outcomes.
 //! - **Every lesson accounted for.** The [`JobReport`] gives each requested lesson exactly
 //!   one outcome.
 //!
