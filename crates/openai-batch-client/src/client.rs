@@ -80,21 +80,8 @@ pub struct Client {
     base_url: crate::url::BaseUrl,
     headers: HeaderMap,
     config: ClientConfig,
-    retry_progress: RetryHook,
+    retry_progress: sdk_retry::RetryHook,
 }
-
-/// The listener of retries; `Debug` names only its presence.
-#[derive(Clone)]
-struct RetryHook(Arc<dyn RetryProgress>);
-
-impl std::fmt::Debug for RetryHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RetryProgress")
-    }
-}
-
-/// The header telling the server how many retries preceded this attempt, as the official SDK sends it.
-const RETRY_COUNT_HEADER: &str = "x-stainless-retry-count";
 
 /// Bytes of an error answer read at most; the rest is ignored.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -153,7 +140,7 @@ impl Client {
             base_url,
             headers,
             config,
-            retry_progress: RetryHook(Arc::new(())),
+            retry_progress: sdk_retry::RetryHook::default(),
         })
     }
 
@@ -161,14 +148,16 @@ impl Client {
     /// request that got through), for every clone made from it afterwards.
     #[must_use]
     pub fn with_retry_progress(mut self, progress: Arc<dyn RetryProgress>) -> Client {
-        self.retry_progress = RetryHook(progress);
+        self.retry_progress = sdk_retry::RetryHook::new(progress);
         self
     }
 
     /// Tells the retry listener that a request got through after `retries` retries.
     pub(crate) fn recovered(&self, retries: u32, method: &Method, path: &str) {
         if retries > 0 {
-            self.retry_progress.0.on_recovered(method.as_str(), path);
+            self.retry_progress
+                .progress()
+                .on_recovered(method.as_str(), path);
         }
     }
 
@@ -274,7 +263,7 @@ impl Client {
         max_retries: u32,
     ) -> Result<Response, Failed> {
         let response = builder
-            .header(RETRY_COUNT_HEADER, retries)
+            .header(sdk_retry::RETRY_COUNT_HEADER, retries)
             .send()
             .await
             .map_err(|source| self.transport_failure(method, path, source, retries, max_retries))?;
@@ -373,7 +362,7 @@ impl Client {
                     %method, path, retry = *retries + 1, ?delay, error = %failed.error,
                     "request failed, retrying"
                 );
-                self.retry_progress.0.on_retry(&RetryEvent {
+                self.retry_progress.progress().on_retry(&RetryEvent {
                     method: method.as_str(),
                     path,
                     attempt: *retries + 2,

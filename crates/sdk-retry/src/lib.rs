@@ -30,7 +30,11 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 
-pub use progress::{RetryEvent, RetryProgress};
+pub use progress::{RetryEvent, RetryHook, RetryProgress};
+
+/// The header telling the server how many retries preceded this attempt, as the official SDKs
+/// send it.
+pub const RETRY_COUNT_HEADER: &str = "x-stainless-retry-count";
 
 /// The backoff before retry number `retries_taken + 1`: `min(base × 2^retries_taken, max)`,
 /// shortened by up to a quarter for a jitter draw `u` in `[0, 1)`.

@@ -37,6 +37,35 @@ pub trait RetryProgress: Send + Sync {
 
 impl RetryProgress for () {}
 
+/// A client's listener of retries: a [`RetryProgress`] that `Debug` names only by its
+/// presence. The default listens to nothing.
+#[derive(Clone)]
+pub struct RetryHook(std::sync::Arc<dyn RetryProgress>);
+
+impl RetryHook {
+    /// A hook that tells `progress`.
+    pub fn new(progress: std::sync::Arc<dyn RetryProgress>) -> RetryHook {
+        RetryHook(progress)
+    }
+
+    /// The listener.
+    pub fn progress(&self) -> &dyn RetryProgress {
+        &*self.0
+    }
+}
+
+impl Default for RetryHook {
+    fn default() -> Self {
+        RetryHook(std::sync::Arc::new(()))
+    }
+}
+
+impl std::fmt::Debug for RetryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryProgress")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
