@@ -124,7 +124,7 @@ pub struct CheckedMessageBatch {
 
 /// Checks one Anthropic message batch of `work_dir` (or any of the account, by id) as `check`
 /// says, telling `progress` of every change while waiting ([`JobEvent::Changed`], shard 0,
-/// with the batch in the Batch API's terms, [`message_batch_view`]).
+/// with the batch in the Batch API's terms, [`message_batch_view`](crate::message_batch_view)).
 ///
 /// # Errors
 ///
@@ -204,13 +204,6 @@ async fn wait_for_message_batch(
         interval = poll.next_interval(interval, changed);
         tokio::time::sleep(interval.max(Duration::from_millis(10))).await;
     }
-}
-
-/// A message batch in the Batch API's terms: status (`in_progress`, `cancelling`, and once
-/// ended `completed`, `cancelled` or `expired`) and counts (succeeded requests completed,
-/// the others failed), as the ledger and the `--list` table show batches.
-pub fn message_batch_view(batch: &MessageBatch) -> Batch {
-    batch_view(batch)
 }
 
 /// The account's `limit` most recent message batches, newest first (pages of at most 100).
@@ -311,18 +304,19 @@ pub fn message_batch_cost(
         let anthropic_batch_client::BatchResult::Succeeded { message } = line.result else {
             continue;
         };
-        let usage = &message.usage;
-        let cached = usage.cache_read_input_tokens.unwrap_or(0);
-        let input = usage.input_tokens + cached + usage.cache_creation_input_tokens.unwrap_or(0);
-        cost.input_tokens += input;
+        let usage = lesson_writer::anthropic::usage(&message.usage);
+        let cached = usage
+            .prompt_tokens_details
+            .map_or(0, |details| details.cached_tokens);
+        cost.input_tokens += usage.prompt_tokens;
         cost.cached_tokens += cached;
-        cost.output_tokens += usage.output_tokens;
+        cost.output_tokens += usage.completion_tokens;
         let price = prices
             .get(&message.model)
             .or_else(|| model.and_then(|model| prices.get(model)));
         cost.usd = match (cost.usd, price) {
             (Some(usd), Some(price)) => {
-                Some(usd + price.batch_cost(input, cached, usage.output_tokens))
+                Some(usd + price.batch_cost(usage.prompt_tokens, cached, usage.completion_tokens))
             }
             _ => None,
         };

@@ -75,8 +75,7 @@ pub use identity::{
 };
 pub use inspect::{
     BatchCheck, BatchCost, CheckedBatch, CheckedMessageBatch, batch_cost, batch_id_provider,
-    check_batch, check_message_batch, message_batch_cost, message_batch_view, recent_batches,
-    recent_message_batches,
+    check_batch, check_message_batch, message_batch_cost, recent_batches, recent_message_batches,
 };
 pub use job::{AttachedShard, Job, JobSpec, Plan, RunOptions, larger_budget};
 pub use lesson_writer::{FailureKind, KeptReason, LessonOutcome};
@@ -87,6 +86,7 @@ pub use preview::{
     PreviewedLesson,
 };
 pub use provider::ProviderClient;
+pub use provider::anthropic::batch_view as message_batch_view;
 pub use report::{
     BatchReport, BudgetStop, CostReport, FailedLesson, FailuresFileError, JobReport, KeptLesson,
     ShardReport, StaleLesson,

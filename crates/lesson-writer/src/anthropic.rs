@@ -114,10 +114,7 @@ pub fn response(message: Message) -> ResponseEnvelope {
         }
         .to_owned()
     });
-    let usage = &message.usage;
-    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
-    let prompt_tokens =
-        usage.input_tokens + cache_read + usage.cache_creation_input_tokens.unwrap_or(0);
+    let usage = usage(&message.usage);
     ResponseEnvelope {
         status_code: 200,
         request_id: None,
@@ -139,17 +136,27 @@ pub fn response(message: Message) -> ResponseEnvelope {
                 },
                 finish_reason,
             }],
-            usage: Some(Usage {
-                prompt_tokens,
-                completion_tokens: usage.output_tokens,
-                total_tokens: prompt_tokens + usage.output_tokens,
-                prompt_tokens_details: (cache_read > 0).then_some(PromptTokensDetails {
-                    cached_tokens: cache_read,
-                }),
-                completion_tokens_details: None,
-            }),
+            usage: Some(usage),
             error: None,
         },
+    }
+}
+
+/// An answer's usage as a chat completion's: prompt tokens are the input tokens plus the
+/// cache's reads and writes, cached tokens its reads (the table of prices bills cache writes
+/// as input).
+pub fn usage(usage: &anthropic_batch_client::Usage) -> Usage {
+    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
+    let prompt_tokens =
+        usage.input_tokens + cache_read + usage.cache_creation_input_tokens.unwrap_or(0);
+    Usage {
+        prompt_tokens,
+        completion_tokens: usage.output_tokens,
+        total_tokens: prompt_tokens + usage.output_tokens,
+        prompt_tokens_details: (cache_read > 0).then_some(PromptTokensDetails {
+            cached_tokens: cache_read,
+        }),
+        completion_tokens_details: None,
     }
 }
 

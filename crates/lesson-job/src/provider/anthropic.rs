@@ -611,8 +611,11 @@ fn read_batch_requests(path: &Path) -> Result<Vec<BatchRequest>, Error> {
         .collect()
 }
 
-/// A message batch in the Batch API's terms, as the ledger and the job's events show batches.
-pub(crate) fn batch_view(batch: &MessageBatch) -> Batch {
+/// A message batch in the Batch API's terms: status (`in_progress`, `cancelling`, and once
+/// ended `completed`, `cancelled` or `expired`) and counts (succeeded requests completed, the
+/// others failed), as the ledger, the job's events and the `--list` table show batches.
+/// Exported as `lesson_job::message_batch_view`.
+pub fn batch_view(batch: &MessageBatch) -> Batch {
     let counts = &batch.request_counts;
     let status = match batch.processing_status {
         ProcessingStatus::InProgress => BatchStatus::InProgress,
