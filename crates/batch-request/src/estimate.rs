@@ -41,7 +41,10 @@ use crate::{
 
 /// The factor by which `o200k_base` counts are scaled to approximate Claude's tokens (see the
 /// module's documentation for why 1.2).
-pub const CLAUDE_TOKEN_FACTOR: f64 = 1.2;
+pub const CLAUDE_TOKEN_FACTOR: f64 = CLAUDE_TOKEN_RATIO.0 as f64 / CLAUDE_TOKEN_RATIO.1 as f64;
+
+/// [`CLAUDE_TOKEN_FACTOR`] as a fraction, so the same input always gives the same count.
+const CLAUDE_TOKEN_RATIO: (u64, u64) = (6, 5);
 
 /// Tokens and costs of a set of requests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -546,8 +549,7 @@ pub fn estimate<'a>(
 /// when `scaled`, else as they are.
 fn approximated(tokens: u64, scaled: bool) -> u64 {
     if scaled {
-        // 1.2 as a fraction: the same input always gives the same count.
-        (tokens * 6).div_ceil(5)
+        (tokens * CLAUDE_TOKEN_RATIO.0).div_ceil(CLAUDE_TOKEN_RATIO.1)
     } else {
         tokens
     }
