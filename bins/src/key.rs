@@ -63,12 +63,11 @@ pub fn load_api_key(
         check_key(key, var, &format!("set {var} to the key alone"))?;
         return Ok((SecretString::from(key.to_owned()), KeySource::Env(var)));
     }
-    if provider == Provider::Anthropic {
-        return load_anthropic_key_file(key_file, env.is_some(), command);
-    }
-    let (path, explicit) = match key_file {
-        Some(path) => (path.to_path_buf(), true),
-        None => (PathBuf::from(LEGACY_KEY_FILE), false),
+    let (path, explicit) = match (key_file, provider) {
+        (Some(path), _) => (path.to_path_buf(), true),
+        (None, Provider::OpenAi) => (PathBuf::from(LEGACY_KEY_FILE), false),
+        // Anthropic's key has no default file.
+        (None, Provider::Anthropic) => return Err(no_key(provider, env.is_some(), command)),
     };
     let shown = crate::term::Shown(path.display()).to_string();
     match std::fs::read_to_string(&path) {
@@ -77,35 +76,19 @@ pub fn load_api_key(
             check_key(
                 key,
                 &format!("the API key file {shown}"),
-                "put the key alone on the file's first line, or set OPENAI_API_KEY",
+                &format!("put the key alone on the file's first line, or set {var}"),
             )?;
             Ok((SecretString::from(key.to_owned()), KeySource::File(path)))
         }
         Ok(_) => Err(key_error(
             format!("the API key file {shown} is empty"),
-            Some("put the key in the file, or set OPENAI_API_KEY"),
+            Some(&format!("put the key in the file, or set {var}")),
         )),
         Err(err) if explicit || err.kind() != std::io::ErrorKind::NotFound => Err(key_error(
             format!("cannot read the API key file {shown}: {err}"),
-            Some("check --api-key-file, or set OPENAI_API_KEY"),
+            Some(&format!("check --api-key-file, or set {var}")),
         )),
-        Err(_) => {
-            let env = match env {
-                Some(_) => "OPENAI_API_KEY is empty",
-                None => "OPENAI_API_KEY is not set",
-            };
-            let hint = match command {
-                crate::Command::Generate => {
-                    "export OPENAI_API_KEY=..., or pass --api-key-file PATH; \
-                     to try the tool without a key, add --emulator (or --dry-run to only estimate)"
-                }
-                _ => "export OPENAI_API_KEY=..., or pass --api-key-file PATH",
-            };
-            Err(key_error(
-                format!("no OpenAI API key: {env}, and there is no ./{LEGACY_KEY_FILE}"),
-                Some(hint),
-            ))
-        }
+        Err(_) => Err(no_key(provider, env.is_some(), command)),
     }
 }
 
@@ -144,53 +127,30 @@ fn key_error(message: impl Into<String>, hint: Option<&str>) -> anyhow::Error {
     })
 }
 
-/// Anthropic's key from `--api-key-file` (there is no default file).
-fn load_anthropic_key_file(
-    key_file: Option<&Path>,
-    env_is_empty: bool,
-    command: crate::Command,
-) -> anyhow::Result<(SecretString, KeySource)> {
-    let Some(path) = key_file else {
-        let env = if env_is_empty {
-            "ANTHROPIC_API_KEY is empty"
-        } else {
-            "ANTHROPIC_API_KEY is not set"
-        };
-        let hint = match command {
-            crate::Command::Generate => {
-                "export ANTHROPIC_API_KEY=..., or pass --api-key-file PATH; \
-                 to try the tool without a key, add --emulator (or --dry-run to only estimate)"
-            }
-            _ => "export ANTHROPIC_API_KEY=..., or pass --api-key-file PATH",
-        };
-        return Err(key_error(
-            format!("no Anthropic API key: {env}"),
-            Some(hint),
-        ));
+/// No key anywhere: the variable unset (or empty), no `--api-key-file`, and for OpenAI no
+/// `./openaiapikey.txt`.
+fn no_key(provider: Provider, env_is_empty: bool, command: crate::Command) -> anyhow::Error {
+    let var = key_variable(provider);
+    let state = if env_is_empty {
+        "is empty"
+    } else {
+        "is not set"
     };
-    let shown = crate::term::Shown(path.display()).to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => {
-            let key = text.trim();
-            check_key(
-                key,
-                &format!("the API key file {shown}"),
-                "put the key alone on the file's first line, or set ANTHROPIC_API_KEY",
-            )?;
-            Ok((
-                SecretString::from(key.to_owned()),
-                KeySource::File(path.to_path_buf()),
-            ))
-        }
-        Ok(_) => Err(key_error(
-            format!("the API key file {shown} is empty"),
-            Some("put the key in the file, or set ANTHROPIC_API_KEY"),
-        )),
-        Err(err) => Err(key_error(
-            format!("cannot read the API key file {shown}: {err}"),
-            Some("check --api-key-file, or set ANTHROPIC_API_KEY"),
-        )),
-    }
+    let (name, no_file) = match provider {
+        Provider::OpenAi => ("OpenAI", format!(", and there is no ./{LEGACY_KEY_FILE}")),
+        Provider::Anthropic => ("Anthropic", String::new()),
+    };
+    let hint = match command {
+        crate::Command::Generate => format!(
+            "export {var}=..., or pass --api-key-file PATH; \
+             to try the tool without a key, add --emulator (or --dry-run to only estimate)"
+        ),
+        _ => format!("export {var}=..., or pass --api-key-file PATH"),
+    };
+    key_error(
+        format!("no {name} API key: {var} {state}{no_file}"),
+        Some(&hint),
+    )
 }
 
 /// The base URL of `provider`: the flag, else `OPENAI_BASE_URL` or `ANTHROPIC_BASE_URL`,
