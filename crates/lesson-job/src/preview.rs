@@ -44,7 +44,7 @@ pub struct PreviewPlan {
     pub model: String,
     /// The cost of the requests at standard (synchronous) prices.
     pub cost: PreviewCost,
-    requests: Vec<PreviewRequest>,
+    requests: Vec<LessonRequest>,
 }
 
 /// The tokens and cost of a preview's requests at standard (synchronous) prices: the normal
@@ -63,12 +63,6 @@ pub struct PreviewCost {
     pub expected_usd: Option<f64>,
     /// Upper-bound cost in USD (input plus `max_output_tokens`); `None` without a price.
     pub max_usd: Option<f64>,
-}
-
-/// One lesson's request of a preview.
-#[derive(Debug)]
-struct PreviewRequest {
-    request: LessonRequest,
 }
 
 /// What a preview did, lesson by lesson, in the order the lessons were given.
@@ -179,7 +173,7 @@ impl Job {
                 message_params(request.request.body.clone())?;
             }
             cost.add(estimator.add(&request), price.as_ref());
-            requests.push(PreviewRequest { request });
+            requests.push(request);
         }
         Ok(PreviewPlan {
             dir: self.paths().out_dir.join(PREVIEW_DIR),
@@ -229,12 +223,11 @@ impl Job {
             cost_usd: price.map(|_| 0.0),
         };
         let mut answers = futures::stream::iter(&plan.requests)
-            .map(|preview| async move { (preview, send(client, &preview.request).await) })
+            .map(|request| async move { (request, send(client, request).await) })
             .buffered(PREVIEW_CONCURRENCY);
         let total = plan.requests.len();
-        while let Some((preview, answer)) = answers.next().await {
+        while let Some((request, answer)) = answers.next().await {
             let (outcome, usage) = answer?;
-            let request = &preview.request;
             let outcome = match outcome {
                 Outcome::Answer(text) => {
                     let cleaned = lesson_writer::clean(&text, request.code, Some(&request.title));
@@ -289,7 +282,7 @@ impl Job {
 impl PreviewPlan {
     /// The lessons of the plan, in the order they are sent.
     pub fn lessons(&self) -> impl Iterator<Item = LessonCode> + '_ {
-        self.requests.iter().map(|preview| preview.request.code)
+        self.requests.iter().map(|request| request.code)
     }
 }
 
@@ -534,7 +527,7 @@ mod tests {
             .unwrap();
         let shard = std::fs::read_to_string(&batch.shards[0].shard.path).unwrap();
         let line: RequestLine = serde_json::from_str(shard.lines().next().unwrap()).unwrap();
-        assert_eq!(preview.requests[0].request.request.body, line.body);
+        assert_eq!(preview.requests[0].request.body, line.body);
 
         let estimate = batch.estimate.unwrap();
         assert_eq!(preview.cost.requests, 1);
